@@ -1,0 +1,55 @@
+# BigQuery-Lite. `make run` starts the app, `make test` runs the tests. Both install what they need first.
+SHELL := /bin/bash
+TOOLS := .tools
+UV := $(TOOLS)/uv/bin/uv
+BUN_DIR := $(TOOLS)/bun
+BUN := $(BUN_DIR)/node_modules/.bin/bun
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+BUN_VERSION := 1.4.5
+# bun (used by Reflex) reads the registry from the environment; reuse the one npm is configured with.
+export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
+export REFLEX_TELEMETRY_ENABLED := false
+export REFLEX_CHECK_LATEST_VERSION := false
+export PATH := $(CURDIR)/$(BUN_DIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run test setup setup-test bench lint clean
+
+run: setup ## Install what is missing, then start the API (:8000) and the UI (:3000)
+	@scripts/run.sh
+
+test: setup-test ## Install what the tests need, then run them all
+	$(PY) -m pytest -q
+
+bench: setup ## Run the benchmarks and print their ratios
+	$(PY) -m bench
+
+lint:
+	$(VENV)/bin/ruff check bqlite_app engines tests bench
+
+setup: $(VENV)/.synced $(BUN)
+
+setup-test: setup $(VENV)/.playwright
+
+$(UV):
+	python3 -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python python3
+	@touch $@
+
+$(BUN):
+	mkdir -p $(BUN_DIR)
+	npm install --prefix $(BUN_DIR) --no-audit --no-fund --loglevel=error "bun@$(BUN_VERSION)"
+
+# Browser tests drive Debian's Chromium: `playwright install` cannot download browsers offline.
+$(VENV)/.playwright: $(VENV)/.synced
+	@command -v chromium >/dev/null || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@touch $@
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .web .states data

@@ -1,0 +1,93 @@
+"""Request and response bodies of the REST contract (../shared/API.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class QueryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(min_length=1, description="The SQL text; at most 1 MB.")
+    engine: str = Field("duckdb", description="`duckdb` or `clickhouse`.")
+    priority: int = Field(1, ge=1, le=5, description="1 (interactive, default) .. 5 (batch). Waiting jobs age.")
+    estimated_slots: int = Field(1, ge=1, le=10)
+    max_execution_time: int = Field(300, ge=1, le=86400, description="Seconds; enforced in the engine.")
+    dry_run: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class QueryAccepted(BaseModel):
+    job_id: str | None
+    status: str
+    message: str
+    estimated_completion_time: str | None = None
+    dry_run: bool | None = None
+    valid: bool | None = None
+    estimated_bytes_processed: int | None = None
+    referenced_tables: list[str] | None = None
+    error: str | None = None
+    error_position: int | None = None
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    sql: str
+    engine: str
+    status: Literal["queued", "running", "completed", "failed", "cancelled"]
+    priority: int
+    estimated_slots: int
+    max_execution_time: int
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    execution_time_ms: int | None
+    rows_returned: int | None
+    bytes_processed: int | None
+    error: str | None
+    error_position: int | None = None
+    progress: float | None
+    queue_position: int | None
+    labels: dict[str, str]
+
+
+class JobList(BaseModel):
+    jobs: list[JobPublic]
+    total: int
+
+
+class ColumnPublic(BaseModel):
+    name: str
+    type: str
+
+
+class ExecutionStats(BaseModel):
+    execution_time_ms: int | None
+    engine: str
+    bytes_processed: int | None
+
+
+class ResultPagePublic(BaseModel):
+    job_id: str
+    status: str
+    columns: list[ColumnPublic] | None = None
+    rows: list[list[Any]] | None = None
+    total_rows: int | None = None
+    offset: int | None = None
+    next_offset: int | None = None
+    execution_stats: ExecutionStats | None = None
+    error: str | None = None
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    error_code: str
+    timestamp: str
+    request_id: str | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 500)
+}

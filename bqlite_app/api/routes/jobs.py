@@ -1,0 +1,107 @@
+"""Job history, detail, cancel, results and exports."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import anyio
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from bqlite_app.api.deps import QueriesDep
+from bqlite_app.api.models import ERROR_RESPONSES, JobList, JobPublic, ResultPagePublic
+from bqlite_app.errors import ValidationFailed
+from bqlite_app.jobs.jsonify import describe_columns, rows_from_table
+from bqlite_app.jobs.models import Job, JobStatus
+from bqlite_app.jobs.results import EXPORT_FORMATS
+from bqlite_app.queries import QueryService
+
+router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
+
+MAX_PAGE_ROWS = 10_000
+
+
+@router.get("/jobs", response_model=JobList)
+async def list_jobs(
+    queries: QueriesDep,
+    status: str | None = None,
+    engine: str | None = None,
+    search: str | None = Query(None, description="Case-insensitive text search over the SQL."),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    jobs, total = queries.list(status=status or None, engine=engine or None, search=search, limit=limit,
+                               offset=offset)
+    return {"jobs": [queries.describe(job) for job in jobs], "total": total}
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic)
+async def get_job(job_id: str, queries: QueriesDep) -> dict[str, Any]:
+    return queries.describe(queries.get(job_id))
+
+
+@router.delete("/jobs/{job_id}", response_model=JobPublic)
+def cancel_job(job_id: str, queries: QueriesDep) -> dict[str, Any]:
+    """Cancel a queued or running job; a running query is interrupted in its engine."""
+    return queries.describe(queries.cancel(job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobPublic)
+def cancel_job_post(job_id: str, queries: QueriesDep) -> dict[str, Any]:
+    return queries.describe(queries.cancel(job_id))
+
+
+@router.get("/jobs/{job_id}/plan")
+def job_plan(job_id: str, queries: QueriesDep) -> dict[str, Any]:
+    """The engine's query plan for the job's SQL (EXPLAIN); runs nothing."""
+    job = queries.get(job_id)
+    return {"job_id": job.job_id, "engine": job.engine, "plan": queries.explain(job)}
+
+
+@router.get("/jobs/{job_id}/result", responses={
+    200: {"model": ResultPagePublic, "description": "A page of rows, or the error of a failed/cancelled job."},
+    202: {"description": "The job is still queued or running."},
+})
+async def job_result(
+    job_id: str,
+    queries: QueriesDep,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(1000, ge=1, le=MAX_PAGE_ROWS),
+    format: Literal["json", "csv", "ndjson", "parquet", "arrow"] = "json",
+    timeout_ms: int = Query(0, ge=0, le=60_000, description="Wait up to this long for the job to finish."),
+) -> Any:
+    job = queries.get(job_id)
+    if timeout_ms and not JobStatus(job.status).finished:
+        job = await anyio.to_thread.run_sync(queries.wait, job_id, timeout_ms / 1000)
+    if not JobStatus(job.status).finished:
+        return JSONResponse({"job_id": job.job_id, "status": str(job.status)}, status_code=202)
+    if job.status != JobStatus.COMPLETED:
+        return {"job_id": job.job_id, "status": str(job.status), "error": job.error}
+    if format != "json":
+        return _export(queries, job, format)
+    return await run_in_threadpool(_page_body, queries, job, offset, limit)
+
+
+def _page_body(queries: QueryService, job: Job, offset: int, limit: int) -> dict[str, Any]:
+    # Runs in the thread pool: reading the page and converting it to JSON rows are CPU work.
+    page = queries.page(job, offset=offset, limit=limit)
+    if offset > page.total_rows:
+        raise ValidationFailed(f"offset: {offset} is beyond the end of the result ({page.total_rows} rows)")
+    return {
+        "job_id": job.job_id, "status": "completed",
+        "columns": describe_columns(page.table.schema),
+        "rows": rows_from_table(page.table),
+        "total_rows": page.total_rows, "offset": offset, "next_offset": page.next_offset,
+        "execution_stats": {"execution_time_ms": job.execution_time_ms, "engine": job.engine,
+                            "bytes_processed": job.bytes_processed},
+    }
+
+
+def _export(queries: QueryService, job: Job, fmt: str) -> StreamingResponse:
+    media_type, extension = EXPORT_FORMATS[fmt]
+    chunks = queries.export(job, fmt)
+    return StreamingResponse(
+        chunks, media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{job.job_id}.{extension}"'},
+    )

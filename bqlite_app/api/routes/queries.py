@@ -1,0 +1,28 @@
+"""POST /queries: submit a job, or dry-run it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+
+from bqlite_app.api.deps import QueriesDep
+from bqlite_app.api.models import ERROR_RESPONSES, QueryAccepted, QueryCreate
+from bqlite_app.queries import QuerySpec
+
+router = APIRouter(tags=["queries"])
+
+
+@router.post("/queries", response_model=QueryAccepted, response_model_exclude_none=False,
+             responses=ERROR_RESPONSES)
+async def submit_query(body: QueryCreate, queries: QueriesDep) -> QueryAccepted:
+    """Run SQL as an asynchronous job. SQL the engine rejects is not an HTTP error: the job ends `failed`."""
+    spec = QuerySpec(sql=body.sql, engine=body.engine, priority=body.priority,
+                     estimated_slots=body.estimated_slots, max_execution_time=body.max_execution_time,
+                     labels=body.labels)
+    if body.dry_run:
+        answer = await run_in_threadpool(queries.dry_run, spec)
+        message = "Query is valid" if answer["valid"] else "Query is invalid"
+        return QueryAccepted(job_id=None, status="dry_run", message=message, **answer)
+    job = queries.submit(spec)
+    return QueryAccepted(job_id=job.job_id, status=str(job.status), message="Query submitted",
+                         estimated_completion_time=queries.estimated_completion(job))

@@ -1,0 +1,47 @@
+"""Service identity, health, status, examples and metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+
+from bqlite_app import __version__
+from bqlite_app.api.deps import CoreDep
+from bqlite_app.examples import examples_for
+from bqlite_app.metrics import CONTENT_TYPE
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/")
+async def service(core: CoreDep) -> dict[str, Any]:
+    return {"service": "BigQuery-Lite", "version": __version__, "status": "ok",
+            "engines": list(core.engines), "docs": "/docs"}
+
+
+@router.get("/health")
+async def health(core: CoreDep) -> dict[str, Any]:
+    engines = await run_in_threadpool(core.engine_health)
+    return {"status": "healthy" if all(engines.values()) else "degraded",
+            "timestamp": datetime.now(UTC).isoformat(), "engines": engines}
+
+
+@router.get("/status")
+async def status(core: CoreDep) -> dict[str, Any]:
+    return await run_in_threadpool(core.status)
+
+
+@router.get("/examples")
+async def examples(engine: str | None = None) -> dict[str, Any]:
+    return {"examples": [
+        {"title": e.title, "description": e.description, "sql": e.sql, "engine": e.engine}
+        for e in examples_for(engine)
+    ]}
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(core: CoreDep) -> Response:
+    return Response(content=core.render_metrics(), media_type=CONTENT_TYPE)

@@ -1,0 +1,32 @@
+"""The Reflex app: UI pages plus the REST API on the same backend.
+
+The core is built here (no I/O) and started by the lifespan task in the backend worker only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio
+import reflex as rx
+
+from bqlite_app.api import api_transformer
+from bqlite_app.logs import configure_logging
+from bqlite_app.pages import index  # noqa: F401  (registers the page)
+from bqlite_app.runtime import core
+
+configure_logging(core.settings.log_level, json_logs=core.settings.environment == "production")
+
+
+@contextlib.asynccontextmanager
+async def core_lifespan() -> AsyncIterator[None]:
+    await anyio.to_thread.run_sync(core.start)
+    try:
+        yield
+    finally:
+        await anyio.to_thread.run_sync(core.stop)
+
+
+app = rx.App(api_transformer=api_transformer(core), theme=rx.theme(accent_color="blue", radius="medium"))
+app.register_lifespan_task(core_lifespan)

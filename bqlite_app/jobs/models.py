@@ -1,0 +1,89 @@
+"""Job records: the SQLModel table and the status vocabulary."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    # BigQuery-style opaque ids; a prefix makes them recognisable in logs and shells.
+    return f"job_{uuid.uuid4().hex[:20]}"
+
+
+class JobBase(SQLModel):
+    sql: str
+    engine: str = Field(index=True)
+    priority: int = 1
+    estimated_slots: int = 1
+    max_execution_time: int = 300
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Job(JobBase, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_created_at", "created_at"),)
+
+    job_id: str = Field(default_factory=new_job_id, primary_key=True)
+    status: JobStatus = Field(default=JobStatus.QUEUED, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    execution_time_ms: int | None = None
+    rows_returned: int | None = None
+    bytes_processed: int | None = None
+    result_bytes: int | None = None
+    error: str | None = None
+    error_position: int | None = None
+
+    def as_public(self, *, progress: float | None = None, queue_position: int | None = None) -> dict[str, Any]:
+        """The API.md job shape (timestamps are made timezone-aware: SQLite drops the offset)."""
+        return {
+            "job_id": self.job_id,
+            "sql": self.sql,
+            "engine": self.engine,
+            "status": str(self.status),
+            "priority": self.priority,
+            "estimated_slots": self.estimated_slots,
+            "max_execution_time": self.max_execution_time,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "completed_at": _iso(self.completed_at),
+            "execution_time_ms": self.execution_time_ms,
+            "rows_returned": self.rows_returned,
+            "bytes_processed": self.bytes_processed,
+            "error": self.error,
+            "error_position": self.error_position,
+            "progress": progress,
+            "queue_position": queue_position,
+            "labels": dict(self.labels or {}),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()

@@ -1,0 +1,251 @@
+"""Runs queued jobs on their engines: dispatch, time limits, cancellation and progress.
+
+One dispatcher thread moves jobs from the ``JobQueue`` into a thread pool. Each worker streams the engine's
+record batches straight into the result store, so memory stays bounded whatever the result size. Cancels and
+time limits stop the query *in the engine* (``Engine.cancel``); the worker then records the final status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from bqlite_app.jobs.models import Job, JobStatus, utcnow
+from bqlite_app.jobs.queue import JobQueue, PendingJob
+from bqlite_app.jobs.results import ResultStore
+from bqlite_app.jobs.store import JobStore
+from engines.base import Engine, QueryLimits, QueryStats
+from engines.errors import EngineQueryError, QueryCancelled, QueryTimeout
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED_BY_RESTART = "interrupted by restart"
+# How long past its deadline a query may run before the watchdog cancels it itself; engines enforce the limit
+# natively, this is the backstop for an engine that missed it.
+WATCHDOG_GRACE_S = 1.0
+
+
+@dataclass
+class RunningJob:
+    job: Job
+    started: float
+    deadline: float
+    rows_written: int = 0
+    cancel_requested: bool = False
+    timed_out: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+JobListener = Callable[[Job], None]
+
+
+class Scheduler:
+    def __init__(
+        self, *, store: JobStore, results: ResultStore, engines: dict[str, Engine], total_slots: int,
+        max_concurrent_jobs: int, aging_interval_s: float, memory_limit: str | None = None,
+        on_finished: JobListener | None = None,
+    ) -> None:
+        self._store = store
+        self._results = results
+        self._engines = engines
+        self._memory_limit = memory_limit
+        self._on_finished = on_finished
+        self._queue = JobQueue(
+            total_slots=total_slots, engine_capacity={name: e.capacity for name, e in engines.items()},
+            max_concurrent=max_concurrent_jobs, aging_interval_s=aging_interval_s,
+        )
+        self._jobs: dict[str, Job] = {}            # queued jobs, by id
+        self._running: dict[str, RunningJob] = {}
+        self._waiters: dict[str, threading.Event] = {}
+        self._lock = threading.Condition()
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrent_jobs, thread_name_prefix="bqlite-job")
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Fail what a previous process left running, then resume what it left queued."""
+        interrupted = self._store.fail_interrupted(INTERRUPTED_BY_RESTART)
+        if interrupted:
+            log.warning("marked %d job(s) failed: %s", interrupted, INTERRUPTED_BY_RESTART)
+        resumed = self._store.queued()
+        with self._lock:
+            for job in resumed:
+                self._enqueue_locked(job)
+        if resumed:
+            log.info("resumed %d queued job(s)", len(resumed))
+        for target, name in ((self._dispatch_loop, "bqlite-dispatch"), (self._watchdog_loop, "bqlite-watchdog")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            running = [(r.job.engine, job_id) for job_id, r in self._running.items()]
+            self._lock.notify_all()
+        for engine, job_id in running:
+            self._engines[engine].cancel(job_id)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    # -- commands ------------------------------------------------------------------------------------------------
+
+    def submit(self, job: Job) -> Job:
+        self._store.add(job)
+        with self._lock:
+            self._enqueue_locked(job)
+            self._lock.notify_all()
+        return job
+
+    def cancel(self, job_id: str, *, wait_s: float = 2.0) -> JobStatus | None:
+        """Cancel a queued or running job. Returns the status afterwards, or None when the job is not active.
+
+        A running query is interrupted in its engine; we wait up to ``wait_s`` for the worker to record it.
+        """
+        with self._lock:
+            if self._queue.remove(job_id):
+                job = self._jobs.pop(job_id)
+                self._store.update(job_id, status=JobStatus.CANCELLED, completed_at=utcnow(),
+                                   error="cancelled by user before it started")
+                job.status = JobStatus.CANCELLED
+                self._notify_finished_locked(job)
+                return JobStatus.CANCELLED
+            running = self._running.get(job_id)
+            if running is None:
+                return None
+            running.cancel_requested = True
+        self._engines[running.job.engine].cancel(job_id)
+        running.done.wait(wait_s)
+        return running.job.status
+
+    def wait(self, job_id: str, timeout_s: float) -> bool:
+        """Block until the job finishes (True) or the timeout passes (False). Unknown or finished: True."""
+        with self._lock:
+            event = self._waiters.get(job_id)
+        return True if event is None else event.wait(timeout_s)
+
+    # -- queries -------------------------------------------------------------------------------------------------
+
+    def active_job(self, job_id: str) -> Job | None:
+        """The live record of a queued or running job (fresher than the store while it runs)."""
+        with self._lock:
+            if job_id in self._jobs:
+                return self._jobs[job_id]
+            running = self._running.get(job_id)
+            return running.job if running else None
+
+    def progress(self, job_id: str) -> float | None:
+        with self._lock:
+            running = self._running.get(job_id)
+        if running is None:
+            return None
+        value = self._engines[running.job.engine].progress(job_id)
+        return None if value is None else max(0.0, min(1.0, value))
+
+    def queue_position(self, job_id: str) -> int | None:
+        with self._lock:
+            return self._queue.position(job_id)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "total_slots": self._queue.total_slots,
+                "available_slots": self._queue.total_slots - self._queue.slots_in_use,
+                "queued_jobs": self._queue.queued_count,
+                "running_jobs": self._queue.running_count,
+            }
+
+    # -- internals -----------------------------------------------------------------------------------------------
+
+    def _enqueue_locked(self, job: Job) -> None:
+        self._jobs[job.job_id] = job
+        self._waiters[job.job_id] = threading.Event()
+        self._queue.push(PendingJob(job.job_id, job.engine, job.priority, job.estimated_slots))
+
+    def _dispatch_loop(self) -> None:
+        with self._lock:
+            while not self._stopping:
+                pending = self._queue.pop_runnable()
+                if pending is None:
+                    # Aging can change the order while nothing else happens, so wake up now and then.
+                    self._lock.wait(timeout=1.0)
+                    continue
+                job = self._jobs.pop(pending.job_id)
+                now = time.monotonic()
+                running = RunningJob(job=job, started=now, deadline=now + job.max_execution_time)
+                self._running[job.job_id] = running
+                self._pool.submit(self._run, running)
+
+    def _watchdog_loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                overdue = [r for r in self._running.values()
+                           if not r.timed_out and now > r.deadline + WATCHDOG_GRACE_S]
+                for running in overdue:
+                    running.timed_out = True
+            for running in overdue:
+                log.warning("job %s passed its time limit; cancelling in engine", running.job.job_id)
+                self._engines[running.job.engine].cancel(running.job.job_id)
+            time.sleep(0.25)
+
+    def _run(self, running: RunningJob) -> None:
+        job = running.job
+        started_at = utcnow()
+        job.status, job.started_at = JobStatus.RUNNING, started_at
+        self._store.update(job.job_id, status=JobStatus.RUNNING, started_at=started_at)
+        stats = QueryStats()
+        changes: dict[str, object]
+        try:
+            batches = self._engines[job.engine].execute(
+                job.sql, query_tag=job.job_id, stats=stats,
+                limits=QueryLimits(timeout_s=job.max_execution_time, memory_limit=self._memory_limit),
+            )
+            info = self._results.write(job.job_id, batches, on_batch=lambda rows: setattr(running, "rows_written", rows))
+            changes = {"status": JobStatus.COMPLETED, "rows_returned": info.rows, "result_bytes": info.bytes,
+                       "bytes_processed": stats.bytes_processed}
+        except (QueryCancelled, QueryTimeout) as exc:
+            changes = self._stopped_changes(running, exc)
+        except EngineQueryError as exc:
+            changes = {"status": JobStatus.FAILED, "error": exc.message, "error_position": exc.position}
+        except Exception as exc:  # a bug or an engine crash must still end the job, never leave it running
+            log.exception("job %s crashed", job.job_id)
+            changes = {"status": JobStatus.FAILED, "error": f"internal error: {type(exc).__name__}: {exc}"}
+        completed_at = utcnow()
+        changes["completed_at"] = completed_at
+        changes["execution_time_ms"] = int((time.monotonic() - running.started) * 1000)
+        self._store.update(job.job_id, **changes)
+        for key, value in changes.items():
+            setattr(job, key, value)
+        with self._lock:
+            self._queue.finish(job.job_id)
+            self._running.pop(job.job_id, None)
+            self._notify_finished_locked(job)
+            self._lock.notify_all()
+        running.done.set()
+
+    def _stopped_changes(self, running: RunningJob, exc: Exception) -> dict[str, object]:
+        if running.cancel_requested and not isinstance(exc, QueryTimeout):
+            return {"status": JobStatus.CANCELLED, "error": "cancelled by user"}
+        limit = running.job.max_execution_time
+        return {"status": JobStatus.FAILED,
+                "error": f"Query exceeded the maximum execution time of {limit} s and was stopped"}
+
+    def _notify_finished_locked(self, job: Job) -> None:
+        event = self._waiters.pop(job.job_id, None)
+        if event is not None:
+            event.set()
+        if self._on_finished is not None:
+            try:
+                self._on_finished(job)
+            except Exception:
+                log.exception("job listener failed")

@@ -1,0 +1,153 @@
+"""The query and job service the three faces call: submit, dry-run, inspect, cancel and read results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from bqlite_app.errors import EngineNotAvailable, JobAlreadyFinished, JobNotFound, ValidationFailed
+from bqlite_app.jobs.models import Job, JobStatus, utcnow
+from bqlite_app.jobs.results import ResultStore
+from bqlite_app.jobs.scheduler import Scheduler
+from bqlite_app.jobs.store import JobStore
+from engines.base import Engine
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    sql: str
+    engine: str = "duckdb"
+    priority: int = 1
+    estimated_slots: int = 1
+    max_execution_time: int = 300
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    job: Job
+    table: pa.Table
+    total_rows: int
+    offset: int
+
+    @property
+    def next_offset(self) -> int | None:
+        end = self.offset + self.table.num_rows
+        return end if end < self.total_rows else None
+
+
+class QueryService:
+    def __init__(self, *, engines: dict[str, Engine], store: JobStore, results: ResultStore, scheduler: Scheduler,
+                 max_sql_bytes: int) -> None:
+        self._engines = engines
+        self._store = store
+        self._results = results
+        self._scheduler = scheduler
+        self._max_sql_bytes = max_sql_bytes
+        # Moving average of execution time per engine, for estimated_completion_time.
+        self._avg_ms: dict[str, float] = {}
+
+    # -- submit --------------------------------------------------------------------------------------------------
+
+    def submit(self, spec: QuerySpec) -> Job:
+        self._validate(spec)
+        job = Job(sql=spec.sql, engine=spec.engine, priority=spec.priority, estimated_slots=spec.estimated_slots,
+                  max_execution_time=spec.max_execution_time, labels=dict(spec.labels))
+        return self._scheduler.submit(job)
+
+    def dry_run(self, spec: QuerySpec) -> dict[str, Any]:
+        self._validate(spec)
+        estimate = self._engines[spec.engine].estimate(spec.sql)
+        answer: dict[str, Any] = {
+            "dry_run": True, "valid": estimate.valid,
+            "estimated_bytes_processed": estimate.estimated_bytes_processed,
+            "referenced_tables": list(estimate.referenced_tables),
+        }
+        if not estimate.valid:
+            answer["error"] = estimate.error
+            answer["error_position"] = estimate.position
+        return answer
+
+    def estimated_completion(self, job: Job) -> str | None:
+        average = self._avg_ms.get(job.engine)
+        if average is None:
+            return None
+        ahead = (self._scheduler.queue_position(job.job_id) or 1)
+        return (utcnow() + timedelta(milliseconds=average * ahead)).isoformat()
+
+    def record_finished(self, job: Job) -> None:
+        if job.status == JobStatus.COMPLETED and job.execution_time_ms is not None:
+            previous = self._avg_ms.get(job.engine, float(job.execution_time_ms))
+            self._avg_ms[job.engine] = 0.8 * previous + 0.2 * job.execution_time_ms
+
+    def _validate(self, spec: QuerySpec) -> None:
+        if spec.engine not in self._engines:
+            raise EngineNotAvailable(
+                f"Unknown engine {spec.engine!r}; available engines: {', '.join(sorted(self._engines))}")
+        if not spec.sql.strip():
+            raise ValidationFailed("sql: the query is empty")
+        size = len(spec.sql.encode())
+        if size > self._max_sql_bytes:
+            raise ValidationFailed(f"sql: the query is {size:,} bytes; the limit is {self._max_sql_bytes:,} bytes")
+        _check_range("priority", spec.priority, 1, 5)
+        _check_range("estimated_slots", spec.estimated_slots, 1, 10)
+        _check_range("max_execution_time", spec.max_execution_time, 1, 86400)
+
+    # -- inspect -------------------------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        job = self._scheduler.active_job(job_id) or self._store.get(job_id)
+        if job is None:
+            raise JobNotFound(f"Job {job_id!r} not found")
+        return job
+
+    def describe(self, job: Job) -> dict[str, Any]:
+        """The API.md job shape, with live progress and queue position."""
+        progress: float | None = None
+        if job.status == JobStatus.RUNNING:
+            progress = self._scheduler.progress(job.job_id)
+        elif job.status == JobStatus.COMPLETED:
+            progress = 1.0
+        position = self._scheduler.queue_position(job.job_id) if job.status == JobStatus.QUEUED else None
+        return job.as_public(progress=progress, queue_position=position)
+
+    def list(self, *, status: str | None = None, engine: str | None = None, search: str | None = None,
+             limit: int = 50, offset: int = 0) -> tuple[list[Job], int]:
+        if status is not None and status not in {s.value for s in JobStatus}:
+            raise ValidationFailed(f"status: must be one of {', '.join(s.value for s in JobStatus)}")
+        if engine is not None and engine not in self._engines:
+            raise EngineNotAvailable(f"Unknown engine {engine!r}")
+        return self._store.list(status=status, engine=engine, search=search, limit=limit, offset=offset)
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if JobStatus(job.status).finished or self._scheduler.cancel(job_id) is None:
+            job = self.get(job_id)
+            raise JobAlreadyFinished(f"Job {job_id} already finished with status {job.status}")
+        return self.get(job_id)
+
+    def wait(self, job_id: str, timeout_s: float) -> Job:
+        self._scheduler.wait(job_id, timeout_s)
+        return self.get(job_id)
+
+    def explain(self, job: Job) -> str:
+        return self._engines[job.engine].explain(job.sql)
+
+    # -- results -------------------------------------------------------------------------------------------------
+
+    def page(self, job: Job, *, offset: int, limit: int) -> ResultPage:
+        info = self._results.info(job.job_id)
+        table = self._results.page(job.job_id, offset, limit)
+        return ResultPage(job=job, table=table, total_rows=info.rows, offset=offset)
+
+    def export(self, job: Job, fmt: str) -> Iterator[bytes]:
+        return self._results.export(job.job_id, fmt)  # type: ignore[arg-type]
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ValidationFailed(f"{name}: must be between {low} and {high}, got {value}")

@@ -1,0 +1,88 @@
+"""The one Settings object. Nothing else in the app reads ``os.environ``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of BigQuery-Lite, read from the environment (or a `.env` file).
+
+    Defaults serve a single user on localhost.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: Literal["production", "development"] = Field("production", alias="ENVIRONMENT")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+
+    data_dir: Path = Field(Path("data"), alias="BQLITE_DATA_DIR")
+    host: str = Field("127.0.0.1", alias="BQLITE_HOST")
+    api_port: int = Field(8000, alias="BQLITE_API_PORT")
+    ui_port: int = Field(3000, alias="BQLITE_UI_PORT")
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:3000", "http://localhost:3000"], alias="BQLITE_CORS_ORIGINS"
+    )
+
+    # Scheduling.
+    max_concurrent_jobs: int = Field(4, ge=1, le=64, alias="MAX_CONCURRENT_JOBS")
+    total_slots: int = Field(10, ge=1, le=1000, alias="BQLITE_TOTAL_SLOTS")
+    duckdb_capacity: int = Field(4, ge=1, alias="BQLITE_DUCKDB_CAPACITY")
+    clickhouse_capacity: int = Field(2, ge=1, alias="BQLITE_CLICKHOUSE_CAPACITY")
+    # A waiting job gains one priority level per this many seconds, so batch jobs never starve.
+    aging_interval_s: float = Field(30.0, gt=0, alias="BQLITE_AGING_INTERVAL_S")
+    default_timeout_s: int = Field(300, ge=1, le=86400, alias="BQLITE_DEFAULT_TIMEOUT_S")
+
+    # Resource limits for query execution.
+    query_memory_limit: str = Field("4GB", alias="BQLITE_QUERY_MEMORY_LIMIT")
+    max_sql_bytes: int = Field(1_000_000, alias="BQLITE_MAX_SQL_BYTES")
+    max_ingest_bytes: int = Field(2 * 1024**3, alias="BQLITE_MAX_INGEST_BYTES")
+
+    # Results.
+    result_ttl_s: int = Field(24 * 3600, ge=1, alias="BQLITE_RESULT_TTL_S")
+    result_cleanup_interval_s: int = Field(600, ge=1, alias="BQLITE_RESULT_CLEANUP_INTERVAL_S")
+    result_cache_ttl_s: int = Field(300, ge=0, alias="BQLITE_RESULT_CACHE_TTL_S")
+    result_cache_max_bytes: int = Field(256 * 1024**2, ge=0, alias="BQLITE_RESULT_CACHE_MAX_BYTES")
+
+    # ClickHouse: embedded chdb unless a host is given.
+    clickhouse_host: str | None = Field(None, alias="CLICKHOUSE_HOST")
+    clickhouse_port: int = Field(8123, alias="CLICKHOUSE_PORT")
+    clickhouse_user: str = Field("default", alias="CLICKHOUSE_USER")
+    clickhouse_password: str = Field("", alias="CLICKHOUSE_PASSWORD")
+    clickhouse_secure: bool = Field(False, alias="CLICKHOUSE_SECURE")
+    clickhouse_cluster: str | None = Field(None, alias="CLICKHOUSE_CLUSTER")
+
+    # Sample data.
+    sample_rows: int = Field(1_000_000, ge=0, alias="BQLITE_SAMPLE_ROWS")
+    sample_seed: int = Field(42, alias="BQLITE_SAMPLE_SEED")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "bqlite.sqlite"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.data_dir / "results"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def chdb_path(self) -> Path:
+        return self.data_dir / "chdb"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

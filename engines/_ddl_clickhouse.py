@@ -1,0 +1,62 @@
+"""Neutral column types -> ClickHouse DDL.
+
+Choices:
+- enums become ``LowCardinality(String)``: labels stay readable and an unknown number survives as its number string
+  (an Enum8/16 would reject it);
+- binary and json are ``String`` (ClickHouse strings are arbitrary bytes; the JSON type would re-shape the text);
+- timestamps are ``DateTime64(6, 'UTC')``; dates are ``Date32`` (Date stops at 2149);
+- intervals are ``Int64`` microseconds: ClickHouse's Interval types cannot be stored in a table;
+- nullability: scalars become ``Nullable(T)``; a nullable struct is ``Nullable(Tuple(...))`` (supported since
+  25.x and on in 26.x); lists and maps cannot be Nullable, so a null list/map is stored empty, matching protobuf's
+  "repeated is never null"; map keys are never Nullable.
+"""
+
+from __future__ import annotations
+
+from engines.types import Column, ColumnType, Enum, Interval, ListOf, MapOf, Scalar, Struct, Timestamp
+
+_SCALARS = {
+    "bool": "Bool", "int8": "Int8", "int16": "Int16", "int32": "Int32", "int64": "Int64",
+    "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
+    "float32": "Float32", "float64": "Float64", "string": "String", "binary": "String", "date": "Date32",
+    "json": "String",
+}
+
+
+def quote(identifier: str) -> str:
+    return "`" + identifier.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def qualified(database: str, table: str) -> str:
+    return f"{quote(database)}.{quote(table)}"
+
+
+def render_type(column_type: ColumnType, *, nullable: bool = False) -> str:
+    # List items and map values have no nullability of their own in the neutral tree, so they stay plain.
+    if isinstance(column_type, ListOf):
+        return f"Array({render_type(column_type.item)})"
+    if isinstance(column_type, MapOf):
+        return f"Map({render_type(column_type.key)}, {render_type(column_type.value)})"
+    if isinstance(column_type, Enum):
+        return "LowCardinality(Nullable(String))" if nullable else "LowCardinality(String)"
+    if isinstance(column_type, Struct):
+        fields = ", ".join(f"{quote(f.name)} {render_type(f.type, nullable=f.nullable)}" for f in column_type.fields)
+        inner = f"Tuple({fields})"
+    elif isinstance(column_type, Scalar):
+        inner = _SCALARS[column_type.kind]
+    elif isinstance(column_type, Timestamp):
+        inner = f"DateTime64(6, '{column_type.tz}')"
+    elif isinstance(column_type, Interval):
+        inner = "Int64"
+    else:
+        raise TypeError(f"unsupported column type {column_type!r}")
+    return f"Nullable({inner})" if nullable else inner
+
+
+def render_create(database: str, table: str, columns: list[Column], *, if_not_exists: bool = True) -> str:
+    if not columns:
+        raise ValueError("a table needs at least one column")
+    lines = [f"    {quote(c.name)} {render_type(c.type, nullable=c.nullable)}" for c in columns]
+    exists = "IF NOT EXISTS " if if_not_exists else ""
+    body = ",\n".join(lines)
+    return f"CREATE TABLE {exists}{qualified(database, table)} (\n{body}\n) ENGINE = MergeTree ORDER BY tuple()"

@@ -1,0 +1,58 @@
+"""Neutral column types -> DuckDB DDL.
+
+Choices:
+- enums become VARCHAR, not ENUM: an unknown enum number must survive, and it arrives as its number string, which a
+  DuckDB ENUM would reject;
+- json is DuckDB's JSON type (the json extension is statically linked, so no download is involved);
+- timestamps are TIMESTAMPTZ (microseconds, stored as UTC instants); intervals are INTERVAL;
+- NOT NULL applies to top-level columns only, since DuckDB has no per-field nullability inside STRUCT/LIST/MAP.
+"""
+
+from __future__ import annotations
+
+from engines.types import Column, ColumnType, Enum, Interval, ListOf, MapOf, Scalar, Struct, Timestamp
+
+_SCALARS = {
+    "bool": "BOOLEAN", "int8": "TINYINT", "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT",
+    "uint8": "UTINYINT", "uint16": "USMALLINT", "uint32": "UINTEGER", "uint64": "UBIGINT",
+    "float32": "FLOAT", "float64": "DOUBLE", "string": "VARCHAR", "binary": "BLOB", "date": "DATE", "json": "JSON",
+}
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def qualified(database: str, table: str) -> str:
+    return f"{quote(database)}.{quote(table)}"
+
+
+def render_type(column_type: ColumnType) -> str:
+    if isinstance(column_type, Scalar):
+        return _SCALARS[column_type.kind]
+    if isinstance(column_type, Timestamp):
+        return "TIMESTAMPTZ"
+    if isinstance(column_type, Interval):
+        return "INTERVAL"
+    if isinstance(column_type, Enum):
+        return "VARCHAR"
+    if isinstance(column_type, ListOf):
+        return f"{render_type(column_type.item)}[]"
+    if isinstance(column_type, MapOf):
+        return f"MAP({render_type(column_type.key)}, {render_type(column_type.value)})"
+    if isinstance(column_type, Struct):
+        fields = ", ".join(f"{quote(f.name)} {render_type(f.type)}" for f in column_type.fields)
+        return f"STRUCT({fields})"
+    raise TypeError(f"unsupported column type {column_type!r}")
+
+
+def render_create(database: str, table: str, columns: list[Column], *, if_not_exists: bool = True) -> str:
+    if not columns:
+        raise ValueError("a table needs at least one column")
+    lines = []
+    for column in columns:
+        null = "" if column.nullable else " NOT NULL"
+        lines.append(f"    {quote(column.name)} {render_type(column.type)}{null}")
+    exists = "IF NOT EXISTS " if if_not_exists else ""
+    body = ",\n".join(lines)
+    return f"CREATE TABLE {exists}{qualified(database, table)} (\n{body}\n)"

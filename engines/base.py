@@ -1,0 +1,131 @@
+"""The engine contract.
+
+An engine runs SQL and hands back Arrow. Everything optional is declared with ``supports_*`` flags, cancel is a
+status rather than an error (``QueryCancelled``), and driver errors are translated once at the adapter edge into
+``engines.errors``. Engines import nothing from ``bqlite_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from engines.types import Column
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str            # "duckdb" | "clickhouse"
+    mode: str            # "embedded" | "server"
+    version: str
+
+
+@dataclass(frozen=True)
+class QueryEstimate:
+    """What a dry run learns without running the query."""
+
+    valid: bool
+    estimated_bytes_processed: int = 0
+    referenced_tables: list[str] = field(default_factory=list)
+    error: str | None = None
+    position: int | None = None
+
+
+@dataclass
+class QueryStats:
+    """Filled in by the engine while a result streams; read after the stream ends."""
+
+    bytes_processed: int = 0
+    rows_read: int = 0
+
+
+@dataclass(frozen=True)
+class CatalogColumn:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class CatalogTable:
+    database: str        # "main" for DuckDB's default schema, "default" for ClickHouse's default database
+    name: str
+    columns: list[CatalogColumn]
+    row_count: int | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.database}.{self.name}"
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Per-query resource limits, enforced inside the engine."""
+
+    timeout_s: float | None = None
+    memory_limit: str | None = None     # e.g. "4GB"
+
+
+@runtime_checkable
+class Engine(Protocol):
+    name: str
+    # How many queries this engine may run at once; the scheduler never exceeds it.
+    capacity: int
+    supports_progress: bool
+    supports_cancel: bool
+
+    def start(self) -> None:
+        """Open connections; called once in the app's lifespan, never at import time."""
+
+    def close(self) -> None: ...
+
+    def info(self) -> EngineInfo: ...
+
+    def health(self) -> bool:
+        """True when a trivial query answers."""
+
+    def execute(
+        self, sql: str, *, query_tag: str, limits: QueryLimits | None = None, stats: QueryStats | None = None,
+        batch_rows: int = 65536,
+    ) -> Iterator[pa.RecordBatch]:
+        """Run ``sql`` and stream its result as record batches, in bounded memory.
+
+        The first item yielded is the (possibly empty) schema-carrying batch, so a zero-row result still has columns.
+        ``query_tag`` identifies the running query for ``cancel`` and ``progress``. Raises ``EngineQueryError`` for
+        SQL the engine rejects and ``QueryCancelled`` when ``cancel(query_tag)`` stopped it (a timeout is a cancel
+        the caller initiated; the caller decides which message to report).
+        """
+
+    def cancel(self, query_tag: str) -> bool:
+        """Stop the running query in the engine. Returns False when nothing with that tag runs."""
+
+    def progress(self, query_tag: str) -> float | None:
+        """0..1 for a running query when the engine can tell, else None."""
+
+    def estimate(self, sql: str) -> QueryEstimate:
+        """Validate and estimate bytes read from the engine's plan and table/column sizes. Runs nothing."""
+
+    def explain(self, sql: str) -> str:
+        """The engine's plan as text."""
+
+    def catalog(self) -> list[CatalogTable]:
+        """User-visible tables with their columns (system schemas excluded)."""
+
+    def table_exists(self, database: str, table: str) -> bool: ...
+
+    def render_ddl(
+        self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True,
+    ) -> str:
+        """CREATE TABLE statement for the neutral ``columns``, in this engine's dialect."""
+
+    def create_table(
+        self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True, replace: bool = False,
+    ) -> str:
+        """Create the database/schema if needed, then the table. Returns the DDL that ran."""
+
+    def insert_arrow(self, database: str, table: str, data: pa.Table) -> int:
+        """Append rows atomically: all of ``data`` lands or none of it does. Returns rows inserted."""
+
+    def drop_table(self, database: str, table: str) -> None: ...

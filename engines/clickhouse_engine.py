@@ -1,0 +1,365 @@
+"""ClickHouse adapter over clickhouse-connect: embedded chdb (``chdb://`` path) or an HTTP(S) server or cluster.
+
+Each clickhouse-connect client runs one call at a time, so the engine keeps ``capacity`` query clients plus one
+control client for cancel, progress, dry runs and the catalog. chdb drops the ``query_id`` setting, so every query
+carries a ``/* bqlite:<tag> */`` comment by which ``system.processes`` and ``KILL QUERY`` find it.
+
+Limits go to ClickHouse as settings (``max_execution_time``, ``max_memory_usage``) so the engine itself enforces
+them; a timer kills a query that overruns its time limit anyway (ClickHouse checks the limit between blocks).
+Results stream in the Native format and become Arrow in ``_ch_arrow``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import pyarrow as pa
+from clickhouse_connect.datatypes.registry import get_from_name
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.summary import QuerySummary
+
+from engines import _ch_plan as plan
+from engines import _ddl_clickhouse as ddl
+from engines._ch_arrow import QUERY_FORMATS, BlockConverter
+from engines._ch_errors import translate
+from engines._common import (
+    EMPTY_BATCH,
+    QueryRegistry,
+    RunningQuery,
+    first_keyword,
+    hand_over,
+    parse_bytes,
+    slice_batch,
+)
+from engines.base import CatalogColumn, CatalogTable, EngineInfo, QueryEstimate, QueryLimits, QueryStats
+from engines.errors import EngineError, EngineUnavailable, QueryCancelled, QueryTimeout
+from engines.types import Column
+
+_STREAMED = {"SELECT", "WITH", "FROM"}
+_TABULAR = {"SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "CHECK", "VALUES"}   # small results, not streamed
+_SYSTEM_DATABASES = ("system", "INFORMATION_SCHEMA", "information_schema")
+_LEASE_TIMEOUT_S = 60.0
+
+
+class ClickHouseEngine:
+    name = "clickhouse"
+    supports_progress = True
+    supports_cancel = True
+
+    def __init__(self, connect: Callable[[], Any], *, mode: str, capacity: int = 2, memory_limit: str | None = None,
+                 cluster: str | None = None, data_path: Path | None = None) -> None:
+        """Prefer ``embedded()`` or ``server()``; ``connect`` makes one clickhouse-connect client."""
+        self._connect = connect
+        self.mode = mode
+        self.capacity = capacity
+        self.memory_limit = memory_limit
+        self.cluster = cluster
+        self._data_path = data_path
+        self._pool: queue.LifoQueue = queue.LifoQueue()
+        self._clients: list[Any] = []
+        self._control: Any = None
+        self._control_lock = threading.Lock()
+        self._applied: dict[int, dict[str, str]] = {}
+        self._registry = QueryRegistry()
+
+    @classmethod
+    def embedded(cls, path: str | Path, *, capacity: int = 2, memory_limit: str | None = None) -> ClickHouseEngine:
+        """chdb in this process; one data path per process, any number of clients on it."""
+        data_path = Path(path).resolve()
+        return cls(lambda: clickhouse_connect.get_client(interface="chdb", path=str(data_path)), mode="embedded",
+                   capacity=capacity, memory_limit=memory_limit, data_path=data_path)
+
+    @classmethod
+    def server(cls, host: str, port: int = 8123, user: str = "default", password: str = "", secure: bool = False,
+               cluster: str | None = None, capacity: int = 4, memory_limit: str | None = None) -> ClickHouseEngine:
+        """A ClickHouse server over HTTP(S); ``cluster`` adds ON CLUSTER to kills and reads processes cluster-wide."""
+        # One session per client would make concurrent calls on the control client fail with "session locked".
+        return cls(lambda: clickhouse_connect.get_client(host=host, port=port, username=user, password=password,
+                                                         secure=secure, autogenerate_session_id=False),
+                   mode="server", capacity=capacity, memory_limit=memory_limit, cluster=cluster)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._control is not None:
+            return
+        if self._data_path is not None:
+            self._data_path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._control = self._connect()
+            for _ in range(self.capacity):
+                client = self._connect()
+                self._clients.append(client)
+                self._pool.put(client)
+        except ClickHouseError as exc:
+            self.close()
+            raise EngineUnavailable(f"Cannot connect to ClickHouse: {exc}") from exc
+
+    def close(self) -> None:
+        for client in [*self._clients, self._control]:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+        self._clients, self._control = [], None
+        self._pool = queue.LifoQueue()
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(name=self.name, mode=self.mode, version=str(self._control_client().server_version))
+
+    def health(self) -> bool:
+        try:
+            return str(self._call(lambda c: c.command("SELECT 1"))) == "1"
+        except Exception:
+            return False
+
+    def _control_client(self) -> Any:
+        if self._control is None:
+            raise EngineUnavailable("ClickHouse engine is not started")
+        return self._control
+
+    def _call(self, fn: Callable[[Any], Any]) -> Any:
+        client = self._control_client()
+        with self._control_lock:
+            return fn(client)
+
+    @contextlib.contextmanager
+    def _lease(self) -> Iterator[Any]:
+        self._control_client()
+        try:
+            client = self._pool.get(timeout=_LEASE_TIMEOUT_S)
+        except queue.Empty:
+            raise EngineUnavailable("All ClickHouse connections are busy") from None
+        try:
+            yield client
+        finally:
+            self._pool.put(client)
+
+    # -- queries ---------------------------------------------------------------------------------------------
+
+    def execute(
+        self, sql: str, *, query_tag: str, limits: QueryLimits | None = None, stats: QueryStats | None = None,
+        batch_rows: int = 65536,
+    ) -> Iterator[pa.RecordBatch]:
+        limits = limits or QueryLimits()
+        kind = first_keyword(sql)
+        text = f"/* bqlite:{_safe_tag(query_tag)} */ {sql}"
+        shift = len(text) - len(sql)
+        with self._lease() as client:
+            run = self._registry.add(query_tag, lambda: self._kill(query_tag), limits.timeout_s)
+            timer = self._registry.start_timer(run)
+            try:
+                try:
+                    self._apply_limits(client, limits)
+                    if stats is not None and kind in _STREAMED:
+                        stats.bytes_processed, stats.rows_read = self._plan_bytes(sql)
+                    if kind in _STREAMED:
+                        yield from self._stream(client, text, sql, run, batch_rows)
+                    elif kind in _TABULAR:
+                        result = client.query(text, use_none=True, query_formats=QUERY_FORMATS)
+                        converter = BlockConverter(result.column_names, result.column_types, _zone(client))
+                        yield converter.convert(result.result_columns) if result.row_count else converter.empty()
+                    else:
+                        summary = client.command(text)
+                        if stats is not None and isinstance(summary, QuerySummary):
+                            stats.rows_read = int(summary.summary.get("read_rows", 0) or 0)
+                            stats.bytes_processed = int(summary.summary.get("read_bytes", 0) or 0)
+                        yield EMPTY_BATCH
+                    _check(run)
+                except ClickHouseError as exc:
+                    raise translate(exc, text, shift, run) from exc
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                self._registry.remove(run)
+
+    def _stream(self, client: Any, text: str, sql: str, run: RunningQuery, batch_rows: int,
+                ) -> Iterator[pa.RecordBatch]:
+        converter = None
+        with client.query_column_block_stream(text, use_none=True, query_formats=QUERY_FORMATS) as stream:
+            for block in stream:
+                _check(run)
+                if converter is None:
+                    converter = BlockConverter(stream.source.column_names, stream.source.column_types,
+                                               _zone(client))
+                yield from hand_over(run, slice_batch(converter.convert(block), batch_rows))
+        _check(run)
+        if converter is None:
+            # chdb sends no header block for an empty result; ask for the columns without running anything.
+            yield self._describe(client, sql)
+
+    def _describe(self, client: Any, sql: str) -> pa.RecordBatch:
+        try:
+            rows = client.query(f"DESCRIBE TABLE ({sql.strip().rstrip(';')}\n)").result_rows
+        except ClickHouseError:
+            return EMPTY_BATCH
+        return BlockConverter([r[0] for r in rows], [get_from_name(r[1]) for r in rows], _zone(client)).empty()
+
+    def _apply_limits(self, client: Any, limits: QueryLimits) -> None:
+        memory = limits.memory_limit or self.memory_limit
+        wanted = {"max_execution_time": f"{limits.timeout_s:g}" if limits.timeout_s else "0",
+                  "max_memory_usage": str(parse_bytes(memory)) if memory else "0"}
+        applied = self._applied.setdefault(id(client), {})
+        for key, value in wanted.items():
+            if applied.get(key) != value:
+                client.set_client_setting(key, value)
+                applied[key] = value
+
+    def cancel(self, query_tag: str) -> bool:
+        return self._registry.cancel(query_tag)
+
+    def _kill(self, query_tag: str) -> None:
+        on_cluster = f" ON CLUSTER {ddl.quote(self.cluster)}" if self.cluster else ""
+        self._call(lambda c: c.command(f"KILL QUERY{on_cluster} WHERE query LIKE {_tag_pattern(query_tag)} SYNC"))
+
+    def progress(self, query_tag: str) -> float | None:
+        if not self._registry.get(query_tag):
+            return None
+        source = (f"clusterAllReplicas({plan.literal(self.cluster)}, system.processes)" if self.cluster
+                  else "system.processes")
+        sql = f"SELECT sum(read_rows), sum(total_rows_approx) FROM {source} WHERE query LIKE {_tag_pattern(query_tag)}"
+        try:
+            read, total = self._call(lambda c: c.query(sql).result_rows[0])
+        except (ClickHouseError, IndexError):
+            return None
+        return min(read / total, 1.0) if total else None
+
+    # -- dry runs --------------------------------------------------------------------------------------------
+
+    def estimate(self, sql: str) -> QueryEstimate:
+        """Validate by planning and price the plan's reads; see ``_ch_plan``. Statements that are not queries
+        (CREATE, INSERT...) are only parsed (``EXPLAIN AST``) and count 0 bytes."""
+        if first_keyword(sql) not in _STREAMED:
+            prefix = "EXPLAIN AST "
+            try:
+                self._call(lambda c: c.command(prefix + sql))
+            except ClickHouseError as exc:
+                return _invalid(translate(exc, prefix + sql, len(prefix)))
+            return QueryEstimate(valid=True)
+        try:
+            total, _, tables = self._estimate_reads(sql)
+            tree = self._call(lambda c: c.query("EXPLAIN QUERY TREE " + sql).result_rows)
+        except ClickHouseError as exc:
+            return _invalid(translate(exc, plan.PLAN_PREFIX + sql, len(plan.PLAN_PREFIX)))
+        # The query tree also names tables the plan never reads (a count() answered from metadata).
+        named = [m.group(1) for (line, *_) in tree for m in [re.search(r"table_name: (\S+)", str(line))] if m]
+        tables += [t for t in named if t.split(".")[0] not in _SYSTEM_DATABASES]
+        return QueryEstimate(valid=True, estimated_bytes_processed=total,
+                             referenced_tables=list(dict.fromkeys(tables)))
+
+    def _plan_bytes(self, sql: str) -> tuple[int, int]:
+        try:
+            total, rows, _ = self._estimate_reads(sql)
+            return total, rows
+        except ClickHouseError:
+            return 0, 0           # the query itself will report what is wrong
+
+    def _estimate_reads(self, sql: str) -> tuple[int, int, list[str]]:
+        return plan.estimate_reads(lambda q: self._call(lambda c: c.query(q).result_rows), sql)
+
+    def explain(self, sql: str) -> str:
+        prefix = "EXPLAIN indexes=1 " if first_keyword(sql) in _STREAMED else "EXPLAIN AST "
+        try:
+            rows = self._call(lambda c: c.query(prefix + sql).result_rows)
+        except ClickHouseError as exc:
+            raise translate(exc, prefix + sql, len(prefix)) from exc
+        return "\n".join(str(r[0]) for r in rows)
+
+    # -- catalog and DDL -------------------------------------------------------------------------------------
+
+    def catalog(self) -> list[CatalogTable]:
+        hidden = ", ".join(plan.literal(d) for d in _SYSTEM_DATABASES)
+        rows = self._call(lambda c: c.query(
+            "SELECT t.database, t.name, t.total_rows, c.name, c.type FROM system.tables t "
+            "JOIN system.columns c ON c.database = t.database AND c.table = t.name "
+            f"WHERE t.database NOT IN ({hidden}) AND NOT t.is_temporary "
+            "ORDER BY t.database, t.name, c.position").result_rows)
+        tables: dict[tuple[str, str], CatalogTable] = {}
+        for database, table, total_rows, column, ch_type in rows:
+            entry = tables.setdefault((database, table), CatalogTable(database, table, [], total_rows))
+            entry.columns.append(CatalogColumn(column, ch_type))
+        return list(tables.values())
+
+    def table_exists(self, database: str, table: str) -> bool:
+        sql = (f"SELECT count() FROM system.tables "
+               f"WHERE database = {plan.literal(database)} AND name = {plan.literal(table)}")
+        return int(self._call(lambda c: c.command(sql))) > 0
+
+    def drop_table(self, database: str, table: str) -> None:
+        self._command(f"DROP TABLE IF EXISTS {ddl.qualified(database, table)} SYNC")
+
+    def render_ddl(self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True) -> str:
+        return ddl.render_create(database, table, columns, if_not_exists=if_not_exists)
+
+    def create_table(
+        self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True, replace: bool = False,
+    ) -> str:
+        statement = self.render_ddl(database, table, columns, if_not_exists=if_not_exists and not replace)
+        self._command(f"CREATE DATABASE IF NOT EXISTS {ddl.quote(database)}")
+        if replace:
+            self.drop_table(database, table)
+        self._command(statement)
+        return statement
+
+    def insert_arrow(self, database: str, table: str, data: pa.Table) -> int:
+        """One INSERT of one block: a MergeTree writes it as a single part, so it lands whole or not at all."""
+        if data.num_rows == 0:
+            return 0
+        rows = str(max(data.num_rows, 1_048_449))
+        settings = {"max_insert_block_size": rows, "min_insert_block_size_rows": rows,
+                    "min_insert_block_size_bytes": "0"}
+        with self._lease() as client:
+            try:
+                client.insert_arrow(table, _for_clickhouse(data), database=database, settings=settings)
+            except ClickHouseError as exc:
+                raise translate(exc, "", 0) from exc
+        return data.num_rows
+
+    def _command(self, sql: str) -> None:
+        try:
+            self._call(lambda c: c.command(sql))
+        except ClickHouseError as exc:
+            raise translate(exc, sql, 0) from exc
+
+
+def _for_clickhouse(data: pa.Table) -> pa.Table:
+    """Durations become int64 microseconds, the Int64 column the DDL renders for intervals."""
+    columns = []
+    for column in data.columns:
+        if pa.types.is_duration(column.type):
+            column = column.cast(pa.duration("us")).cast(pa.int64())
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=data.column_names)
+
+
+def _zone(client: Any) -> str | None:
+    """The server's zone, which ClickHouse uses for DateTime columns declared without one."""
+    zone = getattr(client, "server_tz", None)
+    return str(zone) if zone is not None else None
+
+
+def _safe_tag(tag: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", tag)
+
+
+def _tag_pattern(tag: str) -> str:
+    """A LIKE literal matching queries that start with the tag's comment."""
+    escaped = _safe_tag(tag).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return plan.literal(f"/* bqlite:{escaped} */%")
+
+
+def _check(run: RunningQuery) -> None:
+    if run.timed_out:
+        raise QueryTimeout(run.timeout_s or 0)
+    if run.cancelled:
+        raise QueryCancelled("Query was cancelled")
+
+
+def _invalid(error: EngineError) -> QueryEstimate:
+    return QueryEstimate(valid=False, error=str(error), position=getattr(error, "position", None))

@@ -1,0 +1,22 @@
+"""Reflex configuration, built from the one Settings object.
+
+Ports are passed on the command line by scripts/run.sh (Reflex refuses a frontend port on a backend-only run).
+"""
+
+import reflex as rx
+from reflex.plugins.sitemap import SitemapPlugin
+
+from bqlite_app.settings import get_settings
+
+_settings = get_settings()
+
+config = rx.Config(
+    app_name="bqlite_app",
+    api_url=_settings.api_url,
+    deploy_url=f"http://{_settings.host}:{_settings.ui_port}",
+    backend_host=_settings.host,
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    cors_allowed_origins=_settings.cors_origins,
+    disable_plugins=[SitemapPlugin],
+)

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Start BigQuery-Lite: the backend (REST API + Reflex state) and the web UI, as two processes.
+# In Reflex 0.10 a prod run serves both on one port, which would put UI pages on the API's paths,
+# so the backend and the frontend run separately (as in Reflex's self-hosting guide). Ctrl+C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+API_PORT="${BQLITE_API_PORT:-8000}"
+UI_PORT="${BQLITE_UI_PORT:-3000}"
+HOST="${BQLITE_HOST:-127.0.0.1}"
+ENVIRONMENT="${ENVIRONMENT:-production}"
+
+pids=()
+stop() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop EXIT INT TERM
+
+if [[ "$ENVIRONMENT" == "development" ]]; then
+  # Dev mode: auto-reload on code changes, debug logs.
+  LOG_LEVEL="${LOG_LEVEL:-DEBUG}" reflex run --env dev --loglevel debug \
+    --backend-port "$API_PORT" --frontend-port "$UI_PORT" &
+  pids+=($!)
+else
+  reflex run --env prod --backend-only --backend-port "$API_PORT" &
+  pids+=($!)
+  # Build the UI only when its sources changed since the last build, so a second `make run` starts in seconds.
+  ui_hash=$(cat rxconfig.py pyproject.toml uv.lock $(find bqlite_app assets -type f -not -name '*.pyc' | sort) \
+    | sha256sum | cut -c1-16)
+  if [[ ! -f .web/build/client/index.html || "$(cat .web/.bqlite-ui-hash 2>/dev/null)" != "$ui_hash" ]]; then
+    echo "Building the web UI (first run or changed sources)..."
+    reflex export --frontend-only --no-zip --env prod >/dev/null
+    echo "$ui_hash" > .web/.bqlite-ui-hash
+  fi
+  python scripts/serve_ui.py "$HOST" "$UI_PORT" &
+  pids+=($!)
+fi
+
+# Report when the API answers (the first start also loads the sample data into both engines).
+for _ in $(seq 1 600); do
+  if curl -fsS "http://$HOST:$API_PORT/health" >/dev/null 2>&1; then
+    echo "BigQuery-Lite API: http://$HOST:$API_PORT  (docs: http://$HOST:$API_PORT/docs)"
+    break
+  fi
+  sleep 0.5
+done
+for _ in $(seq 1 600); do
+  if curl -fsS "http://$HOST:$UI_PORT/" >/dev/null 2>&1; then
+    echo "BigQuery-Lite UI:  http://$HOST:$UI_PORT"
+    break
+  fi
+  sleep 0.5
+done
+
+# Stop everything as soon as either process exits.
+wait -n "${pids[@]}"

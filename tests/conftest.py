@@ -1,0 +1,89 @@
+"""Shared fixtures.
+
+chdb allows one data path per process, so every test in a pytest process shares one session data dir and one pair
+of engines. Tests that need isolation use their own database/schema names or tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engines.base import Engine
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bqlite-data")
+
+
+@pytest.fixture(scope="session")
+def duckdb_engine(data_dir: Path) -> Iterator[Engine]:
+    from engines.duckdb_engine import DuckDBEngine
+
+    engine = DuckDBEngine(data_dir / "warehouse.duckdb", capacity=4, memory_limit="4GB")
+    engine.start()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_engine(data_dir: Path) -> Iterator[Engine]:
+    from engines.clickhouse_engine import ClickHouseEngine
+
+    engine = ClickHouseEngine.embedded(data_dir / "chdb", capacity=2, memory_limit="4GB")
+    engine.start()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(params=["duckdb", "clickhouse"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Every engine, for the conformance suite."""
+    return request.getfixturevalue(f"{request.param}_engine")
+
+
+# The whole suite shares one sample table per engine; every fixture that loads it must use this size.
+SAMPLE_ROWS = 50_000
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path):
+    from bqlite_app.settings import Settings
+
+    return Settings(
+        data_dir=data_dir, sample_rows=SAMPLE_ROWS, max_concurrent_jobs=4, total_slots=10,
+        query_memory_limit="4GB", result_cleanup_interval_s=3600,
+    )
+
+
+@pytest.fixture(scope="session")
+def core(settings, duckdb_engine: Engine, clickhouse_engine: Engine):
+    from bqlite_app.core import Core
+
+    core = Core(settings, engines={"duckdb": duckdb_engine, "clickhouse": clickhouse_engine})
+    core.start()
+    yield core
+    core.stop()
+
+
+@pytest.fixture(scope="session")
+def client(core):
+    """The in-process API client every API test uses (no server)."""
+    from fastapi.testclient import TestClient
+
+    from bqlite_app.api import create_api
+
+    with TestClient(create_api(core), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def run_job(client, sql: str, engine: str = "duckdb", **fields) -> dict:
+    """Submit SQL and wait for the job to finish; returns the final job."""
+    answer = client.post("/queries", json={"sql": sql, "engine": engine, **fields})
+    assert answer.status_code == 200, answer.text
+    job_id = answer.json()["job_id"]
+    client.get(f"/jobs/{job_id}/result", params={"timeout_ms": 60_000, "limit": 1})
+    return client.get(f"/jobs/{job_id}").json()

@@ -1,0 +1,52 @@
+"""A BigQuery-Lite core in its own process, for tests that kill it or need other settings.
+
+Usage: python -m tests.jobs.core_process DATA_DIR COMMAND
+  submit-and-hang   submit a long job and a queued one, print their ids as JSON, then wait to be killed
+  resume            start again, wait for queued jobs to finish, print every job as JSON
+  memory            run a query over a tiny memory limit, then a small one; print both jobs as JSON
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from bqlite_app.core import Core
+from bqlite_app.queries import QuerySpec
+from bqlite_app.settings import Settings
+
+LONG = "SELECT sum(hash(i)) FROM range(100000000000) t(i)"
+
+
+def main(data_dir: str, command: str) -> None:
+    settings = Settings(data_dir=Path(data_dir), sample_rows=0, max_concurrent_jobs=1,
+                        query_memory_limit="64MB" if command == "memory" else "2GB")
+    core = Core(settings)
+    core.start()
+    queries = core.queries
+    if command == "submit-and-hang":
+        running = queries.submit(QuerySpec(sql=LONG))
+        queued = queries.submit(QuerySpec(sql="SELECT 7 AS seven"))
+        while queries.get(running.job_id).status != "running":
+            time.sleep(0.05)
+        print(json.dumps({"running": running.job_id, "queued": queued.job_id}), flush=True)
+        time.sleep(600)
+    elif command == "resume":
+        jobs, _ = queries.list(limit=10)
+        for job in jobs:
+            queries.wait(job.job_id, 30)
+        print(json.dumps({job.job_id: queries.describe(queries.get(job.job_id)) for job in jobs}), flush=True)
+    elif command == "memory":
+        heavy = queries.submit(QuerySpec(
+            sql="SELECT list(i) AS l FROM range(30000000) t(i)"))
+        queries.wait(heavy.job_id, 120)
+        light = queries.submit(QuerySpec(sql="SELECT 1 AS ok"))
+        queries.wait(light.job_id, 30)
+        print(json.dumps([queries.describe(queries.get(j.job_id)) for j in (heavy, light)]), flush=True)
+    core.stop()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
