@@ -20,6 +20,7 @@ run: setup ## Install what is missing, then start the API (:8000) and the UI (:3
 	@scripts/run.sh
 
 test: setup-test ## Install what the tests need, then run them all
+	$(VENV)/bin/ruff check bqlite_app engines bench tests
 	$(PY) -m pytest -q
 
 bench: setup ## Run the benchmarks and print their ratios

@@ -23,7 +23,7 @@ def direct_connection(data_dir: Path) -> duckdb.DuckDBPyConnection:
     """A private DuckDB file with the same sample (the server holds its own file locked)."""
     path = data_dir / "direct.duckdb"
     con = duckdb.connect(str(path))
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'nyc_taxi'").fetchone()[0]:
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'nyc_taxi'").fetchall()[0][0]:
         reader = pa.RecordBatchReader.from_batches(*_first_and_rest(generate_trips(1_000_000)))  # noqa: F841 (scanned by name)
         con.execute("CREATE TABLE nyc_taxi AS SELECT * FROM reader")
     return con

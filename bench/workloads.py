@@ -1,29 +1,50 @@
-"""Heavy analytical queries on the 1M-row sample, shared by the job-overhead benchmark."""
+"""Heavy analytical queries on the 1M-row sample (DuckDB dialect), for the job-overhead benchmark.
+
+Each one scans the whole table and does real work (windows over every row, joins, percentiles, distinct counts),
+the kind of query a dashboard or an analyst runs, not a lookup.
+"""
 
 HEAVY_QUERIES = [
-    "SELECT payment_type, count(*) AS trips, avg(fare_amount) AS fare, avg(tip_amount / nullif(fare_amount, 0)) AS tip_rate "
-    "FROM nyc_taxi GROUP BY payment_type ORDER BY trips DESC",
-    "SELECT date_trunc('hour', tpep_pickup_datetime) AS hour, count(*) AS trips, sum(total_amount) AS revenue "
-    "FROM nyc_taxi GROUP BY hour ORDER BY hour",
-    "SELECT PULocationID, DOLocationID, count(*) AS trips, avg(trip_distance) AS miles FROM nyc_taxi "
-    "GROUP BY PULocationID, DOLocationID ORDER BY trips DESC LIMIT 100",
-    "SELECT extract(dow FROM tpep_pickup_datetime) AS dow, extract(hour FROM tpep_pickup_datetime) AS hour, "
-    "count(*) AS trips FROM nyc_taxi GROUP BY dow, hour ORDER BY dow, hour",
-    "SELECT PULocationID, quantile_cont(fare_amount, 0.5) AS p50, quantile_cont(fare_amount, 0.95) AS p95 "
-    "FROM nyc_taxi GROUP BY PULocationID ORDER BY p95 DESC LIMIT 50",
-    "SELECT day, trips, sum(trips) OVER (ORDER BY day) AS running_trips, "
-    "avg(trips) OVER (ORDER BY day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS trips_7d "
-    "FROM (SELECT date_trunc('day', tpep_pickup_datetime) AS day, count(*) AS trips FROM nyc_taxi GROUP BY day) "
-    "ORDER BY day",
-    "SELECT * FROM (SELECT PULocationID, DOLocationID, fare_amount, "
+    # Fare percentiles for every pickup zone.
+    "SELECT PULocationID, quantile_cont(fare_amount, [0.5, 0.9, 0.99]) AS fare_pcts, "
+    "quantile_cont(trip_distance, 0.5) AS median_miles FROM nyc_taxi GROUP BY PULocationID ORDER BY PULocationID",
+    # The three most expensive trips from each zone.
+    "SELECT * FROM (SELECT PULocationID, DOLocationID, fare_amount, tpep_pickup_datetime, "
     "rank() OVER (PARTITION BY PULocationID ORDER BY fare_amount DESC) AS r FROM nyc_taxi) WHERE r <= 3 "
-    "ORDER BY PULocationID, r LIMIT 1000",
-    "SELECT count(DISTINCT PULocationID * 1000 + DOLocationID) AS routes, approx_count_distinct(total_amount) "
-    "AS amounts FROM nyc_taxi",
-    "WITH trips AS (SELECT *, epoch(tpep_dropoff_datetime) - epoch(tpep_pickup_datetime) AS secs FROM nyc_taxi) "
-    "SELECT round(trip_distance) AS miles, avg(secs) / 60 AS minutes, avg(trip_distance / nullif(secs, 0) * 3600) "
-    "AS mph FROM trips WHERE trip_distance < 50 GROUP BY miles ORDER BY miles",
-    "SELECT VendorID, RatecodeID, payment_type, sum(fare_amount) AS fare, sum(tip_amount) AS tips, "
-    "sum(tolls_amount) AS tolls, sum(congestion_surcharge) AS congestion, sum(total_amount) AS total "
-    "FROM nyc_taxi GROUP BY ALL ORDER BY total DESC",
+    "ORDER BY PULocationID, r",
+    # Minutes between consecutive pickups in each zone, by hour of day.
+    "SELECT hour(tpep_pickup_datetime) AS hour, avg(gap_s) / 60 AS avg_gap_min, quantile_cont(gap_s, 0.9) AS p90_s "
+    "FROM (SELECT tpep_pickup_datetime, epoch(tpep_pickup_datetime) - epoch(lag(tpep_pickup_datetime) OVER "
+    "(PARTITION BY PULocationID ORDER BY tpep_pickup_datetime)) AS gap_s FROM nyc_taxi) "
+    "WHERE gap_s IS NOT NULL GROUP BY hour ORDER BY hour",
+    # Each trip against its route's average fare: a join of 1M rows with an aggregate.
+    "WITH routes AS (SELECT PULocationID, DOLocationID, avg(fare_amount) AS avg_fare, count(*) AS n "
+    "FROM nyc_taxi GROUP BY ALL) SELECT t.payment_type, count(*) AS trips, "
+    "avg(t.fare_amount - r.avg_fare) AS over_route_avg, sum(CASE WHEN t.fare_amount > 2 * r.avg_fare THEN 1 END) "
+    "AS outliers FROM nyc_taxi t JOIN routes r USING (PULocationID, DOLocationID) WHERE r.n > 5 "
+    "GROUP BY t.payment_type ORDER BY trips DESC",
+    # Running revenue through the month, sampled hourly.
+    "SELECT date_trunc('hour', tpep_pickup_datetime) AS hour, max(running) AS revenue_to_date FROM "
+    "(SELECT tpep_pickup_datetime, sum(total_amount) OVER (ORDER BY tpep_pickup_datetime "
+    "ROWS UNBOUNDED PRECEDING) AS running FROM nyc_taxi) GROUP BY hour ORDER BY hour",
+    # Fare deciles and what drives them.
+    "SELECT decile, count(*) AS trips, avg(trip_distance) AS miles, avg(tip_amount) AS tip, "
+    "avg(tolls_amount) AS tolls FROM (SELECT *, ntile(10) OVER (ORDER BY total_amount) AS decile FROM nyc_taxi) "
+    "GROUP BY decile ORDER BY decile",
+    # Distinct routes and fares per weekday and hour.
+    "SELECT dayofweek(tpep_pickup_datetime) AS dow, hour(tpep_pickup_datetime) AS hour, "
+    "count(DISTINCT (PULocationID, DOLocationID)) AS routes, count(DISTINCT total_amount) AS distinct_totals "
+    "FROM nyc_taxi GROUP BY ALL ORDER BY dow, hour",
+    # Trip speed by distance band and hour, with medians.
+    "SELECT least(floor(trip_distance), 30) AS miles, hour(tpep_pickup_datetime) AS hour, "
+    "median(trip_distance / nullif(epoch(tpep_dropoff_datetime) - epoch(tpep_pickup_datetime), 0) * 3600) AS mph "
+    "FROM nyc_taxi GROUP BY ALL ORDER BY miles, hour",
+    # Each zone's share of its borough-like block of zones, per day.
+    "SELECT day, PULocationID, trips, trips / sum(trips) OVER (PARTITION BY day, PULocationID // 50) AS share "
+    "FROM (SELECT date_trunc('day', tpep_pickup_datetime) AS day, PULocationID, count(*) AS trips "
+    "FROM nyc_taxi GROUP BY ALL) ORDER BY share DESC LIMIT 1000",
+    # Tip rate by payment type, rate code and hour.
+    "SELECT payment_type, RatecodeID, hour(tpep_pickup_datetime) AS hour, count(*) AS trips, "
+    "sum(tip_amount) / nullif(sum(fare_amount), 0) AS tip_rate, stddev(tip_amount) AS tip_sd "
+    "FROM nyc_taxi GROUP BY ALL ORDER BY ALL",
 ]

@@ -100,7 +100,7 @@ class QueryService:
     # -- inspect -------------------------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job:
-        job = self._scheduler.active_job(job_id) or self._store.get(job_id)
+        job = self._scheduler.live_job(job_id) or self._store.get(job_id)
         if job is None:
             raise JobNotFound(f"Job {job_id!r} not found")
         return job
@@ -134,10 +134,19 @@ class QueryService:
         self._scheduler.wait(job_id, timeout_s)
         return self.get(job_id)
 
+    async def wait_async(self, job_id: str, timeout_s: float) -> Job:
+        await self._scheduler.wait_async(job_id, timeout_s)
+        return self.get(job_id)
+
     def explain(self, job: Job) -> str:
         return self._engines[job.engine].explain(job.sql)
 
     # -- results -------------------------------------------------------------------------------------------------
+
+    def result_cells(self, job: Job) -> int:
+        """Rows x columns of the stored result (from cached metadata: cheap)."""
+        info = self._results.info(job.job_id)
+        return info.rows * max(1, len(info.schema))
 
     def page(self, job: Job, *, offset: int, limit: int) -> ResultPage:
         info = self._results.info(job.job_id)

@@ -4,9 +4,9 @@ The columns follow the TLC trip-record layout. Values are synthetic but keep the
 distances, fares that track distance and time, card tips around 20% and none on cash, rush-hour and weekend rhythms,
 and long, tolled airport trips with an airport fee.
 
-Timestamps are naive wall-clock times in whole seconds (as the TLC publishes them), typed microseconds. DuckDB stores them as
-``TIMESTAMP`` and ClickHouse as ``DateTime64(6, 'UTC')``: naive values are read as UTC there, so ``toHour`` and
-``extract(hour ...)`` give the same wall-clock hour on both engines whatever the server's time zone.
+Timestamps are naive wall-clock times in whole seconds (as the TLC publishes them), typed as microseconds. DuckDB
+stores them as ``TIMESTAMP`` and ClickHouse as ``DateTime64(6, 'UTC')``: naive values are read as UTC there, so
+``toHour`` and ``extract(hour ...)`` give the same wall-clock hour on both engines whatever the server's time zone.
 """
 
 from __future__ import annotations

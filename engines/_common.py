@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 import threading
 import time
@@ -10,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+
+from engines.errors import QueryCancelled, QueryTimeout
 
 # How long cancel() keeps re-sending the engine's stop signal. A stop that lands in the instant between our
 # registration and the engine starting the statement is lost, so it is repeated until the query is gone.
@@ -67,7 +71,8 @@ class QueryRegistry:
             stop_until_done(run)
         return bool(runs)
 
-    def start_timer(self, run: RunningQuery) -> threading.Timer | None:
+    def start_timer(self, run: RunningQuery) -> Deadline | None:
+        """Stop ``run`` once its time limit passes. Returns a handle whose ``cancel()`` disarms it."""
         if not run.timeout_s or run.timeout_s <= 0:
             return None
 
@@ -77,10 +82,57 @@ class QueryRegistry:
             run.timed_out = True
             stop_until_done(run)
 
-        timer = threading.Timer(run.timeout_s, fire)
-        timer.daemon = True
-        timer.start()
-        return timer
+        return _DEADLINES.arm(time.monotonic() + run.timeout_s, fire)
+
+
+@dataclass(order=True)
+class Deadline:
+    at: float
+    sequence: int
+    action: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _DeadlineWatcher:
+    """One thread for every query time limit: a thread per query would cost more than a small query itself."""
+
+    def __init__(self) -> None:
+        self._heap: list[Deadline] = []
+        self._wake = threading.Condition()
+        self._sequence = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float, action: Callable[[], None]) -> Deadline:
+        deadline = Deadline(at, next(self._sequence), action)
+        with self._wake:
+            heapq.heappush(self._heap, deadline)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="engine-deadlines", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return deadline
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while self._heap and self._heap[0].cancelled:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                wait = self._heap[0].at - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                due = heapq.heappop(self._heap)
+            # Stopping can take a while (it retries until the engine gives up the query): not under the lock.
+            threading.Thread(target=due.action, name="engine-stop", daemon=True).start()
+
+
+_DEADLINES = _DeadlineWatcher()
 
 
 def stop_until_done(run: RunningQuery) -> None:
@@ -101,6 +153,15 @@ def hand_over(run: RunningQuery, batches: Iterable[pa.RecordBatch]) -> Iterator[
         run.suspended = True
         yield batch
         run.suspended = False
+        check_stopped(run)
+
+
+def check_stopped(run: RunningQuery) -> None:
+    """Raise for a stop that landed while the engine was idle (between batches), where no interrupt reaches it."""
+    if run.timed_out:
+        raise QueryTimeout(run.timeout_s or 0)
+    if run.cancelled:
+        raise QueryCancelled("Query was cancelled")
 
 
 _UNITS = {

@@ -63,6 +63,10 @@ class TableWidths:
     widths: dict[str, int]          # column -> bytes per row
 
 
+# Results here are read with fetchall(): on DuckDB 2.x a half-read result keeps its transaction snapshot open, and the
+# worker connection that runs these reads is reused by the next query, which would then not see newer tables.
+
+
 class WidthModel:
     """Column widths per table, cached by row count so a sample query runs only when data changed."""
 
@@ -70,12 +74,21 @@ class WidthModel:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], TableWidths] = {}
 
-    def table(self, cur: duckdb.DuckDBPyConnection, schema: str, table: str) -> TableWidths | None:
+    def table(self, cur: duckdb.DuckDBPyConnection, schema: str, table: str, *, current_rows: bool = True,
+              ) -> TableWidths | None:
+        """Column widths of a table. ``current_rows=False`` accepts cached widths without re-reading the row count:
+        a finished query's profile already says how many rows it scanned, and average widths drift slowly."""
+        if not current_rows:
+            with self._lock:
+                cached = self._cache.get((schema, table))
+            if cached is not None:
+                return cached
         rows = cur.execute(
             "SELECT estimated_size FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = ? AND table_name = ?", [schema, table]).fetchone()
-        if rows is None:
+            "AND schema_name = ? AND table_name = ?", [schema, table]).fetchall()
+        if not rows:
             return None
+        rows = rows[0]
         key = (schema, table)
         with self._lock:
             cached = self._cache.get(key)
@@ -100,7 +113,7 @@ class WidthModel:
         exprs = ", ".join(f"coalesce(avg({_length_expr(name, data_type)}), 0)" for name, data_type in columns)
         names = ", ".join(quote(name) for name, _ in columns)
         sql = f"SELECT {exprs} FROM (SELECT {names} FROM {quote(schema)}.{quote(table)} LIMIT {SAMPLE_ROWS})"
-        return [float(v) for v in cur.execute(sql).fetchone()]
+        return [float(v) for v in cur.execute(sql).fetchall()[0]]
 
 
 @dataclass(frozen=True)
@@ -174,10 +187,11 @@ def scan_bytes(
             total_bytes += rows * FUNCTION_COLUMN_BYTES * max(1, len(scan.columns))
             total_rows += rows
             continue
-        widths = model.table(cur, scan.schema or "main", scan.table)
+        measured = actual and scan.rows_scanned is not None
+        widths = model.table(cur, scan.schema or "main", scan.table, current_rows=not measured)
         if widths is None:
             continue
-        rows = scan.rows_scanned if actual and scan.rows_scanned is not None else widths.rows
+        rows = scan.rows_scanned if measured else widths.rows
         total_bytes += rows * sum(widths.widths[c] for c in columns_read(scan, list(widths.widths)))
         total_rows += rows
     return total_bytes, total_rows
@@ -190,7 +204,7 @@ def referenced_tables(scans: list[Scan]) -> list[str]:
 def parsed_tables(cur: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
     """Tables a SELECT names in its text, for plans that read none (``count(*)`` answered from statistics)."""
     try:
-        parsed = json.loads(cur.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0])
+        parsed = json.loads(cur.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0])
     except (duckdb.Error, TypeError, ValueError):
         return []
     if parsed.get("error"):

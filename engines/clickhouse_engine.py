@@ -33,17 +33,18 @@ from engines._common import (
     EMPTY_BATCH,
     QueryRegistry,
     RunningQuery,
+    check_stopped,
     first_keyword,
     hand_over,
     parse_bytes,
     slice_batch,
 )
 from engines.base import CatalogColumn, CatalogTable, EngineInfo, QueryEstimate, QueryLimits, QueryStats
-from engines.errors import EngineError, EngineUnavailable, QueryCancelled, QueryTimeout
+from engines.errors import EngineError, EngineUnavailable
 from engines.types import Column
 
 _STREAMED = {"SELECT", "WITH", "FROM"}
-_TABULAR = {"SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "CHECK", "VALUES"}   # small results, not streamed
+_TABULAR = {"SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "CHECK"}   # small results, not streamed
 _SYSTEM_DATABASES = ("system", "INFORMATION_SCHEMA", "information_schema")
 _LEASE_TIMEOUT_S = 60.0
 
@@ -171,7 +172,7 @@ class ClickHouseEngine:
                             stats.rows_read = int(summary.summary.get("read_rows", 0) or 0)
                             stats.bytes_processed = int(summary.summary.get("read_bytes", 0) or 0)
                         yield EMPTY_BATCH
-                    _check(run)
+                    check_stopped(run)
                 except ClickHouseError as exc:
                     raise translate(exc, text, shift, run) from exc
             finally:
@@ -184,12 +185,12 @@ class ClickHouseEngine:
         converter = None
         with client.query_column_block_stream(text, use_none=True, query_formats=QUERY_FORMATS) as stream:
             for block in stream:
-                _check(run)
+                check_stopped(run)
                 if converter is None:
                     converter = BlockConverter(stream.source.column_names, stream.source.column_types,
                                                _zone(client))
                 yield from hand_over(run, slice_batch(converter.convert(block), batch_rows))
-        _check(run)
+        check_stopped(run)
         if converter is None:
             # chdb sends no header block for an empty result; ask for the columns without running anything.
             yield self._describe(client, sql)
@@ -215,8 +216,10 @@ class ClickHouseEngine:
         return self._registry.cancel(query_tag)
 
     def _kill(self, query_tag: str) -> None:
+        # ASYNC: a streamed query whose consumer holds a batch is paused, and KILL ... SYNC would wait on it forever.
+        # The registry re-sends the kill until the query is gone or paused.
         on_cluster = f" ON CLUSTER {ddl.quote(self.cluster)}" if self.cluster else ""
-        self._call(lambda c: c.command(f"KILL QUERY{on_cluster} WHERE query LIKE {_tag_pattern(query_tag)} SYNC"))
+        self._call(lambda c: c.command(f"KILL QUERY{on_cluster} WHERE query LIKE {_tag_pattern(query_tag)} ASYNC"))
 
     def progress(self, query_tag: str) -> float | None:
         if not self._registry.get(query_tag):
@@ -352,13 +355,6 @@ def _tag_pattern(tag: str) -> str:
     """A LIKE literal matching queries that start with the tag's comment."""
     escaped = _safe_tag(tag).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return plan.literal(f"/* bqlite:{escaped} */%")
-
-
-def _check(run: RunningQuery) -> None:
-    if run.timed_out:
-        raise QueryTimeout(run.timeout_s or 0)
-    if run.cancelled:
-        raise QueryCancelled("Query was cancelled")
 
 
 def _invalid(error: EngineError) -> QueryEstimate:

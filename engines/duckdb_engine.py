@@ -23,6 +23,7 @@ from engines._common import (
     EMPTY_BATCH,
     QueryRegistry,
     RunningQuery,
+    check_stopped,
     hand_over,
     line_col_to_position,
     position_of_name,
@@ -37,7 +38,6 @@ _EXPLAIN = "EXPLAIN (FORMAT JSON) "
 # Errors raised while the Arrow reader pulls batches come back as Arrow/OS errors carrying DuckDB's message.
 _STREAM_ERRORS = (duckdb.Error, pa.ArrowException, OSError)
 _EXPLAINABLE = {"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE"}
-_HIDDEN_SCHEMAS = ("information_schema", "pg_catalog")
 # Errors without a LINE marker still name what they could not find; point at it.
 _NAMED = [
     r"Table with name (\S+?) does not exist", r'Referenced column "(.+?)" not found', r"column \"(.+?)\"",
@@ -61,6 +61,8 @@ class DuckDBEngine:
         self._registry = QueryRegistry()
         self._widths = WidthModel()
         self._catalog = "main"
+        self._local = threading.local()
+        self._workers: set[_WorkerCursor] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -70,13 +72,17 @@ class DuckDBEngine:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.path))
         if self.memory_limit:
-            con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            con.execute(f"SET memory_limit = {_string(self.memory_limit)}")
         if self.threads:
             con.execute(f"SET threads = {int(self.threads)}")
         self._catalog = con.execute("SELECT current_database()").fetchone()[0]
         self._con = con
 
     def close(self) -> None:
+        with self._con_lock:
+            workers, self._workers = self._workers, set()
+        for worker in workers:
+            worker.cursor.close()
         con, self._con = self._con, None
         if con is not None:
             con.close()
@@ -91,18 +97,40 @@ class DuckDBEngine:
         except Exception:
             return False
 
-    def _cursor(self, limits: QueryLimits | None = None, *, tracked: bool = False) -> duckdb.DuckDBPyConnection:
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A fresh connection to the database for one piece of bookkeeping (catalog, DDL, dry runs)."""
         if self._con is None:
             raise EngineUnavailable("DuckDB engine is not started")
         with self._con_lock:
-            cur = self._con.cursor()
-        if tracked:
-            # Progress and profiling are per-connection settings, so every query cursor turns them on itself.
+            return self._con.cursor()
+
+    def _worker_cursor(self, limits: QueryLimits) -> _WorkerCursor:
+        """This thread's query connection, set up once: its five SETs cost more than running a small query."""
+        worker: _WorkerCursor | None = getattr(self._local, "worker", None)
+        if worker is not None and worker.current is not None:
+            # An earlier stream on this thread was abandoned unfinished and still owns its connection (and its
+            # transaction snapshot); leave it to that stream's cleanup and start afresh.
+            worker = self._local.worker = None
+        if worker is None:
+            cur = self._cursor()
+            # Progress and profiling are per-connection settings, so each query connection turns them on itself.
             cur.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false; "
                         "SET progress_bar_time = 0; SET enable_profiling = 'no_output'; SET profiling_coverage = 'ALL'")
-        if limits is not None and limits.memory_limit:
-            cur.execute(f"SET operator_memory_limit = '{limits.memory_limit}'")
-        return cur
+            worker = self._local.worker = _WorkerCursor(cur)
+            with self._con_lock:
+                self._workers.add(worker)
+        if limits.memory_limit != worker.memory_limit:
+            worker.cursor.execute(f"SET operator_memory_limit = {_string(limits.memory_limit or '0')}"
+                                  if limits.memory_limit else "RESET operator_memory_limit")
+            worker.memory_limit = limits.memory_limit
+        return worker
+
+    def _drop_worker_cursor(self, worker: _WorkerCursor) -> None:
+        if getattr(self._local, "worker", None) is worker:
+            self._local.worker = None
+        with self._con_lock:
+            self._workers.discard(worker)
+        worker.cursor.close()
 
     # -- queries ---------------------------------------------------------------------------------------------
 
@@ -112,40 +140,50 @@ class DuckDBEngine:
     ) -> Iterator[pa.RecordBatch]:
         limits = limits or QueryLimits()
         try:
-            cur = self._cursor(limits, tracked=True)
+            worker = self._worker_cursor(limits)
         except duckdb.Error as exc:
             raise _translate(exc, sql) from exc
-        run = self._registry.add(query_tag, cur.interrupt, limits.timeout_s, handle=cur)
+        cur = worker.cursor
+        run = self._registry.add(query_tag, lambda: None, limits.timeout_s, handle=cur)
+        run.stop = lambda: worker.interrupt(run)
+        worker.current = run
         timer = self._registry.start_timer(run)
+        clean = False
         try:
             try:
+                statements = _statement_types(cur, sql)
                 # A SELECT becomes a lazy relation that streams; any other statement runs here and holds its
                 # small result (or none).
                 relation = cur.sql(sql)
                 # A statement that already ran has its profile now; reading its held result back would replace it.
-                profile = None if _is_lazy(cur, sql) else cur.get_profiling_information()
+                lazy = bool(statements) and statements[-1] == "SELECT"
+                profile = None if lazy else cur.get_profiling_information()
                 if relation is None:
-                    _check(run)
+                    check_stopped(run)
                     yield EMPTY_BATCH
                 else:
                     reader = relation.to_arrow_reader(batch_rows)
                     produced = False
                     for batch in reader:
-                        _check(run)
+                        check_stopped(run)
                         produced = True
                         yield from hand_over(run, slice_batch(batch, batch_rows))
-                    _check(run)
+                    check_stopped(run)
                     if not produced:
                         yield _empty(reader.schema)
             except _STREAM_ERRORS as exc:
                 raise _translate(exc, sql, run) from exc
             if stats is not None:
                 self._fill_stats(cur, sql, stats, profile)
+            # Only plain SELECTs leave no session state (SET, temp tables, USE) behind for the next job.
+            clean = all(kind == "SELECT" for kind in statements)
         finally:
             if timer is not None:
                 timer.cancel()
+            worker.finish(run)
             self._registry.remove(run)
-            cur.close()
+            if not clean or run.cancelled or run.timed_out:
+                self._drop_worker_cursor(worker)
 
     def cancel(self, query_tag: str) -> bool:
         return self._registry.cancel(query_tag)
@@ -275,20 +313,37 @@ class DuckDBEngine:
                 raise _translate(exc, sql) from exc
 
 
-def _check(run: RunningQuery) -> None:
-    # A stop that lands between batches interrupts nothing inside DuckDB, so the flags are checked here too.
-    if run.timed_out:
-        raise QueryTimeout(run.timeout_s or 0)
-    if run.cancelled:
-        raise QueryCancelled("Query was cancelled")
+def _string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
-def _is_lazy(cur: duckdb.DuckDBPyConnection, sql: str) -> bool:
+def _statement_types(cur: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
+    """The statement types of ``sql`` ("SELECT", "CREATE", ...); empty when it does not parse (execution says why)."""
     try:
-        statements = cur.extract_statements(sql)
+        return [statement.type.name for statement in cur.extract_statements(sql)]
     except duckdb.Error:
-        return False
-    return bool(statements) and statements[-1].type.name == "SELECT"
+        return []
+
+
+class _WorkerCursor:
+    """A worker thread's query connection. Interrupts go only to the query that asked for them, never to the
+    next query reusing the connection."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self.cursor = cursor
+        self.memory_limit: str | None = None
+        self.current: RunningQuery | None = None
+        self._lock = threading.Lock()
+
+    def interrupt(self, run: RunningQuery) -> None:
+        with self._lock:
+            if self.current is run:
+                self.cursor.interrupt()
+
+    def finish(self, run: RunningQuery) -> None:
+        with self._lock:
+            if self.current is run:
+                self.current = None
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:

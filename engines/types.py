@@ -7,7 +7,7 @@ know no protobuf and schemas know no SQL dialect.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 ScalarKind = Literal[
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -42,21 +42,21 @@ class Enum:
 
 @dataclass(frozen=True)
 class ListOf:
-    item: "ColumnType"
+    item: ColumnType
 
 
 @dataclass(frozen=True)
 class MapOf:
-    key: "ColumnType"
-    value: "ColumnType"
+    key: ColumnType
+    value: ColumnType
 
 
 @dataclass(frozen=True)
 class Struct:
-    fields: tuple["Column", ...]
+    fields: tuple[Column, ...]
 
 
-ColumnType = Union[Scalar, Timestamp, Interval, Enum, ListOf, MapOf, Struct]
+ColumnType = Scalar | Timestamp | Interval | Enum | ListOf | MapOf | Struct
 
 
 @dataclass(frozen=True)

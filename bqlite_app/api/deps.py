@@ -10,11 +10,12 @@ from bqlite_app.core import Core
 from bqlite_app.queries import QueryService
 
 
-def get_core(request: Request) -> Core:
+# Async on purpose: FastAPI runs sync dependencies in the thread pool, a thread hop per request for a lookup.
+async def get_core(request: Request) -> Core:
     return request.app.state.core
 
 
-def get_queries(request: Request) -> QueryService:
+async def get_queries(request: Request) -> QueryService:
     return request.app.state.core.queries
 
 

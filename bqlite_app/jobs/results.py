@@ -88,6 +88,7 @@ class ResultStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._tables: OrderedDict[str, _Entry] = OrderedDict()
+        self._next_purge = 0.0
         self._table_bytes = 0
         self._meta: OrderedDict[str, _Meta] = OrderedDict()
         self._active_tmp: set[Path] = set()
@@ -242,7 +243,21 @@ class ResultStore:
         if fmt not in EXPORT_FORMATS:
             raise ValidationFailed(f"unknown export format {fmt!r}; expected one of {sorted(EXPORT_FORMATS)}")
         schema = self.schema(job_id)
-        return stream_export(self.iter_batches(job_id), schema, fmt)
+        batches = self.iter_batches(job_id)
+        return self._spooled(job_id, lambda spool: stream_export(batches, schema, fmt, spool=spool))
+
+    def _spooled(self, job_id: str, export: Callable[[Path], Iterator[bytes]]) -> Iterator[bytes]:
+        # The scratch file is a temp file of this store: cleanup leaves it alone while the export runs, and removes
+        # it if a crash leaves it behind.
+        spool = self.root / f"{job_id}.{uuid.uuid4().hex[:12]}.export{_TMP_SUFFIX}"
+        with self._lock:
+            self._active_tmp.add(spool)
+        try:
+            yield from export(spool)
+        finally:
+            with self._lock:
+                self._active_tmp.discard(spool)
+            spool.unlink(missing_ok=True)
 
     # -- removal ----------------------------------------------------------------------------------------------
 
@@ -328,7 +343,11 @@ class ResultStore:
             self._purge_expired_locked()
 
     def _purge_expired_locked(self) -> None:
+        # A full scan at most once a second: scanning on every put made caching many small results quadratic.
         now = self._clock()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + 1.0
         for job_id in [k for k, e in self._tables.items() if e.expires_at <= now]:
             self._drop_table(job_id)
 
@@ -372,7 +391,8 @@ class ResultStore:
                 f"The result of job {job_id} is no longer available; it expired or was removed. Run the query again."
             ) from None
         except (pa.ArrowInvalid, OSError) as e:
-            raise ResultNotAvailable(f"The stored result of job {job_id} is unreadable ({e}). Run the query again.") from e
+            raise ResultNotAvailable(
+                f"The stored result of job {job_id} is unreadable ({e}). Run the query again.") from e
 
 
 def _storable_schema(schema: pa.Schema) -> pa.Schema:

@@ -1,15 +1,18 @@
 """Runs queued jobs on their engines: dispatch, time limits, cancellation and progress.
 
-One dispatcher thread moves jobs from the ``JobQueue`` into a thread pool. Each worker streams the engine's
-record batches straight into the result store, so memory stays bounded whatever the result size. Cancels and
+Jobs are dispatched from the ``JobQueue`` into a thread pool whenever something changes: a submit, a finish or a
+cancel (a dispatcher thread would add a thread hop to every small job). Each worker streams the engine's record
+batches straight into the result store, so memory stays bounded whatever the result size. Cancels and
 time limits stop the query *in the engine* (``Engine.cancel``); the worker then records the final status.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +30,8 @@ INTERRUPTED_BY_RESTART = "interrupted by restart"
 # How long past its deadline a query may run before the watchdog cancels it itself; engines enforce the limit
 # natively, this is the backstop for an engine that missed it.
 WATCHDOG_GRACE_S = 1.0
+# Finished jobs kept in memory, so the poll that follows a job's end does not need the database.
+RECENT_JOBS = 1024
 
 
 @dataclass
@@ -60,11 +65,12 @@ class Scheduler:
         )
         self._jobs: dict[str, Job] = {}            # queued jobs, by id
         self._running: dict[str, RunningJob] = {}
-        self._waiters: dict[str, threading.Event] = {}
-        self._lock = threading.Condition()
+        self._watchers: dict[str, list[Callable[[], None]]] = {}   # called once when the job finishes
+        self._recent: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent_jobs, thread_name_prefix="bqlite-job")
         self._stopping = False
-        self._threads: list[threading.Thread] = []
+        self._watchdog: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -77,23 +83,21 @@ class Scheduler:
         with self._lock:
             for job in resumed:
                 self._enqueue_locked(job)
+            self._dispatch_locked()
         if resumed:
             log.info("resumed %d queued job(s)", len(resumed))
-        for target, name in ((self._dispatch_loop, "bqlite-dispatch"), (self._watchdog_loop, "bqlite-watchdog")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._watchdog = threading.Thread(target=self._watchdog_loop, name="bqlite-watchdog", daemon=True)
+        self._watchdog.start()
 
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
             running = [(r.job.engine, job_id) for job_id, r in self._running.items()]
-            self._lock.notify_all()
         for engine, job_id in running:
             self._engines[engine].cancel(job_id)
         self._pool.shutdown(wait=True, cancel_futures=True)
-        for thread in self._threads:
-            thread.join(timeout=5)
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=5)
 
     # -- commands ------------------------------------------------------------------------------------------------
 
@@ -101,7 +105,7 @@ class Scheduler:
         self._store.add(job)
         with self._lock:
             self._enqueue_locked(job)
-            self._lock.notify_all()
+            self._dispatch_locked()
         return job
 
     def cancel(self, job_id: str, *, wait_s: float = 2.0) -> JobStatus | None:
@@ -112,9 +116,8 @@ class Scheduler:
         with self._lock:
             if self._queue.remove(job_id):
                 job = self._jobs.pop(job_id)
-                self._store.update(job_id, status=JobStatus.CANCELLED, completed_at=utcnow(),
-                                   error="cancelled by user before it started")
-                job.status = JobStatus.CANCELLED
+                self._record(job, {"status": JobStatus.CANCELLED, "completed_at": utcnow(),
+                                   "error": "cancelled by user before it started"})
                 self._notify_finished_locked(job)
                 return JobStatus.CANCELLED
             running = self._running.get(job_id)
@@ -127,19 +130,44 @@ class Scheduler:
 
     def wait(self, job_id: str, timeout_s: float) -> bool:
         """Block until the job finishes (True) or the timeout passes (False). Unknown or finished: True."""
+        event = threading.Event()
+        if not self.on_finish(job_id, event.set):
+            return True
+        return event.wait(timeout_s)
+
+    async def wait_async(self, job_id: str, timeout_s: float) -> bool:
+        """``wait`` for the event loop: no thread is parked while a client long-polls."""
+        loop = asyncio.get_running_loop()
+        finished = loop.create_future()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(lambda: finished.done() or finished.set_result(True))
+
+        if not self.on_finish(job_id, wake):
+            return True
+        try:
+            return await asyncio.wait_for(finished, timeout_s)
+        except TimeoutError:
+            return False
+
+    def on_finish(self, job_id: str, callback: Callable[[], None]) -> bool:
+        """Call ``callback`` (from a worker thread) when the job finishes. False when it is not active now."""
         with self._lock:
-            event = self._waiters.get(job_id)
-        return True if event is None else event.wait(timeout_s)
+            watchers = self._watchers.get(job_id)
+            if watchers is None:
+                return False
+            watchers.append(callback)
+            return True
 
     # -- queries -------------------------------------------------------------------------------------------------
 
-    def active_job(self, job_id: str) -> Job | None:
-        """The live record of a queued or running job (fresher than the store while it runs)."""
+    def live_job(self, job_id: str) -> Job | None:
+        """The in-memory record of a queued, running or recently finished job; None means ask the store."""
         with self._lock:
             if job_id in self._jobs:
                 return self._jobs[job_id]
             running = self._running.get(job_id)
-            return running.job if running else None
+            return running.job if running else self._recent.get(job_id)
 
     def progress(self, job_id: str) -> float | None:
         with self._lock:
@@ -166,22 +194,17 @@ class Scheduler:
 
     def _enqueue_locked(self, job: Job) -> None:
         self._jobs[job.job_id] = job
-        self._waiters[job.job_id] = threading.Event()
+        self._watchers[job.job_id] = []
         self._queue.push(PendingJob(job.job_id, job.engine, job.priority, job.estimated_slots))
 
-    def _dispatch_loop(self) -> None:
-        with self._lock:
-            while not self._stopping:
-                pending = self._queue.pop_runnable()
-                if pending is None:
-                    # Aging can change the order while nothing else happens, so wake up now and then.
-                    self._lock.wait(timeout=1.0)
-                    continue
-                job = self._jobs.pop(pending.job_id)
-                now = time.monotonic()
-                running = RunningJob(job=job, started=now, deadline=now + job.max_execution_time)
-                self._running[job.job_id] = running
-                self._pool.submit(self._run, running)
+    def _dispatch_locked(self) -> None:
+        """Start every job that may start now. Aging needs no timer: order is computed at each dispatch."""
+        while not self._stopping and (pending := self._queue.pop_runnable()) is not None:
+            job = self._jobs.pop(pending.job_id)
+            now = time.monotonic()
+            running = RunningJob(job=job, started=now, deadline=now + job.max_execution_time)
+            self._running[job.job_id] = running
+            self._pool.submit(self._run, running)
 
     def _watchdog_loop(self) -> None:
         while True:
@@ -200,9 +223,7 @@ class Scheduler:
 
     def _run(self, running: RunningJob) -> None:
         job = running.job
-        started_at = utcnow()
-        job.status, job.started_at = JobStatus.RUNNING, started_at
-        self._store.update(job.job_id, status=JobStatus.RUNNING, started_at=started_at)
+        self._record(job, {"status": JobStatus.RUNNING, "started_at": utcnow()})
         stats = QueryStats()
         changes: dict[str, object]
         try:
@@ -210,7 +231,8 @@ class Scheduler:
                 job.sql, query_tag=job.job_id, stats=stats,
                 limits=QueryLimits(timeout_s=job.max_execution_time, memory_limit=self._memory_limit),
             )
-            info = self._results.write(job.job_id, batches, on_batch=lambda rows: setattr(running, "rows_written", rows))
+            info = self._results.write(job.job_id, batches,
+                                       on_batch=lambda rows: setattr(running, "rows_written", rows))
             changes = {"status": JobStatus.COMPLETED, "rows_returned": info.rows, "result_bytes": info.bytes,
                        "bytes_processed": stats.bytes_processed}
         except (QueryCancelled, QueryTimeout) as exc:
@@ -220,18 +242,21 @@ class Scheduler:
         except Exception as exc:  # a bug or an engine crash must still end the job, never leave it running
             log.exception("job %s crashed", job.job_id)
             changes = {"status": JobStatus.FAILED, "error": f"internal error: {type(exc).__name__}: {exc}"}
-        completed_at = utcnow()
-        changes["completed_at"] = completed_at
+        changes["completed_at"] = utcnow()
         changes["execution_time_ms"] = int((time.monotonic() - running.started) * 1000)
-        self._store.update(job.job_id, **changes)
-        for key, value in changes.items():
-            setattr(job, key, value)
+        self._record(job, changes)
         with self._lock:
             self._queue.finish(job.job_id)
             self._running.pop(job.job_id, None)
             self._notify_finished_locked(job)
-            self._lock.notify_all()
+            self._dispatch_locked()
         running.done.set()
+
+    def _record(self, job: Job, changes: dict[str, object]) -> None:
+        """Persist first, then show: a reader never sees a state the store could lose."""
+        self._store.update(job.job_id, **changes)
+        for key, value in changes.items():
+            setattr(job, key, value)
 
     def _stopped_changes(self, running: RunningJob, exc: Exception) -> dict[str, object]:
         if running.cancel_requested and not isinstance(exc, QueryTimeout):
@@ -241,9 +266,11 @@ class Scheduler:
                 "error": f"Query exceeded the maximum execution time of {limit} s and was stopped"}
 
     def _notify_finished_locked(self, job: Job) -> None:
-        event = self._waiters.pop(job.job_id, None)
-        if event is not None:
-            event.set()
+        self._recent[job.job_id] = job
+        if len(self._recent) > RECENT_JOBS:
+            self._recent.popitem(last=False)
+        for callback in self._watchers.pop(job.job_id, ()):
+            callback()
         if self._on_finished is not None:
             try:
                 self._on_finished(job)

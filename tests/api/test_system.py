@@ -17,7 +17,8 @@ def test_root_identifies_the_service(client):
 
 def test_health_reports_each_engine(client):
     body = client.get("/health").json()
-    assert body == {"status": "healthy", "timestamp": body["timestamp"], "engines": {"duckdb": True, "clickhouse": True}}
+    assert body["status"] == "healthy"
+    assert body["engines"] == {"duckdb": True, "clickhouse": True}
     assert datetime.fromisoformat(body["timestamp"]).utcoffset() is not None
 
 

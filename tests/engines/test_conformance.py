@@ -164,6 +164,18 @@ def test_cancel_stops_a_running_query_and_progress_is_reported(engine: Engine) -
     assert table_of(run(engine, "SELECT 1 AS one")).column("one").to_pylist() == [1]
 
 
+def test_cancel_while_the_consumer_holds_a_batch(engine: Engine) -> None:
+    tag = unique("held")
+    stream = engine.execute(SERIES[engine.name].format(rows=100_000_000), query_tag=tag, batch_rows=1000)
+    assert next(stream).num_rows == 1000
+    asked = time.monotonic()
+    assert engine.cancel(tag) is True
+    assert time.monotonic() - asked < 0.5          # the paused query does not make cancel wait
+    with pytest.raises(QueryCancelled):
+        next(stream)
+    assert engine.cancel(tag) is False
+
+
 def test_timeout_is_enforced_in_the_engine(engine: Engine) -> None:
     started = time.monotonic()
     with pytest.raises(QueryTimeout) as info:

@@ -120,12 +120,14 @@ def test_dates_and_times_are_iso() -> None:
 
 def test_durations_and_intervals_are_iso_8601() -> None:
     dur = pa.array(
-        [dt.timedelta(days=1, hours=2, seconds=5, microseconds=500_000), -dt.timedelta(seconds=5), dt.timedelta(0), None],
+        [dt.timedelta(days=1, hours=2, seconds=5, microseconds=500_000), -dt.timedelta(seconds=5),
+         dt.timedelta(0), None],
         pa.duration("us"),
     )
     assert values(dur) == ["P1DT2H5.5S", "-PT5S", "PT0S", None]
     interval = pa.array(
-        [pa.MonthDayNano([14, 3, 3_600 * 10**9 + 4]), pa.MonthDayNano([1, -2, 0]), pa.MonthDayNano([-1, -2, -3 * 10**9]), None],
+        [pa.MonthDayNano([14, 3, 3_600 * 10**9 + 4]), pa.MonthDayNano([1, -2, 0]),
+         pa.MonthDayNano([-1, -2, -3 * 10**9]), None],
         pa.month_day_nano_interval(),
     )
     assert values(interval) == ["P1Y2M3DT1H0.000000004S", "P1M-2D", "-P1M2DT3S", None]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import anyio
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from bqlite_app.api.deps import QueriesDep
 from bqlite_app.api.models import ERROR_RESPONSES, JobList, JobPublic, ResultPagePublic
+from bqlite_app.api.responses import FastJSONResponse
 from bqlite_app.errors import ValidationFailed
 from bqlite_app.jobs.jsonify import describe_columns, rows_from_table
 from bqlite_app.jobs.models import Job, JobStatus
@@ -20,9 +20,11 @@ from bqlite_app.queries import QueryService
 router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 
 MAX_PAGE_ROWS = 10_000
+# Pages up to this many values are converted on the event loop: a thread hop would cost more than the work.
+INLINE_PAGE_CELLS = 2_000
 
 
-@router.get("/jobs", response_model=JobList)
+@router.get("/jobs", responses={200: {"model": JobList}})
 async def list_jobs(
     queries: QueriesDep,
     status: str | None = None,
@@ -30,10 +32,10 @@ async def list_jobs(
     search: str | None = Query(None, description="Case-insensitive text search over the SQL."),
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0),
-) -> dict[str, Any]:
+) -> FastJSONResponse:
     jobs, total = queries.list(status=status or None, engine=engine or None, search=search, limit=limit,
                                offset=offset)
-    return {"jobs": [queries.describe(job) for job in jobs], "total": total}
+    return FastJSONResponse({"jobs": [queries.describe(job) for job in jobs], "total": total})
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
@@ -73,29 +75,31 @@ async def job_result(
 ) -> Any:
     job = queries.get(job_id)
     if timeout_ms and not JobStatus(job.status).finished:
-        job = await anyio.to_thread.run_sync(queries.wait, job_id, timeout_ms / 1000)
+        job = await queries.wait_async(job_id, timeout_ms / 1000)
     if not JobStatus(job.status).finished:
-        return JSONResponse({"job_id": job.job_id, "status": str(job.status)}, status_code=202)
+        return FastJSONResponse({"job_id": job.job_id, "status": str(job.status)}, status_code=202)
     if job.status != JobStatus.COMPLETED:
-        return {"job_id": job.job_id, "status": str(job.status), "error": job.error}
+        return FastJSONResponse({"job_id": job.job_id, "status": str(job.status), "error": job.error})
     if format != "json":
         return _export(queries, job, format)
-    return await run_in_threadpool(_page_body, queries, job, offset, limit)
+    if queries.result_cells(job) <= INLINE_PAGE_CELLS:
+        return _page_response(queries, job, offset, limit)
+    return await run_in_threadpool(_page_response, queries, job, offset, limit)
 
 
-def _page_body(queries: QueryService, job: Job, offset: int, limit: int) -> dict[str, Any]:
-    # Runs in the thread pool: reading the page and converting it to JSON rows are CPU work.
+def _page_response(queries: QueryService, job: Job, offset: int, limit: int) -> FastJSONResponse:
+    # Runs in the thread pool for large pages: reading the page and converting it to JSON are CPU work.
     page = queries.page(job, offset=offset, limit=limit)
     if offset > page.total_rows:
         raise ValidationFailed(f"offset: {offset} is beyond the end of the result ({page.total_rows} rows)")
-    return {
+    return FastJSONResponse({
         "job_id": job.job_id, "status": "completed",
         "columns": describe_columns(page.table.schema),
         "rows": rows_from_table(page.table),
         "total_rows": page.total_rows, "offset": offset, "next_offset": page.next_offset,
         "execution_stats": {"execution_time_ms": job.execution_time_ms, "engine": job.engine,
                             "bytes_processed": job.bytes_processed},
-    }
+    })
 
 
 def _export(queries: QueryService, job: Job, fmt: str) -> StreamingResponse:

@@ -1,0 +1,46 @@
+"""The job store: what the fast write path stores, the ORM reads back; history filters and restart bookkeeping."""
+
+from datetime import UTC, datetime, timedelta
+
+from bqlite_app.jobs.models import Job, JobStatus
+from bqlite_app.jobs.store import JobStore
+
+
+def test_written_jobs_read_back_exactly(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = store.add(Job(sql="SELECT 1", engine="duckdb", priority=3, labels={"team": "growth"}))
+    started = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    assert store.update(job.job_id, status=JobStatus.COMPLETED, started_at=started, rows_returned=7,
+                        error_position=None)
+    again = store.get(job.job_id)
+    assert again.status == JobStatus.COMPLETED and again.priority == 3 and again.labels == {"team": "growth"}
+    assert again.rows_returned == 7
+    assert again.as_public()["started_at"] == "2026-01-02T03:04:05.678901+00:00"
+    assert not store.update("job_missing", status=JobStatus.FAILED)
+
+
+def test_history_survives_reopening_and_filters(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    old = store.add(Job(sql="SELECT 'old'", engine="duckdb", created_at=datetime.now(UTC) - timedelta(days=2)))
+    new = store.add(Job(sql="SELECT 'new'", engine="clickhouse"))
+    store.update(old.job_id, status=JobStatus.FAILED)
+    store.close()
+
+    reopened = JobStore(tmp_path / "jobs.sqlite")
+    jobs, total = reopened.list()
+    assert [j.job_id for j in jobs] == [new.job_id, old.job_id] and total == 2
+    assert [j.job_id for j in reopened.list(status="failed")[0]] == [old.job_id]
+    assert [j.job_id for j in reopened.list(engine="clickhouse")[0]] == [new.job_id]
+    assert [j.job_id for j in reopened.list(search="'NEW'")[0]] == [new.job_id]
+    assert reopened.list(limit=1, offset=1)[0][0].job_id == old.job_id
+    assert reopened.count_by_status() == {"failed": 1, "queued": 1}
+
+
+def test_restart_bookkeeping(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    running = store.add(Job(sql="SELECT 1", engine="duckdb", status=JobStatus.RUNNING))
+    queued = store.add(Job(sql="SELECT 2", engine="duckdb"))
+    assert store.fail_interrupted("interrupted by restart") == 1
+    failed = store.get(running.job_id)
+    assert failed.status == JobStatus.FAILED and failed.error == "interrupted by restart" and failed.completed_at
+    assert [j.job_id for j in store.queued()] == [queued.job_id]
