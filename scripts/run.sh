@@ -26,9 +26,10 @@ if [[ "$ENVIRONMENT" == "development" ]]; then
 else
   reflex run --env prod --backend-only --backend-port "$API_PORT" &
   pids+=($!)
-  # Build the UI only when its sources changed since the last build, so a second `make run` starts in seconds.
-  ui_hash=$(cat rxconfig.py pyproject.toml uv.lock $(find bqlite_app assets -type f -not -name '*.pyc' | sort) \
-    | sha256sum | cut -c1-16)
+  # Build the UI only when its sources (or the API address baked into it) changed since the last build, so a
+  # second `make run` starts in seconds.
+  ui_hash=$( (echo "$HOST:$API_PORT:$UI_PORT"; cat rxconfig.py pyproject.toml uv.lock \
+    $(find bqlite_app assets -type f -not -name '*.pyc' | sort)) | sha256sum | cut -c1-16)
   if [[ ! -f .web/build/client/index.html || "$(cat .web/.bqlite-ui-hash 2>/dev/null)" != "$ui_hash" ]]; then
     echo "Building the web UI (first run or changed sources)..."
     reflex export --frontend-only --no-zip --env prod >/dev/null

@@ -1,0 +1,83 @@
+"""The real app, started the way `make run` starts it (scripts/run.sh), on free ports with its own data dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.server import ROOT, free_port
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@dataclass(frozen=True)
+class LiveApp:
+    api_url: str
+    ui_url: str
+
+
+def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    data_dir = tmp_path_factory.mktemp("live-app")
+    api_port, ui_port = free_port(), free_port()
+    env = {
+        **os.environ, "BQLITE_DATA_DIR": str(data_dir), "BQLITE_API_PORT": str(api_port),
+        "BQLITE_UI_PORT": str(ui_port), "BQLITE_SAMPLE_ROWS": "2000", "LOG_LEVEL": "INFO",
+        "BQLITE_CORS_ORIGINS": f'["http://127.0.0.1:{ui_port}"]',
+        "REFLEX_TELEMETRY_ENABLED": "false", "REFLEX_CHECK_LATEST_VERSION": "false",
+        "PATH": f"{ROOT / '.venv/bin'}:{ROOT / '.tools/bun/node_modules/.bin'}:{os.environ['PATH']}",
+    }
+    log = data_dir / "app.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen([str(ROOT / "scripts/run.sh")], cwd=ROOT, env=env, stdout=sink,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    app = LiveApp(api_url=f"http://127.0.0.1:{api_port}", ui_url=f"http://127.0.0.1:{ui_port}")
+    try:
+        _wait_for(f"{app.api_url}/health", process, log, timeout_s=300)
+        _wait_for(app.ui_url, process, log, timeout_s=600)  # the first run builds the UI
+        yield app
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
