@@ -68,6 +68,17 @@ class QueryLimits:
     memory_limit: str | None = None     # e.g. "4GB"
 
 
+class BulkInsert(Protocol):
+    """An all-or-nothing insert of many batches: nothing is visible until ``commit``; ``abort`` leaves no trace."""
+
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+    def commit(self) -> int:
+        """Make every written row visible at once; returns the row count."""
+
+    def abort(self) -> None: ...
+
+
 @runtime_checkable
 class Engine(Protocol):
     name: str
@@ -129,3 +140,9 @@ class Engine(Protocol):
         """Append rows atomically: all of ``data`` lands or none of it does. Returns rows inserted."""
 
     def drop_table(self, database: str, table: str) -> None: ...
+
+    def add_columns(self, database: str, table: str, columns: list[Column]) -> str:
+        """ALTER the table to add ``columns`` (a compatible schema change). Returns the DDL that ran."""
+
+    def open_insert(self, database: str, table: str) -> BulkInsert:
+        """Start an all-or-nothing insert of many batches into an existing table."""
