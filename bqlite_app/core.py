@@ -19,6 +19,7 @@ from bqlite_app.jobs.store import JobStore
 from bqlite_app.metrics import Metrics
 from bqlite_app.queries import QueryService
 from bqlite_app.sample_data import ensure_sample_loaded
+from bqlite_app.schemas.registry import SchemaRegistry
 from bqlite_app.settings import Settings
 from engines.base import Engine
 
@@ -55,6 +56,7 @@ class Core:
         self.store: JobStore | None = None
         self.results: ResultStore | None = None
         self.scheduler: Scheduler | None = None
+        self._schemas: SchemaRegistry | None = None
         self._queries: QueryService | None = None
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
@@ -75,6 +77,7 @@ class Core:
             max_concurrent_jobs=settings.max_concurrent_jobs, aging_interval_s=settings.aging_interval_s,
             memory_limit=settings.query_memory_limit, on_finished=self._job_finished,
         )
+        self._schemas = SchemaRegistry(settings.db_path, self.engines, max_depth=settings.proto_max_depth)
         self._queries = QueryService(engines=self.engines, store=self.store, results=self.results,
                                      scheduler=self.scheduler, max_sql_bytes=settings.max_sql_bytes)
         self._load_sample_data()
@@ -90,6 +93,8 @@ class Core:
             self.scheduler.stop()
         if self.store is not None:
             self.store.close()
+        if self._schemas is not None:
+            self._schemas.close()
         if self._owns_engines:
             for engine in self.engines.values():
                 engine.close()
@@ -99,6 +104,12 @@ class Core:
         if self._queries is None:
             raise RuntimeError("the core has not been started")
         return self._queries
+
+    @property
+    def schemas(self) -> SchemaRegistry:
+        if self._schemas is None:
+            raise RuntimeError("the core has not been started")
+        return self._schemas
 
     # -- system --------------------------------------------------------------------------------------------------
 

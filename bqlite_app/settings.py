@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     # Resource limits for query execution.
     query_memory_limit: str = Field("4GB", alias="BQLITE_QUERY_MEMORY_LIMIT")
     max_sql_bytes: int = Field(1_000_000, alias="BQLITE_MAX_SQL_BYTES")
-    max_ingest_bytes: int = Field(2 * 1024**3, alias="BQLITE_MAX_INGEST_BYTES")
+    max_ingest_bytes: int = Field(4 * 1024**3, alias="BQLITE_MAX_INGEST_BYTES")
+    # Recursive protobuf messages are expanded this deep; below it a value is stored as JSON text.
+    proto_max_depth: int = Field(6, ge=1, le=32, alias="BQLITE_PROTO_MAX_DEPTH")
 
     # Results.
     result_ttl_s: int = Field(24 * 3600, ge=1, alias="BQLITE_RESULT_TTL_S")

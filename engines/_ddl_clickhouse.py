@@ -60,3 +60,10 @@ def render_create(database: str, table: str, columns: list[Column], *, if_not_ex
     exists = "IF NOT EXISTS " if if_not_exists else ""
     body = ",\n".join(lines)
     return f"CREATE TABLE {exists}{qualified(database, table)} (\n{body}\n) ENGINE = MergeTree ORDER BY tuple()"
+
+
+def render_add_columns(database: str, table: str, columns: list[Column]) -> str:
+    adds = ", ".join(
+        f"ADD COLUMN IF NOT EXISTS {quote(c.name)} {render_type(c.type, nullable=c.nullable)}" for c in columns
+    )
+    return f"ALTER TABLE {qualified(database, table)} {adds}"

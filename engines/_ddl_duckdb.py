@@ -56,3 +56,11 @@ def render_create(database: str, table: str, columns: list[Column], *, if_not_ex
     exists = "IF NOT EXISTS " if if_not_exists else ""
     body = ",\n".join(lines)
     return f"CREATE TABLE {exists}{qualified(database, table)} (\n{body}\n)"
+
+
+def render_add_columns(database: str, table: str, columns: list[Column]) -> list[str]:
+    """One ALTER per column (DuckDB adds one column at a time); new columns are nullable so old rows stay valid."""
+    return [
+        f"ALTER TABLE {qualified(database, table)} ADD COLUMN IF NOT EXISTS {quote(c.name)} {render_type(c.type)}"
+        for c in columns
+    ]

@@ -27,6 +27,7 @@ from clickhouse_connect.driver.summary import QuerySummary
 
 from engines import _ch_plan as plan
 from engines import _ddl_clickhouse as ddl
+from engines._bulk import ClickHouseBulkInsert
 from engines._ch_arrow import QUERY_FORMATS, BlockConverter
 from engines._ch_errors import translate
 from engines._common import (
@@ -323,6 +324,14 @@ class ClickHouseEngine:
             except ClickHouseError as exc:
                 raise translate(exc, "", 0) from exc
         return data.num_rows
+
+    def open_insert(self, database: str, table: str) -> ClickHouseBulkInsert:
+        return ClickHouseBulkInsert(self._command, self.insert_arrow, database, table)
+
+    def add_columns(self, database: str, table: str, columns: list[Column]) -> str:
+        statement = ddl.render_add_columns(database, table, columns)
+        self._command(statement)
+        return statement
 
     def _command(self, sql: str) -> None:
         try:

@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from engines import _ddl_duckdb as ddl
+from engines._bulk import DuckDBBulkInsert
 from engines._common import (
     EMPTY_BATCH,
     QueryRegistry,
@@ -288,22 +289,18 @@ class DuckDBEngine:
 
     def insert_arrow(self, database: str, table: str, data: pa.Table) -> int:
         """One INSERT ... BY NAME inside a transaction: every row lands or none does."""
-        view = f"__bqlite_insert_{uuid.uuid4().hex}"
-        with self._cursor() as cur:
-            cur.register(view, data)
-            try:
-                cur.begin()
-                cur.execute(f"INSERT INTO {ddl.qualified(database, table)} BY NAME SELECT * FROM {view}")
-                cur.commit()
-            except duckdb.Error as exc:
-                try:
-                    cur.rollback()
-                except duckdb.Error:
-                    pass
-                raise _translate(exc, "") from exc
-            finally:
-                cur.unregister(view)
-        return data.num_rows
+        bulk = self.open_insert(database, table)
+        for batch in data.to_batches():
+            bulk.write(batch)
+        return bulk.commit()
+
+    def open_insert(self, database: str, table: str) -> DuckDBBulkInsert:
+        return DuckDBBulkInsert(self._cursor(), database, table, lambda exc: _translate(exc, ""))
+
+    def add_columns(self, database: str, table: str, columns: list[Column]) -> str:
+        statements = ddl.render_add_columns(database, table, columns)
+        self._run("BEGIN; " + "; ".join(statements) + "; COMMIT")
+        return ";\n".join(statements)
 
     def _run(self, sql: str) -> None:
         with self._cursor() as cur:

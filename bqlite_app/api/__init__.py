@@ -12,7 +12,7 @@ from bqlite_app import __version__
 from bqlite_app.api.docs import install_offline_docs
 from bqlite_app.api.errors import envelope, install_error_handlers
 from bqlite_app.api.middleware import RequestContextMiddleware
-from bqlite_app.api.routes import jobs, queries, system
+from bqlite_app.api.routes import jobs, queries, schemas, system
 from bqlite_app.core import Core
 
 DESCRIPTION = """BigQuery's jobs API on your own machine: SQL runs as prioritised jobs on DuckDB or ClickHouse.
@@ -30,7 +30,7 @@ def create_api(core: Core) -> FastAPI:
     app.state.core = core
     install_error_handlers(app)
     install_offline_docs(app)
-    for module in (system, queries, jobs):
+    for module in (system, queries, jobs, schemas):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, metrics=core.metrics)
     return app

@@ -13,7 +13,8 @@ Value rules (API.md, "Queries and jobs"):
 - Floats are numbers. JSON has no NaN or Infinity, so those become the strings ``"NaN"``, ``"Infinity"`` and
   ``"-Infinity"``: the same spelling BigQuery uses, and unlike ``null`` they stay distinguishable from SQL NULL.
   FLOAT32 values use their shortest round-tripping form (``0.1``, not ``0.10000000149011612``).
-- Decimals -> strings (``"1.50"``, scale kept).
+- Decimals -> strings (``"1.50"``, scale kept). Scale-0 decimals are integers that did not fit 64 bits in the
+  engine's type system (DuckDB's HUGEINT, e.g. ``sum()`` of an integer column) and follow the integer rule.
 - TIMESTAMP (tz-aware) -> ISO 8601 in UTC with an explicit offset, ``2024-01-01T10:00:00+00:00``, whatever zone
   the column carries (an instant has one UTC rendering; BigQuery does the same). DATETIME (naive) -> no offset,
   ``2024-01-01T10:00:00``. An all-zero fraction is dropped; otherwise the unit's digits are kept (``.000500``).
@@ -126,6 +127,8 @@ def type_name(t: pa.DataType) -> str:
         return "UINT64" if t == pa.uint64() else "INT64"
     if pa.types.is_floating(t):
         return "FLOAT64"
+    if pa.types.is_decimal(t) and t.scale == 0:
+        return "INT64" if t.precision <= 18 else "INT128"
     if pa.types.is_decimal(t):
         base = "NUMERIC" if t.precision <= 38 else "BIGNUMERIC"
         return f"{base}({t.precision}, {t.scale})"
@@ -210,6 +213,8 @@ def _convert(arr: pa.Array) -> list[Any]:
         return _integers(arr)
     if pa.types.is_floating(t):
         return _floats(arr)
+    if pa.types.is_decimal(t) and t.scale == 0:
+        return [None if v is None else _exact_int(int(v)) for v in arr.to_pylist()]
     if pa.types.is_decimal(t) or pa.types.is_date(t):
         return arr.cast(pa.string()).to_pylist()
     if pa.types.is_timestamp(t):
@@ -249,6 +254,10 @@ def _integers(arr: pa.Array) -> list[Any]:
     if -MAX_EXACT_INT <= lo and hi <= MAX_EXACT_INT:
         return values
     return [v if v is None or -MAX_EXACT_INT <= v <= MAX_EXACT_INT else str(v) for v in values]
+
+
+def _exact_int(value: int) -> int | str:
+    return value if -MAX_EXACT_INT <= value <= MAX_EXACT_INT else str(value)
 
 
 def _floats(arr: pa.Array) -> list[Any]:

@@ -67,9 +67,9 @@ class Job(JobBase, table=True):
             "priority": self.priority,
             "estimated_slots": self.estimated_slots,
             "max_execution_time": self.max_execution_time,
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "completed_at": _iso(self.completed_at),
+            "created_at": iso_utc(self.created_at),
+            "started_at": iso_utc(self.started_at),
+            "completed_at": iso_utc(self.completed_at),
             "execution_time_ms": self.execution_time_ms,
             "rows_returned": self.rows_returned,
             "bytes_processed": self.bytes_processed,
@@ -81,7 +81,8 @@ class Job(JobBase, table=True):
         }
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_utc(value: datetime | None) -> str | None:
+    """ISO-8601 with the UTC offset (SQLite hands datetimes back naive)."""
     if value is None:
         return None
     if value.tzinfo is None:

@@ -33,11 +33,11 @@ class JobStore:
         self._engine = create_engine(
             f"sqlite:///{db_path}", connect_args={"check_same_thread": False, "timeout": 30},
         )
-        event.listen(self._engine, "connect", _sqlite_pragmas)
+        event.listen(self._engine, "connect", sqlite_pragmas)
         SQLModel.metadata.create_all(self._engine)
         # One writer connection: SQLite serialises writers anyway, and a Python lock avoids busy-wait retries.
         self._writer = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
-        _sqlite_pragmas(self._writer, None)
+        sqlite_pragmas(self._writer, None)
         self._write_lock = threading.Lock()
 
     def close(self) -> None:
@@ -116,7 +116,7 @@ def _filters(status: str | None, engine: str | None, search: str | None) -> Iter
         yield col(Job.sql).icontains(search)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.

@@ -169,3 +169,11 @@ def test_ten_million_row_result_is_streamed_to_disk(client, core):
     assert grown_mb < 120, f"peak RSS grew by {grown_mb:.0f} MB"
     page = client.get(f"/jobs/{job['job_id']}/result", params={"offset": 9_999_999, "limit": 10}).json()
     assert page["rows"] == [[9_999_999, 19_999_998]] and page["next_offset"] is None
+
+
+def test_expired_result_says_so_and_the_job_stays_in_history(client, core):
+    job = run_job(client, "SELECT 1 AS one")
+    core.results.delete(job["job_id"])
+    body = assert_error(client.get(f"/jobs/{job['job_id']}/result"), 410, "RESULT_EXPIRED")
+    assert job["job_id"] in body["detail"]
+    assert client.get(f"/jobs/{job['job_id']}").json()["status"] == "completed"

@@ -1,0 +1,128 @@
+"""Protobuf schemas: register, inspect, create tables, ingest binary data, delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from bqlite_app.api.deps import CoreDep
+from bqlite_app.api.models import ERROR_RESPONSES
+from bqlite_app.errors import PayloadTooLarge, ValidationFailed
+from bqlite_app.jobs.models import iso_utc
+from bqlite_app.schemas.compiler import ProtoFile
+from bqlite_app.schemas.registry import DEFAULT_DATABASE
+
+router = APIRouter(tags=["schemas"], responses=ERROR_RESPONSES)
+
+MAX_PROTO_BYTES = 10 * 1024**2
+SPOOL_CHUNK = 1024**2
+
+
+class TablesCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engines: list[str] = Field(default_factory=lambda: ["duckdb", "clickhouse"], min_length=1)
+    if_not_exists: bool = True
+    replace: bool = False
+
+
+@router.post("/schemas/register", status_code=201)
+async def register_schema(
+    core: CoreDep,
+    file: Annotated[UploadFile, File(description=".proto text, or a binary FileDescriptorSet")],
+    table_name: Annotated[str, Form()],
+    imports: Annotated[list[UploadFile] | None, File(description="Files the main file imports")] = None,
+    database_name: Annotated[str, Form()] = DEFAULT_DATABASE,
+    description: Annotated[str, Form()] = "",
+    message_type: Annotated[str | None, Form()] = None,
+) -> JSONResponse:
+    """Register (or re-register) a message as `database_name.table_name`. Same content answers the same version."""
+    main = await _read_upload(file)
+    extra = [await _read_upload(upload) for upload in imports or []]
+    registration = await run_in_threadpool(
+        core.schemas.register, main, extra, table_name=table_name, database_name=database_name,
+        description=description, message_type=message_type or None,
+    )
+    record, version = registration.record, registration.version
+    message = (f"Registered {record.database_name}.{record.table_name} version {version.version}"
+               if registration.new_version else f"Unchanged: version {version.version} already has this content")
+    return JSONResponse({
+        "schema_id": record.schema_id, "message": message, "table_name": record.table_name,
+        "database_name": record.database_name, "field_count": registration.field_count,
+        "version": version.version, "fingerprint": version.fingerprint, "created_at": iso_utc(version.created_at),
+    }, status_code=201 if registration.new_version else 200)
+
+
+@router.get("/schemas")
+async def list_schemas(core: CoreDep) -> dict[str, Any]:
+    schemas = await run_in_threadpool(core.schemas.summaries)
+    return {"schemas": schemas, "total": len(schemas)}
+
+
+@router.get("/schemas/{schema_id}")
+async def get_schema(schema_id: str, core: CoreDep) -> dict[str, Any]:
+    return await run_in_threadpool(core.schemas.detail, schema_id)
+
+
+@router.post("/schemas/{schema_id}/tables/create")
+async def create_tables(schema_id: str, core: CoreDep, body: TablesCreate | None = None) -> dict[str, Any]:
+    body = body or TablesCreate()
+    results = await run_in_threadpool(
+        lambda: core.schemas.create_tables(schema_id, body.engines, if_not_exists=body.if_not_exists,
+                                           replace=body.replace))
+    return {"schema_id": schema_id, "results": results}
+
+
+@router.post("/schemas/{schema_id}/ingest", openapi_extra={"requestBody": {
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+async def ingest(
+    schema_id: str, request: Request, core: CoreDep,
+    format: Literal["delimited", "single", "jsonl"] = "delimited",
+    engines: str | None = Query(None, description="Comma-separated; default: every engine with the table."),
+) -> dict[str, Any]:
+    """Stream binary protobuf into the schema's tables. All or nothing per engine."""
+    targets = [name.strip() for name in engines.split(",") if name.strip()] if engines else None
+    core.schemas.get(schema_id)  # 404 before reading a large body
+    limit = core.settings.max_ingest_bytes
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > limit:
+        raise PayloadTooLarge(f"The body is {declared:,} bytes; the limit is {limit:,} bytes")
+    spool_dir = core.settings.data_dir / "ingest"
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    body = spool_dir / f"{schema_id}.{uuid.uuid4().hex}.body"
+    try:
+        # The body goes to disk first: memory stays bounded for any size, decoding runs off the event loop, and
+        # the native decoder reads the file directly.
+        with body.open("wb") as spool:
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The body is over the limit of {limit:,} bytes")
+                spool.write(chunk)
+        result = await run_in_threadpool(core.schemas.ingest, schema_id, body, format, targets)
+    finally:
+        body.unlink(missing_ok=True)
+    return {"schema_id": schema_id, "rows_ingested": result.rows, "bytes": result.bytes,
+            "duration_ms": result.duration_ms,
+            "engines": {name: {"rows": rows} for name, rows in result.engines.items()}}
+
+
+@router.delete("/schemas/{schema_id}")
+async def delete_schema(schema_id: str, core: CoreDep, drop_tables: bool = False) -> dict[str, str]:
+    message = await run_in_threadpool(lambda: core.schemas.delete(schema_id, drop_tables=drop_tables))
+    return {"message": message}
+
+
+async def _read_upload(upload: UploadFile) -> ProtoFile:
+    content = await upload.read(MAX_PROTO_BYTES + 1)
+    if len(content) > MAX_PROTO_BYTES:
+        raise PayloadTooLarge(f"{upload.filename}: .proto uploads are limited to {MAX_PROTO_BYTES:,} bytes")
+    if not upload.filename:
+        raise ValidationFailed("file: the upload has no file name")
+    return ProtoFile(name=upload.filename, content=content)

@@ -1,0 +1,61 @@
+"""Registry records: schemas, their versions, and the engine tables made from them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bqlite_app.jobs.models import utcnow
+
+
+def new_schema_id() -> str:
+    return f"sch_{uuid.uuid4().hex[:16]}"
+
+
+class SchemaRecord(SQLModel, table=True):
+    """One registered ``database.table``; its content lives in versions."""
+
+    __tablename__ = "schemas"
+    __table_args__ = (UniqueConstraint("database_name", "table_name"),)
+
+    schema_id: str = Field(default_factory=new_schema_id, primary_key=True)
+    database_name: str
+    table_name: str
+    message_type: str
+    description: str = ""
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = "schema_versions"
+    __table_args__ = (UniqueConstraint("schema_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    schema_id: str = Field(foreign_key="schemas.schema_id", index=True)
+    version: int
+    fingerprint: str
+    message_type: str
+    main_file: str
+    proto_source: str = ""
+    # Every uploaded .proto text by file name (empty for an uploaded FileDescriptorSet).
+    sources: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    descriptor_set: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    changes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EngineTable(SQLModel, table=True):
+    """A table created from a schema in one engine, and the schema version its columns match."""
+
+    __tablename__ = "schema_tables"
+
+    schema_id: str = Field(foreign_key="schemas.schema_id", primary_key=True)
+    engine: str = Field(primary_key=True)
+    table: str
+    version: int
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,303 @@
+"""The schema registry: versions of registered messages, their tables in each engine, and ingestion into them.
+
+Every version keeps its .proto sources and its descriptor set, so any version can be rebuilt exactly. A compatible
+change becomes a new version and migrates existing tables (new nullable columns); a breaking one is refused.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from bqlite_app.errors import (
+    EngineNotAvailable,
+    SchemaIncompatible,
+    SchemaNotFound,
+    TableNotFound,
+    ValidationFailed,
+)
+from bqlite_app.jobs.models import iso_utc, utcnow
+from bqlite_app.jobs.store import sqlite_pragmas
+from bqlite_app.schemas.compat import compare
+from bqlite_app.schemas.compiler import CompiledSchema, ProtoFile, compile_schema, fingerprint, load_compiled
+from bqlite_app.schemas.ingest import IngestFormat, IngestResult, ProgressCallback, ingest
+from bqlite_app.schemas.models import EngineTable, SchemaRecord, SchemaVersion
+from bqlite_app.schemas.translate import columns_for, field_tree
+from engines.base import Engine
+from engines.errors import EngineError
+from engines.types import Column
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_DATABASE = "bigquery_lite"
+
+
+@dataclass(frozen=True)
+class Registration:
+    record: SchemaRecord
+    version: SchemaVersion
+    field_count: int
+    new_version: bool
+
+
+class SchemaRegistry:
+    def __init__(self, db_path: Path, engines: dict[str, Engine], *, max_depth: int) -> None:
+        self._db = create_engine(f"sqlite:///{db_path}", connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(self._db, "connect", sqlite_pragmas)
+        SQLModel.metadata.create_all(self._db, tables=[
+            SchemaRecord.__table__, SchemaVersion.__table__, EngineTable.__table__,  # type: ignore[attr-defined]
+        ])
+        self._engines = engines
+        self._max_depth = max_depth
+        # Registration, table creation and deletion change several rows and tables together: one at a time.
+        self._lock = threading.Lock()
+        self._compiled: dict[tuple[str, int], CompiledSchema] = {}
+
+    def close(self) -> None:
+        self._db.dispose()
+
+    # -- register ------------------------------------------------------------------------------------------------
+
+    def register(
+        self, main: ProtoFile, imports: Sequence[ProtoFile] = (), *, table_name: str,
+        database_name: str = DEFAULT_DATABASE, description: str = "", message_type: str | None = None,
+    ) -> Registration:
+        _check_identifier("table_name", table_name)
+        _check_identifier("database_name", database_name)
+        compiled = compile_schema(main, imports)
+        message = _choose_message(compiled, message_type)
+        columns = columns_for(compiled.descriptor(message), max_depth=self._max_depth)
+        digest = fingerprint(compiled, message)
+        with self._lock, Session(self._db, expire_on_commit=False) as session:
+            record = session.exec(select(SchemaRecord).where(
+                SchemaRecord.database_name == database_name, SchemaRecord.table_name == table_name)).first()
+            if record is None:
+                record = SchemaRecord(database_name=database_name, table_name=table_name, message_type=message,
+                                      description=description)
+                version = _version_row(record, 1, compiled, message, digest, ["Initial version."])
+                session.add(record)
+                session.add(version)
+                session.commit()
+                return Registration(record, version, len(columns), True)
+            latest = self._latest(session, record.schema_id)
+            if latest.fingerprint == digest and latest.message_type == message:
+                return Registration(record, latest, len(columns), False)
+            comparison = compare(self._compile(latest).descriptor(latest.message_type), compiled.descriptor(message))
+            if comparison.breaking:
+                raise SchemaIncompatible(
+                    f"{len(comparison.breaking)} breaking change(s) against version {latest.version}: "
+                    + " ".join(comparison.breaking))
+            old_columns = columns_for(self._compile(latest).descriptor(latest.message_type), max_depth=self._max_depth)
+            notes = self._migrate_tables(session, record, old_columns, columns, latest.version + 1)
+            version = _version_row(record, latest.version + 1, compiled, message, digest,
+                                   comparison.changes + notes or ["No field changes."])
+            record.version, record.message_type, record.updated_at = version.version, message, utcnow()
+            if description:
+                record.description = description
+            session.add(record)
+            session.add(version)
+            session.commit()
+            return Registration(record, version, len(columns), True)
+
+    def _migrate_tables(self, session: Session, record: SchemaRecord, old: list[Column], new: list[Column],
+                        version: int) -> list[str]:
+        """Add the new top-level columns to every existing table. Nested changes need the table recreated."""
+        old_by_name = {c.name: c for c in old}
+        added = [c for c in new if c.name not in old_by_name]
+        changed = [c.name for c in new if c.name in old_by_name and old_by_name[c.name].type != c.type]
+        notes = [f"Column {name!r} changed shape; recreate the tables (replace=true) to apply it." for name in changed]
+        for table in session.exec(select(EngineTable).where(EngineTable.schema_id == record.schema_id)).all():
+            if added:
+                self._engine(table.engine).add_columns(record.database_name, record.table_name, added)
+                notes.append(f"Added column(s) {', '.join(c.name for c in added)} to {table.engine} {table.table}.")
+            table.version = version
+            session.add(table)
+        return notes
+
+    # -- read ----------------------------------------------------------------------------------------------------
+
+    def get(self, schema_id: str) -> SchemaRecord:
+        with Session(self._db) as session:
+            record = session.get(SchemaRecord, schema_id)
+        if record is None:
+            raise SchemaNotFound(f"Schema {schema_id!r} not found")
+        return record
+
+    def summaries(self) -> list[dict[str, Any]]:
+        with Session(self._db) as session:
+            records = session.exec(select(SchemaRecord).order_by(col(SchemaRecord.created_at).desc())).all()
+            return [self._summary(session, record) for record in records]
+
+    def detail(self, schema_id: str) -> dict[str, Any]:
+        with Session(self._db) as session:
+            record = session.get(SchemaRecord, schema_id)
+            if record is None:
+                raise SchemaNotFound(f"Schema {schema_id!r} not found")
+            versions = session.exec(select(SchemaVersion).where(SchemaVersion.schema_id == schema_id)
+                                    .order_by(col(SchemaVersion.version))).all()
+            latest = versions[-1]
+            descriptor = self._compile(latest).descriptor(latest.message_type)
+            columns = columns_for(descriptor, max_depth=self._max_depth)
+            return {
+                **self._summary(session, record),
+                "message_type": record.message_type,
+                "fields": field_tree(descriptor, max_depth=self._max_depth),
+                "ddl": {name: engine.render_ddl(record.database_name, record.table_name, columns)
+                        for name, engine in self._engines.items()},
+                "versions": [{"version": v.version, "fingerprint": v.fingerprint, "created_at": iso_utc(v.created_at),
+                              "changes": list(v.changes)} for v in versions],
+                "proto_source": latest.proto_source,
+            }
+
+    def columns(self, schema_id: str) -> list[Column]:
+        with Session(self._db) as session:
+            latest = self._latest(session, schema_id)
+        return columns_for(self._compile(latest).descriptor(latest.message_type), max_depth=self._max_depth)
+
+    # -- tables --------------------------------------------------------------------------------------------------
+
+    def create_tables(self, schema_id: str, engines: Sequence[str], *, if_not_exists: bool = True,
+                      replace: bool = False) -> dict[str, dict[str, Any]]:
+        for name in engines:
+            self._engine(name)
+        record = self.get(schema_id)
+        columns = self.columns(schema_id)
+        results: dict[str, dict[str, Any]] = {}
+        with self._lock, Session(self._db) as session:
+            for name in engines:
+                engine = self._engines[name]
+                qualified = f"{record.database_name}.{record.table_name}"
+                existed = engine.table_exists(record.database_name, record.table_name)
+                ddl = engine.render_ddl(record.database_name, record.table_name, columns, if_not_exists=if_not_exists)
+                result = {"created": False, "table": qualified, "ddl": ddl, "error": None}
+                try:
+                    if existed and not replace and not if_not_exists:
+                        raise EngineError(f"Table {qualified} already exists in {name}")
+                    if replace or not existed:
+                        ddl = engine.create_table(record.database_name, record.table_name, columns,
+                                                  if_not_exists=if_not_exists, replace=replace)
+                        result.update(created=True, ddl=ddl)
+                    session.merge(EngineTable(schema_id=schema_id, engine=name, table=qualified,
+                                              version=record.version))
+                except EngineError as exc:
+                    result["error"] = str(exc)
+                results[name] = result
+            session.commit()
+        return results
+
+    # -- ingest --------------------------------------------------------------------------------------------------
+
+    def ingest(self, schema_id: str, body: Path, fmt: IngestFormat, engines: Sequence[str] | None = None,
+               on_progress: ProgressCallback | None = None) -> IngestResult:
+        record = self.get(schema_id)
+        with Session(self._db) as session:
+            latest = self._latest(session, schema_id)
+            tables = {t.engine: t for t in session.exec(
+                select(EngineTable).where(EngineTable.schema_id == schema_id)).all()}
+        names = list(engines) if engines else sorted(tables)
+        for name in names:
+            engine = self._engine(name)
+            if name not in tables or not engine.table_exists(record.database_name, record.table_name):
+                raise TableNotFound(
+                    f"No {name} table for schema {schema_id} yet: create it with POST /schemas/{schema_id}"
+                    "/tables/create")
+        if not names:
+            raise TableNotFound(f"Schema {schema_id} has no tables yet: create them with POST /schemas/{schema_id}"
+                                "/tables/create")
+        targets = {}
+        try:
+            for name in names:
+                targets[name] = self._engines[name].open_insert(record.database_name, record.table_name)
+        except EngineError:
+            for target in targets.values():
+                target.abort()
+            raise
+        with body.open("rb") as source:
+            return ingest(self._compile(latest), latest.message_type, source, fmt, targets,
+                          max_depth=self._max_depth, on_progress=on_progress)
+
+    # -- delete --------------------------------------------------------------------------------------------------
+
+    def delete(self, schema_id: str, *, drop_tables: bool = False) -> str:
+        with self._lock, Session(self._db) as session:
+            record = session.get(SchemaRecord, schema_id)
+            if record is None:
+                raise SchemaNotFound(f"Schema {schema_id!r} not found")
+            tables = session.exec(select(EngineTable).where(EngineTable.schema_id == schema_id)).all()
+            dropped = []
+            if drop_tables:
+                for table in tables:
+                    self._engine(table.engine).drop_table(record.database_name, record.table_name)
+                    dropped.append(f"{table.engine}:{table.table}")
+            for row in [*tables, *session.exec(select(SchemaVersion).where(SchemaVersion.schema_id == schema_id))]:
+                session.delete(row)
+            session.delete(record)
+            session.commit()
+        suffix = f"; dropped {', '.join(dropped)}" if dropped else ""
+        return f"Schema {schema_id} ({record.database_name}.{record.table_name}) deleted{suffix}"
+
+    # -- internals -----------------------------------------------------------------------------------------------
+
+    def _summary(self, session: Session, record: SchemaRecord) -> dict[str, Any]:
+        tables = session.exec(select(EngineTable).where(EngineTable.schema_id == record.schema_id)).all()
+        latest = self._latest(session, record.schema_id)
+        field_count = len(self._compile(latest).descriptor(latest.message_type).fields)
+        return {
+            "schema_id": record.schema_id, "table_name": record.table_name, "database_name": record.database_name,
+            "description": record.description, "field_count": field_count, "version": record.version,
+            "created_at": iso_utc(record.created_at), "updated_at": iso_utc(record.updated_at),
+            "tables": [{"engine": t.engine, "table": t.table} for t in sorted(tables, key=lambda t: t.engine)],
+        }
+
+    def _latest(self, session: Session, schema_id: str) -> SchemaVersion:
+        version = session.exec(select(SchemaVersion).where(SchemaVersion.schema_id == schema_id)
+                               .order_by(col(SchemaVersion.version).desc())).first()
+        if version is None:
+            raise SchemaNotFound(f"Schema {schema_id!r} not found")
+        return version
+
+    def _compile(self, version: SchemaVersion) -> CompiledSchema:
+        key = (version.schema_id, version.version)
+        if key not in self._compiled:
+            self._compiled[key] = load_compiled(version.descriptor_set, version.main_file, version.sources)
+        return self._compiled[key]
+
+    def _engine(self, name: str) -> Engine:
+        if name not in self._engines:
+            raise EngineNotAvailable(f"Unknown engine {name!r}; available: {', '.join(sorted(self._engines))}")
+        return self._engines[name]
+
+
+def _check_identifier(field: str, value: str) -> None:
+    if not IDENTIFIER.fullmatch(value or ""):
+        raise ValidationFailed(f"{field}: {value!r} must match ^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _choose_message(compiled: CompiledSchema, message_type: str | None) -> str:
+    names = compiled.message_names()
+    if message_type:
+        wanted = message_type.lstrip(".")
+        if wanted not in names:
+            raise ValidationFailed(f"message_type: {wanted!r} is not a top-level message of {compiled.main_file}; "
+                                   f"it defines {', '.join(names) or 'none'}")
+        return wanted
+    if len(names) != 1:
+        raise ValidationFailed(f"message_type is required: {compiled.main_file} defines {len(names)} top-level "
+                               f"messages ({', '.join(names) or 'none'})")
+    return names[0]
+
+
+def _version_row(record: SchemaRecord, number: int, compiled: CompiledSchema, message: str, digest: str,
+                 changes: list[str]) -> SchemaVersion:
+    return SchemaVersion(
+        schema_id=record.schema_id, version=number, fingerprint=digest, message_type=message,
+        main_file=compiled.main_file, proto_source=compiled.sources.get(compiled.main_file, ""),
+        sources=dict(compiled.sources), descriptor_set=compiled.descriptor_set, changes=changes,
+    )
+

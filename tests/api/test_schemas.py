@@ -1,0 +1,178 @@
+"""The Schemas section of API.md, end to end through the REST API on both engines."""
+
+import uuid
+
+import pytest
+from google.protobuf.internal.encoder import _VarintBytes
+
+from bqlite_app.schemas.compiler import ProtoFile, compile_schema
+from tests.api.test_queries import assert_error
+from tests.conftest import run_job
+
+TRIP_V1 = b"""
+syntax = "proto3";
+package trips.v1;
+import "google/protobuf/timestamp.proto";
+
+enum Payment { PAYMENT_UNSPECIFIED = 0; CARD = 1; CASH = 2; }
+
+message Place { int32 zone = 1; string borough = 2; }
+
+message Trip {
+  uint64 trip_id = 1;
+  double fare = 2;
+  Payment payment = 3;
+  Place pickup = 4;
+  repeated string tags = 5;
+  google.protobuf.Timestamp pickup_time = 6;
+}
+"""
+
+TRIP_V2_COMPATIBLE = TRIP_V1.replace(b"google.protobuf.Timestamp pickup_time = 6;",
+                                     b"google.protobuf.Timestamp pickup_time = 6;\n  double tip = 7;")
+TRIP_V2_BREAKING = TRIP_V1.replace(b"double fare = 2;", b"string fare = 2;").replace(b"repeated string tags = 5;", b"")
+
+
+def unique_table() -> str:
+    return f"trips_{uuid.uuid4().hex[:8]}"
+
+
+def register(client, content: bytes = TRIP_V1, table: str | None = None, **fields):
+    files = {"file": ("trip.proto", content, "text/plain")}
+    data = {"table_name": table or unique_table(), "message_type": "trips.v1.Trip", **fields}
+    return client.post("/schemas/register", files=files, data=data)
+
+
+def trips_body(count: int) -> bytes:
+    trip_class = compile_schema(ProtoFile("trip.proto", TRIP_V1)).message_class("trips.v1.Trip")
+    body = bytearray()
+    for i in range(count):
+        trip = trip_class(trip_id=2**64 - 1 - i, fare=10.5 + i, payment=1 + i % 2, tags=["a", "b\n"][: i % 3])
+        trip.pickup.zone, trip.pickup.borough = 100 + i, "Manhattan"
+        trip.pickup_time.seconds = 1_700_000_000 + i
+        payload = trip.SerializeToString()
+        body += _VarintBytes(len(payload)) + payload
+    return bytes(body)
+
+
+@pytest.fixture
+def schema(client):
+    answer = register(client)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def test_register_answers_the_contract_fields(client):
+    table = unique_table()
+    body = register(client, table=table, description="NYC trips").json()
+    assert body["table_name"] == table and body["database_name"] == "bigquery_lite"
+    assert body["version"] == 1 and body["field_count"] == 6
+    assert body["schema_id"] and body["fingerprint"] and body["created_at"].endswith("+00:00")
+
+
+def test_same_content_is_idempotent_and_compatible_change_is_a_new_version(client, schema):
+    table = schema["table_name"]
+    again = register(client, table=table)
+    assert again.status_code == 200
+    assert (again.json()["schema_id"], again.json()["version"]) == (schema["schema_id"], 1)
+    newer = register(client, TRIP_V2_COMPATIBLE, table=table)
+    assert newer.status_code == 201 and newer.json()["version"] == 2
+    detail = client.get(f"/schemas/{schema['schema_id']}").json()
+    assert [v["version"] for v in detail["versions"]] == [1, 2]
+    assert any("tip" in change for change in detail["versions"][1]["changes"])
+
+
+def test_breaking_change_is_refused_with_every_reason(client, schema):
+    body = assert_error(register(client, TRIP_V2_BREAKING, table=schema["table_name"]), 409, "SCHEMA_INCOMPATIBLE")
+    assert "fare" in body["detail"] and "tags" in body["detail"]
+    assert client.get(f"/schemas/{schema['schema_id']}").json()["version"] == 1
+
+
+def test_compiler_errors_name_file_line_and_column(client):
+    broken = b'syntax = "proto3";\nmessage Trip {\n  int32 id = 1\n}\n'
+    body = assert_error(register(client, broken), 422, "SCHEMA_PARSE_FAILED")
+    assert "trip.proto:4:" in body["detail"] or "trip.proto:3:" in body["detail"]
+
+
+def test_bad_registration_fields(client):
+    assert "table_name" in assert_error(
+        client.post("/schemas/register", files={"file": ("trip.proto", TRIP_V1)}), 422, "VALIDATION_FAILED")["detail"]
+    assert_error(register(client, table="1bad-name"), 422, "VALIDATION_FAILED")
+    two = TRIP_V1 + b"\nmessage Other { int32 x = 1; }\n"
+    assert "message_type" in assert_error(register(client, two, message_type=""), 422, "VALIDATION_FAILED")["detail"]
+    assert register(client, two, message_type="trips.v1.Other").status_code == 201
+
+
+def test_detail_has_fields_ddl_versions_and_source(client, schema):
+    detail = client.get(f"/schemas/{schema['schema_id']}").json()
+    names = {f["name"]: f for f in detail["fields"]}
+    assert names["tags"]["mode"] == "REPEATED"
+    assert [f["name"] for f in names["pickup"]["fields"]] == ["zone", "borough"]
+    assert "CREATE TABLE" in detail["ddl"]["duckdb"] and "MergeTree" in detail["ddl"]["clickhouse"]
+    assert "message Trip" in detail["proto_source"]
+    listed = client.get("/schemas").json()
+    assert schema["schema_id"] in [s["schema_id"] for s in listed["schemas"]] and listed["total"] >= 1
+
+
+def test_unknown_schema_everywhere(client):
+    for response in (client.get("/schemas/sch_missing"), client.delete("/schemas/sch_missing"),
+                     client.post("/schemas/sch_missing/tables/create", json={}),
+                     client.post("/schemas/sch_missing/ingest", content=b"")):
+        assert_error(response, 404, "SCHEMA_NOT_FOUND")
+
+
+def test_ingest_before_any_table_is_table_not_found(client, schema):
+    assert_error(client.post(f"/schemas/{schema['schema_id']}/ingest", content=trips_body(2)), 409, "TABLE_NOT_FOUND")
+
+
+def test_create_tables_ingest_and_query_on_both_engines(client, schema):
+    sid = schema["schema_id"]
+    created = client.post(f"/schemas/{sid}/tables/create", json={"engines": ["duckdb", "clickhouse"]}).json()
+    assert all(r["created"] and r["error"] is None for r in created["results"].values())
+    answer = client.post(f"/schemas/{sid}/ingest", params={"format": "delimited"}, content=trips_body(50))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["rows_ingested"] == 50 and body["engines"] == {"duckdb": {"rows": 50}, "clickhouse": {"rows": 50}}
+    table = f"bigquery_lite.{schema['table_name']}"
+    for engine, nested in (("duckdb", "pickup.zone"), ("clickhouse", "pickup.zone")):
+        job = run_job(client, f"SELECT count(*), max(trip_id), sum({nested}), max(payment) FROM {table}", engine)
+        assert job["status"] == "completed", job["error"]
+        row = client.get(f"/jobs/{job['job_id']}/result").json()["rows"][0]
+        assert row[0] == 50 and row[1] == str(2**64 - 1) and row[2] == sum(range(100, 150)) and row[3] == "CASH"
+    assert {t["engine"] for t in client.get(f"/schemas/{sid}").json()["tables"]} == {"duckdb", "clickhouse"}
+
+
+def test_a_bad_message_inserts_nothing(client, schema):
+    sid = schema["schema_id"]
+    client.post(f"/schemas/{sid}/tables/create", json={"engines": ["duckdb"]})
+    good = trips_body(10)
+    body = assert_error(client.post(f"/schemas/{sid}/ingest", content=good + b"\x05\x08"), 422,
+                        "PROTOBUF_DECODE_FAILED")
+    assert "10" in body["detail"] and str(len(good)) in body["detail"]
+    job = run_job(client, f"SELECT count(*) FROM bigquery_lite.{schema['table_name']}")
+    assert client.get(f"/jobs/{job['job_id']}/result").json()["rows"] == [[0]]
+
+
+def test_body_over_the_limit(client, core, schema, monkeypatch):
+    client.post(f"/schemas/{schema['schema_id']}/tables/create", json={"engines": ["duckdb"]})
+    monkeypatch.setattr(core.settings, "max_ingest_bytes", 100)
+    assert_error(client.post(f"/schemas/{schema['schema_id']}/ingest", content=trips_body(20)), 413,
+                 "PAYLOAD_TOO_LARGE")
+
+
+def test_compatible_change_migrates_existing_tables(client, schema):
+    sid = schema["schema_id"]
+    client.post(f"/schemas/{sid}/tables/create", json={"engines": ["duckdb", "clickhouse"]})
+    register(client, TRIP_V2_COMPATIBLE, table=schema["table_name"])
+    for engine in ("duckdb", "clickhouse"):
+        job = run_job(client, f"SELECT tip FROM bigquery_lite.{schema['table_name']}", engine)
+        assert job["status"] == "completed", job["error"]
+
+
+def test_delete_with_and_without_tables(client, schema):
+    sid = schema["schema_id"]
+    client.post(f"/schemas/{sid}/tables/create", json={"engines": ["duckdb"]})
+    assert "deleted" in client.delete(f"/schemas/{sid}", params={"drop_tables": True}).json()["message"]
+    assert_error(client.get(f"/schemas/{sid}"), 404, "SCHEMA_NOT_FOUND")
+    job = run_job(client, f"SELECT * FROM bigquery_lite.{schema['table_name']}")
+    assert job["status"] == "failed"
