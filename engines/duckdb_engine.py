@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
