@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import anyio
 import reflex as rx
 
+import bqlite_app.pages  # noqa: F401  (registers every page)
 from bqlite_app.api import api_transformer
 from bqlite_app.logs import configure_logging
-from bqlite_app.pages import index  # noqa: F401  (registers the page)
 from bqlite_app.runtime import core
 
 configure_logging(core.settings.log_level, json_logs=core.settings.environment == "production")
