@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -41,6 +42,13 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout_s: float) 
 
 @pytest.fixture(scope="session")
 def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    # The UI build lives in the checkout's .web: two test sessions building it at once would corrupt it.
+    with (ROOT / ".e2e.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _run_app(tmp_path_factory)
+
+
+def _run_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     data_dir = tmp_path_factory.mktemp("live-app")
     api_port, ui_port = free_port(), free_port()
     env = {
