@@ -11,7 +11,6 @@ max_depth``, otherwise a JSON string. Lists of messages and message-valued maps 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import pyarrow as pa
@@ -136,7 +135,6 @@ def is_map(field: FieldDescriptor) -> bool:
     return bool(field.is_repeated and message is not None and message.GetOptions().map_entry)
 
 
-@cache
 def _real_oneofs(message: Descriptor) -> frozenset[str]:
     """Oneofs the user wrote; proto3 ``optional`` makes a synthetic one-member oneof that is not a choice."""
     if not message.oneofs:

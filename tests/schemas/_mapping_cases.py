@@ -82,6 +82,35 @@ message Node {
   repeated Node kids = 3;
 }
 
+// Everything the round-trip property test writes to both engines and reads back.
+message Everything {
+  int64 seq = 1;
+  Scalars scalars = 2;
+  Payment payment = 3;
+  repeated int64 counts = 4;
+  repeated Location stops = 5;
+  map<string, int64> tags = 6;
+  map<uint64, Location> places = 7;
+  oneof fare {
+    double amount = 8;
+    string voucher = 9;
+    Location refund_at = 10;
+  }
+  optional sint32 passengers = 11;
+  google.protobuf.UInt64Value big = 12;
+  google.protobuf.StringValue note = 13;
+  google.protobuf.Timestamp at = 14;
+  google.protobuf.Duration took = 15;
+  google.protobuf.Struct extra = 16;
+  bytes raw = 17;
+  repeated Payment history = 18;
+  map<string, Payment> modes = 19;
+  repeated google.protobuf.Timestamp marks = 20;
+  Node tree = 21;
+  float ratio = 22;
+  google.protobuf.BytesValue blob = 23;
+}
+
 message Flat {
   int64 id = 1;
   double fare = 2;
