@@ -19,4 +19,5 @@ config = rx.Config(
     show_built_with_reflex=False,
     cors_allowed_origins=_settings.cors_origins,
     disable_plugins=[SitemapPlugin],
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="blue", gray_color="slate", radius="medium"))],
 )

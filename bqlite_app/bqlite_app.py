@@ -28,5 +28,6 @@ async def core_lifespan() -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(core.stop)
 
 
-app = rx.App(api_transformer=api_transformer(core), theme=rx.theme(accent_color="blue", radius="medium"))
+# The Radix theme is configured in rxconfig.py (RadixThemesPlugin).
+app = rx.App(api_transformer=api_transformer(core))
 app.register_lifespan_task(core_lifespan)

@@ -1,10 +1,165 @@
-"""Placeholder for /jobs/[job_id] (helper E builds it)."""
+"""/jobs/[job_id]: one job's SQL, timings, numbers, error and query plan, with Re-run, Open in editor and Cancel."""
+
+from __future__ import annotations
 
 import reflex as rx
 
 from bqlite_app.components.layout import page_layout
+from bqlite_app.pages.jobs import status_badge
+from bqlite_app.state.jobs import JobDetailState
+
+JOB = JobDetailState.job
 
 
-@rx.page(route="/jobs/[job_id]", title="Job · BigQuery-Lite")
+def code_panel(text: rx.Var[str], label: str, max_height: str = "22em") -> rx.Component:
+    return rx.box(
+        rx.el.pre(text, margin="0", white_space="pre-wrap", word_break="break-word",
+                  font_family="var(--code-font-family)", font_size="13px", line_height="1.5"),
+        aria_label=label, role="region", padding="0.75em 1em", background="var(--gray-a2)",
+        border="1px solid var(--gray-a5)", border_radius="var(--radius-2)", overflow="auto", max_height=max_height,
+        width="100%",
+    )
+
+
+def back_link(label: str, href: str) -> rx.Component:
+    return rx.link(rx.hstack(rx.icon("arrow-left", size=14), label, spacing="1", align="center"), href=href, size="2")
+
+
+def fact(label: str, value: rx.Var | str) -> rx.Component:
+    return rx.data_list.item(
+        rx.data_list.label(label, min_width="9em"),
+        rx.data_list.value(value),
+    )
+
+
+def section(title: str, *children: rx.Component, **props) -> rx.Component:
+    return rx.card(
+        rx.vstack(rx.heading(title, size="3", weight="medium"), *children, spacing="3", width="100%"),
+        width="100%", **props,
+    )
+
+
+def actions() -> rx.Component:
+    return rx.hstack(
+        rx.button(rx.icon("rotate-cw", size=15), "Re-run", on_click=JobDetailState.rerun, size="2",
+                  aria_label="Re-run"),
+        rx.button(rx.link(rx.icon("square-pen", size=15), "Open in editor", href=JobDetailState.editor_url,
+                          underline="none"), as_child=True, variant="soft", size="2"),
+        rx.cond(
+            JobDetailState.cancellable,
+            rx.button(rx.icon("circle-stop", size=15), "Cancel", color_scheme="red", variant="soft", size="2",
+                      on_click=JobDetailState.cancel, aria_label="Cancel job"),
+        ),
+        spacing="2", align="center",
+    )
+
+
+def header() -> rx.Component:
+    return rx.hstack(
+        rx.vstack(
+            back_link("Job history", "/jobs"),
+            rx.hstack(
+                rx.heading(JOB.job_id, size="5", weight="medium", font_family="var(--code-font-family)"),
+                status_badge(JOB.status, size="2"),
+                align="center", spacing="3",
+            ),
+            spacing="1",
+        ),
+        rx.spacer(),
+        actions(),
+        align="end", width="100%",
+    )
+
+
+def progress_line() -> rx.Component:
+    return rx.cond(
+        JOB.status == "running",
+        rx.hstack(rx.progress(value=JOB.progress, max=100, width="16em", aria_label="Job progress"),
+                  rx.text(JOB.progress.to_string() + "%", size="1", color_scheme="gray"), align="center"),
+        rx.cond(JOB.queue_position != "", rx.text(JOB.queue_position, size="2", color_scheme="gray")),
+    )
+
+
+def details() -> rx.Component:
+    return rx.grid(
+        section("Timing", rx.data_list.root(
+            fact("Created", JOB.created), fact("Started", JOB.started), fact("Finished", JOB.finished),
+            fact("Waited in queue", JOB.waited), fact("Duration", JOB.duration),
+            size="2",
+        )),
+        section("Execution", rx.data_list.root(
+            fact("Engine", rx.code(JOB.engine, variant="ghost")),
+            fact("Priority", JOB.priority.to_string()), fact("Slots", JOB.slots.to_string()),
+            fact("Time limit", JOB.max_execution_time),
+            fact("Rows", JOB.rows), fact("Bytes processed", JOB.bytes),
+            size="2",
+        )),
+        columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
+    )
+
+
+def error_panel() -> rx.Component:
+    return rx.cond(
+        JOB.error != "",
+        rx.callout.root(
+            rx.callout.icon(rx.icon("circle-alert")),
+            rx.vstack(
+                rx.text(rx.cond(JOB.status == "cancelled", "Cancelled", "Error"), " ", JOB.error_position,
+                        weight="bold", size="2"),
+                rx.el.pre(JOB.error, white_space="pre-wrap", margin="0", font_family="var(--code-font-family)",
+                          font_size="13px"),
+                spacing="1",
+            ),
+            color_scheme=rx.cond(JOB.status == "cancelled", "orange", "red"), role="alert", width="100%",
+        ),
+    )
+
+
+def plan_panel() -> rx.Component:
+    return section(
+        "Query plan",
+        rx.cond(
+            JobDetailState.plan_loading,
+            rx.hstack(rx.spinner(size="2"), rx.text("Asking the engine for its plan…", size="2"), align="center"),
+            rx.cond(
+                JobDetailState.plan_error != "",
+                rx.text("No plan: ", JobDetailState.plan_error, size="2", color_scheme="gray"),
+                code_panel(JobDetailState.plan, "Query plan", max_height="30em"),
+            ),
+        ),
+    )
+
+
+def found() -> rx.Component:
+    return rx.vstack(
+        header(),
+        progress_line(),
+        rx.cond(JobDetailState.action_error != "",
+                rx.callout(JobDetailState.action_error, icon="triangle-alert", color_scheme="red", size="1",
+                           width="100%")),
+        error_panel(),
+        section("SQL", code_panel(JOB.sql, "SQL"),
+                rx.cond(JOB.labels != "", rx.text("Labels: ", JOB.labels, size="1", color_scheme="gray"))),
+        details(),
+        plan_panel(),
+        spacing="4", width="100%",
+    )
+
+
+def missing() -> rx.Component:
+    return rx.vstack(
+        back_link("Job history", "/jobs"),
+        rx.callout(JobDetailState.not_found, icon="search-x", color_scheme="gray", width="100%"),
+        spacing="3", width="100%",
+    )
+
+
+@rx.page(route="/jobs/[job_id]", title="Job · BigQuery-Lite", on_load=JobDetailState.load)
 def job_detail_page() -> rx.Component:
-    return page_layout(rx.heading("Job"))
+    return page_layout(
+        rx.box(
+            rx.cond(JobDetailState.not_found != "", missing(), found()),
+            width="100%", max_width="1200px", margin_x="auto", on_unmount=JobDetailState.stop_watching,
+        ),
+        title="Job",
+    )

@@ -1,10 +1,115 @@
-"""Placeholder for /jobs (helper E builds it)."""
+"""/jobs: the job history, newest first, updating live while the page is open."""
+
+from __future__ import annotations
 
 import reflex as rx
 
 from bqlite_app.components.layout import page_layout
+from bqlite_app.state.jobs import ENGINES, STATUSES, JobRow, JobsState
+
+STATUS_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "failed": "red", "cancelled": "orange"}
+ENGINE_LABELS = {"all": "All engines", "duckdb": "DuckDB", "clickhouse": "ClickHouse"}
+
+
+def status_badge(status: rx.Var[str] | str, size: str = "1") -> rx.Component:
+    color = rx.match(status, *STATUS_COLORS.items(), "gray")
+    return rx.badge(
+        rx.cond(status == "running", rx.spinner(size="1"), rx.fragment()),
+        status, color_scheme=color, variant="soft", size=size, radius="full",  # type: ignore[arg-type]
+    )
+
+
+def labelled_select(label: str, items: list[tuple[str, str]], value: rx.Var[str], on_change) -> rx.Component:
+    """A compact select whose trigger carries ``label`` as its accessible name."""
+    return rx.select.root(
+        rx.select.trigger(custom_attrs={"aria-label": label}, variant="surface", min_width="9em"),
+        rx.select.content(*[rx.select.item(text, value=key) for key, text in items]),
+        value=value, on_change=on_change, size="2",
+    )
+
+
+def toolbar() -> rx.Component:
+    statuses = [(s, "All statuses" if s == "all" else s.capitalize()) for s in STATUSES]
+    engines = [(e, ENGINE_LABELS.get(e, e)) for e in ENGINES]
+    return rx.hstack(
+        rx.input(
+            rx.input.slot(rx.icon("search", size=16)),
+            placeholder="Search SQL…", value=JobsState.search, on_change=JobsState.set_search.debounce(300),
+            aria_label="Search SQL", width="22em", size="2",
+        ),
+        labelled_select("Status", statuses, JobsState.status_filter, JobsState.set_status_filter),
+        labelled_select("Engine", engines, JobsState.engine_filter, JobsState.set_engine_filter),
+        rx.button(rx.icon("x", size=14), "Clear", variant="ghost", size="2", on_click=JobsState.clear_filters,
+                  aria_label="Clear filters"),
+        rx.spacer(),
+        rx.text(JobsState.range_label, size="2", color_scheme="gray"),
+        rx.icon_button(rx.icon("chevron-left", size=16), variant="soft", size="2", aria_label="Previous page",
+                       disabled=~JobsState.has_previous, on_click=JobsState.previous_page),
+        rx.icon_button(rx.icon("chevron-right", size=16), variant="soft", size="2", aria_label="Next page",
+                       disabled=~JobsState.has_next, on_click=JobsState.next_page),
+        align="center", spacing="3", width="100%", wrap="wrap",
+    )
+
+
+def job_row(row: JobRow) -> rx.Component:
+    href = "/jobs/" + row.job_id
+    return rx.table.row(
+        rx.table.cell(status_badge(row.status)),
+        rx.table.cell(rx.link(row.job_id, href=href, font_family="var(--code-font-family)", size="2",
+                              white_space="nowrap")),
+        rx.table.cell(rx.link(rx.text(row.sql, font_family="var(--code-font-family)", size="1", trim="both"),
+                              href=href, color="var(--gray-12)", underline="none"),
+                      max_width="0", width="100%", overflow="hidden", text_overflow="ellipsis",
+                      white_space="nowrap"),
+        rx.table.cell(rx.code(row.engine, variant="ghost", size="1")),
+        rx.table.cell(row.created, white_space="nowrap"),
+        rx.table.cell(row.duration, white_space="nowrap", text_align="right"),
+        rx.table.cell(row.rows, text_align="right"),
+        rx.table.cell(row.bytes, white_space="nowrap", text_align="right"),
+        align="center", aria_label="Job " + row.job_id,
+    )
+
+
+def jobs_table() -> rx.Component:
+    headers = [("Status", "left"), ("Job ID", "left"), ("Query", "left"), ("Engine", "left"), ("Created", "left"),
+               ("Duration", "right"), ("Rows", "right"), ("Bytes", "right")]
+    return rx.table.root(
+        rx.table.header(rx.table.row(
+            *[rx.table.column_header_cell(name, text_align=align, white_space="nowrap") for name, align in headers])),
+        rx.table.body(rx.foreach(JobsState.rows, job_row)),
+        size="1", variant="surface", width="100%", aria_label="Job history", table_layout="auto",
+    )
+
+
+def empty_state() -> rx.Component:
+    return rx.center(
+        rx.vstack(
+            rx.icon("history", size=28, color="var(--gray-9)"),
+            rx.text("No jobs match these filters.", color_scheme="gray"),
+            rx.link("Run a query in the workspace", href="/"),
+            align="center", spacing="2",
+        ),
+        padding="3em", width="100%",
+    )
 
 
 @rx.page(route="/jobs", title="Jobs · BigQuery-Lite")
 def jobs_page() -> rx.Component:
-    return page_layout(rx.heading("Jobs"))
+    return page_layout(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Job history", size="5", weight="medium"),
+                rx.badge("live", color_scheme="green", variant="outline", size="1", radius="full"),
+                align="center", spacing="3",
+            ),
+            rx.text("Every query runs as a job. This list follows them as they move from queued to running to done.",
+                    size="2", color_scheme="gray"),
+            toolbar(),
+            rx.cond(JobsState.load_error != "",
+                    rx.callout(JobsState.load_error, icon="triangle-alert", color_scheme="red", size="1")),
+            rx.cond(JobsState.loaded & (JobsState.total == 0), empty_state(), jobs_table()),
+            spacing="3", width="100%", max_width="1400px", margin_x="auto",
+            on_mount=JobsState.start_watching, on_unmount=JobsState.stop_watching,
+        ),
+        title="Jobs",
+    )

@@ -27,7 +27,7 @@ def test_ui_page_loads_without_errors_or_outside_requests(live_app, browser):
     page.on("request", lambda request: request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:"))
             or outside.append(request.url))
     page.goto(live_app.ui_url, wait_until="networkidle")
-    page.get_by_text("The app is running").wait_for()
+    page.get_by_role("textbox", name="SQL editor").wait_for()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "landing.png"))
     assert outside == []

@@ -325,20 +325,26 @@ def test_empty_delimited_body_gives_no_batches(clickhouse_engine, work_dir):
     assert _native(clickhouse_engine, EVERY, "nt.v1.Everything", body, work_dir).num_rows == 0
 
 
-def test_batches_can_feed_a_clickhouse_insert_while_streaming(clickhouse_engine, work_dir):
-    """The stream holds one client; the insert needs another (the engine's capacity is at least 2)."""
-    compiled = _compile('syntax = "proto3"; package ins; message Row { int64 id = 1; string s = 2; }', "ins.proto")
-    cls = compiled.message_class("ins.Row")
-    body = _body(work_dir, [cls(id=i, s=str(i)) for i in range(5000)])
-    columns = translate.columns_for(compiled.descriptor("ins.Row"))
-    clickhouse_engine.create_table("native_test", "rows", columns, replace=True)
-    insert = clickhouse_engine.open_insert("native_test", "rows")
-    for batch in native_batches(clickhouse_engine, compiled, "ins.Row", body, "delimited", columns,
+@pytest.mark.parametrize("engine_name", ["duckdb", "clickhouse"])
+def test_batches_insert_into_the_tables_both_engines_create(request, clickhouse_engine, work_dir, engine_name):
+    """Null structs, bytes, maps, durations... land as they are. For ClickHouse the stream holds one client while
+    the insert uses another (the engine's capacity is at least 2)."""
+    target = request.getfixturevalue(f"{engine_name}_engine")
+    cls = EVERY.message_class("nt.v1.Everything")
+    rich = cls(raw=b"\xff", counts={"a": 1}, took={"seconds": 2}, legs=[{"name": "x", "blobs": [b"\n"]}],
+               point={"x": 1.0})
+    rich.leg.fly.SetInParent()
+    body = _body(work_dir, [rich, cls(), *(cls(i64=i, text=str(i)) for i in range(3000))])
+    columns = translate.columns_for(EVERY.descriptor("nt.v1.Everything"))
+    target.create_table("native_test", "everything", columns, replace=True)
+    insert = target.open_insert("native_test", "everything")
+    for batch in native_batches(clickhouse_engine, EVERY, "nt.v1.Everything", body, "delimited", columns,
                                 work_dir=work_dir / "schemas", batch_rows=1000):
         insert.write(batch)
-    assert insert.commit() == 5000
-    result = next(iter(clickhouse_engine.execute("SELECT sum(id) AS s FROM native_test.rows", query_tag="t")))
-    assert result.to_pylist() == [{"s": sum(range(5000))}]
+    assert insert.commit() == 3002
+    sql = "SELECT sum(i64) AS s, count(point) AS points FROM native_test.everything"
+    result = next(iter(target.execute(sql, query_tag=f"native-{engine_name}")))
+    assert result.to_pylist() == [{"s": sum(range(3000)), "points": 1}]
 
 
 # -- bodies the native path must hand back to the Python path ---------------------------------------------------

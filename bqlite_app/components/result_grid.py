@@ -1,0 +1,254 @@
+"""The results panel: job status while it runs, the error when it fails, and the paged, virtualized result grid.
+
+The grid is Reflex's ``data_editor`` (Glide Data Grid: canvas-drawn and virtualized, so a 10,000-row page scrolls
+smoothly). Pages come from the server; exports download the whole result from the REST API as a file.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from bqlite_app.components.chart import quick_chart
+from bqlite_app.components.controls import select_control
+from bqlite_app.components.layout import API_URL
+from bqlite_app.state.results import PAGE_SIZES
+from bqlite_app.state.workspace import WorkspaceState
+
+EXPORTS = [("CSV", "csv"), ("JSON", "ndjson"), ("Parquet", "parquet")]
+
+_GRID_LIGHT = {
+    "accent_color": "#2563eb", "accent_light": "rgba(37, 99, 235, 0.10)", "bg_header": "#f6f7f9",
+    "bg_header_hovered": "#eceef2", "bg_header_has_focus": "#eceef2", "border_color": "rgba(0, 0, 0, 0.08)",
+    "header_font_style": "600 12px", "base_font_style": "12.5px",
+    "font_family": "ui-sans-serif, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+}
+_GRID_DARK = {
+    **_GRID_LIGHT,
+    "accent_light": "rgba(96, 165, 250, 0.18)", "accent_color": "#60a5fa", "bg_cell": "#18191b",
+    "bg_cell_medium": "#1f2023", "bg_header": "#212225", "bg_header_hovered": "#2a2b2f",
+    "bg_header_has_focus": "#2a2b2f", "bg_bubble": "#2a2b2f", "bg_bubble_selected": "#33343a",
+    "bg_icon_header": "#8b8d98", "fg_icon_header": "#18191b", "bg_search_result": "#3b3520",
+    "border_color": "rgba(255, 255, 255, 0.09)", "horizontal_border_color": "rgba(255, 255, 255, 0.06)",
+    "drilldown_border": "rgba(255, 255, 255, 0.2)", "link_color": "#60a5fa", "text_dark": "#edeef0",
+    "text_medium": "#b0b4ba", "text_light": "#8b8d98", "text_bubble": "#edeef0", "text_header": "#b0b4ba",
+    "text_header_selected": "#18191b", "text_group_header": "#b0b4ba",
+}
+
+def _camel(theme: dict[str, str]) -> dict[str, str]:
+    """Glide reads camelCase theme keys; Reflex converts them only for a literal theme, not one chosen by a var."""
+    return {key.split("_")[0] + "".join(p.title() for p in key.split("_")[1:]): value for key, value in theme.items()}
+
+
+_STATUS_COLORS = {"completed": "green", "failed": "red", "cancelled": "gray", "running": "blue", "queued": "amber",
+                  "submitting": "blue", "loading": "gray"}
+
+
+def status_badge() -> rx.Component:
+    return rx.badge(
+        WorkspaceState.job_status,
+        color_scheme=rx.match(WorkspaceState.job_status, *_STATUS_COLORS.items(), "gray"),
+        variant="soft", size="1", aria_label="Job status",
+    )
+
+
+def _export_link(label: str, fmt: str) -> rx.Component:
+    return rx.link(
+        rx.hstack(rx.icon("download", size=13), rx.text(label, size="1", weight="medium"), spacing="1",
+                  align="center"),
+        href=f"{API_URL}/jobs/" + WorkspaceState.job_id + f"/result?format={fmt}",
+        download="", aria_label=f"Download {label}", title=f"Download the whole result as {label}",
+        underline="none", padding_x="0.5em", padding_y="0.2em", border_radius="var(--radius-2)",
+        border="1px solid var(--gray-a6)", color="var(--gray-12)", _hover={"background": "var(--gray-a3)"},
+    )
+
+
+def _pager() -> rx.Component:
+    def nav(icon: str, label: str, event: rx.EventHandler, enabled: rx.Var) -> rx.Component:
+        return rx.icon_button(rx.icon(icon, size=14), on_click=event, disabled=~enabled, size="1",
+                              variant="ghost", color_scheme="gray", aria_label=label)
+
+    return rx.hstack(
+        rx.text("Rows per page", size="1", color="var(--gray-11)"),
+        select_control(PAGE_SIZES, WorkspaceState.page_size_label, WorkspaceState.set_page_size, "Rows per page"),
+        rx.text(WorkspaceState.page_label, size="1", weight="medium", aria_label="Shown rows", min_width="9em",
+                text_align="center"),
+        nav("chevrons-left", "First page", WorkspaceState.first_page, WorkspaceState.can_page_back),
+        nav("chevron-left", "Previous page", WorkspaceState.previous_page, WorkspaceState.can_page_back),
+        nav("chevron-right", "Next page", WorkspaceState.next_page, WorkspaceState.can_page_forward),
+        nav("chevrons-right", "Last page", WorkspaceState.last_page, WorkspaceState.can_page_forward),
+        align="center", spacing="2",
+    )
+
+
+def _grid() -> rx.Component:
+    return rx.data_editor(
+        columns=WorkspaceState.grid_columns,
+        data=WorkspaceState.rows,
+        row_markers="number",
+        row_marker_start_index=WorkspaceState.page_offset + 1,
+        smooth_scroll_x=True, smooth_scroll_y=True,
+        max_column_auto_width=420, row_height=28, header_height=32,
+        column_select="none", row_select="none",
+        theme=rx.color_mode_cond(light=_camel(_GRID_LIGHT), dark=_camel(_GRID_DARK)),
+        # Glide keeps the theme it mounted with: remount when the colour mode flips.
+        key=rx.color_mode_cond("grid-light", "grid-dark"),
+        width="100%", height="100%",
+    )
+
+
+def _schema_table() -> rx.Component:
+    return rx.box(
+        rx.table.root(
+            rx.table.header(rx.table.row(rx.table.column_header_cell("Column"),
+                                         rx.table.column_header_cell("Type"))),
+            rx.table.body(rx.foreach(WorkspaceState.result_columns, lambda c: rx.table.row(
+                rx.table.cell(rx.text(c["name"], font_family="var(--code-font-family)", size="1")),
+                rx.table.cell(rx.code(c["type"], size="1", variant="ghost")),
+            ))),
+            size="1", variant="ghost",
+        ),
+        overflow="auto", height="100%", padding="0.5em",
+    )
+
+
+def _info_row(label: str, value: rx.Component | rx.Var) -> rx.Component:
+    return rx.data_list.item(rx.data_list.label(label, min_width="10em"), rx.data_list.value(value))
+
+
+def _job_info() -> rx.Component:
+    return rx.box(
+        rx.data_list.root(
+            _info_row("Job ID", rx.link(WorkspaceState.job_id, href="/jobs/" + WorkspaceState.job_id, size="2")),
+            _info_row("Engine", WorkspaceState.job_engine),
+            _info_row("Status", status_badge()),
+            _info_row("Duration", WorkspaceState.job_elapsed),
+            _info_row("Result", WorkspaceState.stats_line),
+            size="2",
+        ),
+        padding="1em", overflow="auto", height="100%",
+    )
+
+
+def _results_tabs() -> rx.Component:
+    def content(value: str, child: rx.Component) -> rx.Component:
+        return rx.tabs.content(child, value=value, flex="1", min_height="0", overflow="hidden")
+
+    return rx.tabs.root(
+        rx.hstack(
+            rx.tabs.list(
+                rx.tabs.trigger("Results", value="results"),
+                rx.tabs.trigger("Schema", value="schema"),
+                rx.tabs.trigger("Chart", value="chart"),
+                rx.tabs.trigger("Job information", value="info"),
+                size="1",
+            ),
+            rx.spacer(),
+            rx.hstack(*[_export_link(label, fmt) for label, fmt in EXPORTS], spacing="1", align="center",
+                      aria_label="Export the whole result"),
+            align="center", width="100%", padding_right="0.5em", wrap="wrap",
+            border_bottom="1px solid var(--gray-a5)",
+        ),
+        content("results", rx.vstack(
+            rx.hstack(
+                status_badge(),
+                rx.text(WorkspaceState.stats_line, size="1", color="var(--gray-11)", aria_label="Result statistics"),
+                rx.spacer(),
+                _pager(),
+                align="center", width="100%", padding_x="0.6em", padding_y="0.25em", wrap="wrap",
+            ),
+            rx.box(_grid(), flex="1", min_height="0", width="100%"),
+            spacing="0", height="100%", width="100%",
+        )),
+        content("schema", _schema_table()),
+        content("chart", quick_chart()),
+        content("info", _job_info()),
+        value=WorkspaceState.result_view, on_change=WorkspaceState.set_result_view,
+        display="flex", flex_direction="column", height="100%", width="100%",
+    )
+
+
+def _running() -> rx.Component:
+    return rx.center(
+        rx.vstack(
+            rx.hstack(rx.spinner(size="2"), status_badge(),
+                      rx.text(WorkspaceState.job_elapsed, size="2", aria_label="Elapsed time"),
+                      align="center", spacing="3"),
+            rx.cond(
+                WorkspaceState.progress_percent >= 0,
+                rx.hstack(rx.progress(value=WorkspaceState.progress_percent, max=100, width="260px",
+                                      aria_label="Query progress"),
+                          rx.text(WorkspaceState.progress_percent.to_string() + "%", size="1"),
+                          align="center", spacing="2"),
+            ),
+            rx.cond(WorkspaceState.job_queue_position > 0,
+                    rx.text("Position in queue: ", WorkspaceState.job_queue_position, size="1",
+                            color="var(--gray-11)")),
+            align="center", spacing="3",
+        ),
+        height="100%", width="100%",
+    )
+
+
+def _error() -> rx.Component:
+    return rx.box(
+        rx.callout.root(
+            rx.callout.icon(rx.icon("circle-alert")),
+            rx.vstack(
+                rx.hstack(rx.text("Query failed", weight="bold", size="2"), status_badge(), align="center"),
+                rx.el.pre(WorkspaceState.job_error, style={"white_space": "pre-wrap", "margin": "0",
+                                                           "font_size": "12.5px",
+                                                           "font_family": "var(--code-font-family)"}),
+                rx.cond(
+                    WorkspaceState.error_where != "",
+                    rx.hstack(
+                        rx.text("At ", rx.text.strong(WorkspaceState.error_where), size="1"),
+                        rx.button("Show in editor", on_click=WorkspaceState.go_to_error, size="1", variant="soft",
+                                  color_scheme="red", aria_label="Show the error position in the editor"),
+                        align="center", spacing="3",
+                    ),
+                ),
+                spacing="2", width="100%",
+            ),
+            color_scheme="red", role="alert", aria_label="Query error", width="100%",
+        ),
+        padding="0.75em", overflow="auto", height="100%",
+    )
+
+
+def _cancelled() -> rx.Component:
+    return rx.box(
+        rx.callout.root(
+            rx.callout.icon(rx.icon("circle-stop")),
+            rx.hstack(rx.text("The query was stopped.", size="2"), status_badge(),
+                      rx.text(WorkspaceState.job_error, size="1", color="var(--gray-11)"), align="center"),
+            color_scheme="gray", role="status", aria_label="Query cancelled",
+        ),
+        padding="0.75em",
+    )
+
+
+def _message(icon: str, text: rx.Var | str) -> rx.Component:
+    return rx.center(
+        rx.vstack(rx.icon(icon, size=28, color="var(--gray-8)"),
+                  rx.text(text, size="2", color="var(--gray-11)"), align="center", spacing="2"),
+        height="100%", width="100%",
+    )
+
+
+def results_panel() -> rx.Component:
+    return rx.box(
+        rx.match(
+            WorkspaceState.job_status,
+            ("", _message("table-2", "Run a query to see its results here. Ctrl+Enter runs it from the editor.")),
+            ("failed", _error()),
+            ("cancelled", _cancelled()),
+            ("loading", _message("hourglass", "Loading the last result…")),
+            ("completed", rx.cond(
+                WorkspaceState.has_result, _results_tabs(),
+                _message("archive-x", rx.cond(WorkspaceState.result_note != "", WorkspaceState.result_note,
+                                              "Loading the result…")),
+            )),
+            _running(),
+        ),
+        width="100%", height="100%", aria_label="Query results", role="region",
+    )

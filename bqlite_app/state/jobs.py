@@ -1,0 +1,356 @@
+"""Job history (/jobs) and job detail (/jobs/[job_id]). Both call the core in process and follow it live.
+
+Live updates come from a background event that polls the core about once a second while the page is open. Each
+page mount starts a watcher with a new generation number and unmount bumps it, so at most one watcher per tab runs;
+a watcher also stops when its browser tab is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import reflex as rx
+
+from bqlite_app.errors import BqliteError
+from bqlite_app.jobs.models import JobStatus
+from bqlite_app.queries import QuerySpec
+from bqlite_app.runtime import core
+from bqlite_app.state.display import (
+    DASH,
+    human_bytes,
+    human_count,
+    human_duration_ms,
+    local_time,
+    route_tail,
+    seconds_between,
+)
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0
+PAGE_SIZE = 50
+ALL = "all"
+STATUSES = [ALL, *(s.value for s in JobStatus)]
+ENGINES = [ALL, *core.engines]
+SQL_PREVIEW_CHARS = 140
+
+
+def client_connected(token: str) -> bool:
+    """Whether the tab behind ``token`` still has a websocket, so watchers of closed tabs stop."""
+    try:
+        from reflex.utils.prerequisites import get_app
+
+        namespace = get_app().app.event_namespace
+        return namespace is None or token in namespace.token_to_sid
+    except Exception:  # an internal API moved: keep watching rather than break the page
+        return True
+
+
+def elapsed(info: dict[str, Any]) -> str:
+    """Run time for finished jobs, live elapsed time for running ones, waiting time for queued ones."""
+    if info["execution_time_ms"] is not None:
+        return human_duration_ms(info["execution_time_ms"])
+    if info["status"] == JobStatus.RUNNING:
+        seconds = seconds_between(info["started_at"], None)
+        return DASH if seconds is None else human_duration_ms(seconds * 1000)
+    if info["status"] == JobStatus.QUEUED:
+        seconds = seconds_between(info["created_at"], None)
+        return DASH if seconds is None else f"waiting {human_duration_ms(seconds * 1000)}"
+    return DASH
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRow:
+    job_id: str = ""
+    sql: str = ""
+    engine: str = ""
+    status: str = ""
+    created: str = ""
+    duration: str = ""
+    rows: str = ""
+    bytes: str = ""
+    priority: int = 1
+
+
+def job_row(info: dict[str, Any]) -> JobRow:
+    sql = " ".join(info["sql"].split())
+    if len(sql) > SQL_PREVIEW_CHARS:
+        sql = sql[: SQL_PREVIEW_CHARS - 1] + "…"
+    return JobRow(job_id=info["job_id"], sql=sql, engine=info["engine"], status=info["status"],
+                  created=local_time(info["created_at"]), duration=elapsed(info),
+                  rows=human_count(info["rows_returned"]), bytes=human_bytes(info["bytes_processed"]),
+                  priority=info["priority"])
+
+
+def fetch_rows(status: str, engine: str, search: str, offset: int) -> tuple[list[JobRow], int]:
+    jobs, total = core.queries.list(status=None if status == ALL else status, engine=None if engine == ALL else engine,
+                                    search=search.strip() or None, limit=PAGE_SIZE, offset=offset)
+    return [job_row(core.queries.describe(job)) for job in jobs], total
+
+
+class JobsState(rx.State):
+    """The job history table and its filters."""
+
+    rows: list[JobRow] = []
+    total: int = 0
+    status_filter: str = ALL
+    engine_filter: str = ALL
+    search: str = ""
+    offset: int = 0
+    load_error: str = ""
+    loaded: bool = False
+    _generation: int = 0
+
+    @rx.var
+    def range_label(self) -> str:
+        if not self.total:
+            return "No jobs"
+        return f"{self.offset + 1:,}–{self.offset + len(self.rows):,} of {self.total:,}"
+
+    @rx.var
+    def has_previous(self) -> bool:
+        return self.offset > 0
+
+    @rx.var
+    def has_next(self) -> bool:
+        return self.offset + PAGE_SIZE < self.total
+
+    def _filters(self) -> tuple[str, str, str, int]:
+        return self.status_filter, self.engine_filter, self.search, self.offset
+
+    def _apply(self, rows: list[JobRow], total: int) -> None:
+        # Assign only what changed: an unchanged poll then sends nothing to the browser.
+        if rows != self.rows:
+            self.rows = rows
+        if total != self.total:
+            self.total = total
+        if self.load_error:
+            self.load_error = ""
+        self.loaded = True
+
+    def _refresh_now(self) -> None:
+        try:
+            self._apply(*fetch_rows(*self._filters()))
+        except BqliteError as exc:
+            self.load_error = exc.detail
+
+    @rx.event
+    def set_status_filter(self, value: str) -> None:
+        self.status_filter, self.offset = value, 0
+        self._refresh_now()
+
+    @rx.event
+    def set_engine_filter(self, value: str) -> None:
+        self.engine_filter, self.offset = value, 0
+        self._refresh_now()
+
+    @rx.event
+    def set_search(self, value: str) -> None:
+        self.search, self.offset = value, 0
+        self._refresh_now()
+
+    @rx.event
+    def clear_filters(self) -> None:
+        self.status_filter, self.engine_filter, self.search, self.offset = ALL, ALL, "", 0
+        self._refresh_now()
+
+    @rx.event
+    def previous_page(self) -> None:
+        self.offset = max(0, self.offset - PAGE_SIZE)
+        self._refresh_now()
+
+    @rx.event
+    def next_page(self) -> None:
+        if self.offset + PAGE_SIZE < self.total:
+            self.offset += PAGE_SIZE
+        self._refresh_now()
+
+    @rx.event
+    def start_watching(self):
+        self._generation += 1
+        return JobsState.watch(self._generation)
+
+    @rx.event
+    def stop_watching(self) -> None:
+        self._generation += 1
+
+    @rx.event(background=True)
+    async def watch(self, generation: int):
+        async with self:
+            token = self.router.session.client_token
+        while True:
+            async with self:
+                if self._generation != generation:
+                    return
+                filters = self._filters()
+            if not client_connected(token):
+                log.debug("job history watcher %s stops: its tab is gone", generation)
+                return
+            try:
+                rows, total = await asyncio.to_thread(fetch_rows, *filters)
+                error = ""
+            except BqliteError as exc:
+                rows, total, error = [], 0, exc.detail
+            except Exception as exc:  # the page must keep polling through a transient failure
+                log.exception("job history refresh failed")
+                rows, total, error = [], 0, f"Could not read the job history: {exc}"
+            async with self:
+                if self._generation != generation:
+                    return
+                if self._filters() == filters:  # the filters did not change while we read
+                    if error:
+                        self.load_error = error
+                    else:
+                        self._apply(rows, total)
+            await asyncio.sleep(POLL_S)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobView:
+    job_id: str = ""
+    sql: str = ""
+    engine: str = ""
+    status: str = ""
+    priority: int = 1
+    slots: int = 1
+    max_execution_time: str = ""
+    created: str = DASH
+    started: str = DASH
+    finished: str = DASH
+    waited: str = DASH
+    duration: str = DASH
+    rows: str = DASH
+    bytes: str = DASH
+    error: str = ""
+    error_position: str = ""
+    progress: int = 0
+    queue_position: str = ""
+    labels: str = ""
+    finished_flag: bool = False
+
+
+def job_view(info: dict[str, Any]) -> JobView:
+    waited = seconds_between(info["created_at"], info["started_at"] or info["completed_at"])
+    status = JobStatus(info["status"])
+    return JobView(
+        job_id=info["job_id"], sql=info["sql"], engine=info["engine"], status=status.value,
+        priority=info["priority"], slots=info["estimated_slots"],
+        max_execution_time=human_duration_ms(info["max_execution_time"] * 1000),
+        created=local_time(info["created_at"]), started=local_time(info["started_at"]),
+        finished=local_time(info["completed_at"]),
+        waited=DASH if waited is None else human_duration_ms(waited * 1000), duration=elapsed(info),
+        rows=human_count(info["rows_returned"]), bytes=human_bytes(info["bytes_processed"]),
+        error=info["error"] or "",
+        error_position="" if info["error_position"] is None else f"at character {info['error_position']}",
+        progress=round(100 * (info["progress"] or 0)),
+        queue_position="" if info["queue_position"] is None else f"#{info['queue_position']} in the queue",
+        labels=", ".join(f"{k}={v}" for k, v in sorted(info["labels"].items())),
+        finished_flag=status.finished,
+    )
+
+
+def read_job(job_id: str) -> JobView:
+    return job_view(core.queries.describe(core.queries.get(job_id)))
+
+
+def read_plan(job_id: str) -> str:
+    return core.queries.explain(core.queries.get(job_id))
+
+
+class JobDetailState(rx.State):
+    """One job: its SQL, timings, numbers, error and plan, with Re-run, Open in editor and Cancel."""
+
+    job: JobView = JobView()
+    not_found: str = ""
+    plan: str = ""
+    plan_error: str = ""
+    plan_loading: bool = False
+    action_error: str = ""
+    _generation: int = 0
+
+    @rx.var
+    def editor_url(self) -> str:
+        # The workspace opens ?job=<id> in a tab with that job's SQL and engine.
+        return f"/?job={quote(self.job.job_id, safe='')}"
+
+    @rx.var
+    def cancellable(self) -> bool:
+        return self.job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+    @rx.event
+    def load(self):
+        job_id = route_tail(self.router.url.path)
+        self._generation += 1
+        self.job, self.not_found, self.action_error = JobView(job_id=job_id), "", ""
+        self.plan, self.plan_error, self.plan_loading = "", "", True
+        try:
+            self.job = read_job(job_id)
+        except BqliteError as exc:
+            self.not_found, self.plan_loading = exc.detail, False
+            return None
+        return [JobDetailState.watch(self._generation), JobDetailState.load_plan(self._generation)]
+
+    @rx.event
+    def stop_watching(self) -> None:
+        self._generation += 1
+
+    @rx.event(background=True)
+    async def watch(self, generation: int):
+        """Refresh the job until it finishes (or the page is left)."""
+        async with self:
+            token, job_id = self.router.session.client_token, self.job.job_id
+        while True:
+            await asyncio.sleep(POLL_S / 2)
+            if not client_connected(token):
+                return
+            try:
+                view = await asyncio.to_thread(read_job, job_id)
+            except BqliteError:
+                return
+            async with self:
+                if self._generation != generation:
+                    return
+                if view != self.job:
+                    self.job = view
+                if view.finished_flag:
+                    return
+
+    @rx.event(background=True)
+    async def load_plan(self, generation: int):
+        async with self:
+            job_id = self.job.job_id
+        try:
+            plan, error = await asyncio.to_thread(read_plan, job_id), ""
+        except BqliteError as exc:
+            plan, error = "", exc.detail
+        except Exception as exc:  # EXPLAIN of a query that never parsed: say so instead of failing the page
+            plan, error = "", str(exc) or type(exc).__name__
+        async with self:
+            if self._generation == generation:
+                self.plan, self.plan_error, self.plan_loading = plan, error, False
+
+    @rx.event
+    def rerun(self):
+        try:
+            job = core.queries.get(self.job.job_id)
+            new = core.queries.submit(QuerySpec(
+                sql=job.sql, engine=job.engine, priority=job.priority, estimated_slots=job.estimated_slots,
+                max_execution_time=job.max_execution_time, labels=dict(job.labels or {})))
+        except BqliteError as exc:
+            self.action_error = exc.detail
+            return None
+        return rx.redirect(f"/jobs/{new.job_id}")
+
+    @rx.event
+    def cancel(self):
+        try:
+            core.queries.cancel(self.job.job_id)
+            self.job = read_job(self.job.job_id)
+            self.action_error = ""
+        except BqliteError as exc:
+            self.action_error = exc.detail
+        return rx.toast.info(f"Cancel requested for {self.job.job_id}") if not self.action_error else None

@@ -1,0 +1,216 @@
+"""The schema list (/schemas) and its Register form. Calls the registry in process.
+
+Files are uploaded as soon as they are chosen (``on_drop``) and kept in the tab's backend state until Register, so a
+main file and its imports can come from two drop zones and the form can suggest the message types it defines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+import reflex as rx
+
+from bqlite_app.errors import BqliteError
+from bqlite_app.runtime import core
+from bqlite_app.schemas.compiler import ProtoFile, compile_schema
+from bqlite_app.schemas.registry import DEFAULT_DATABASE
+from bqlite_app.state.display import error_lines, human_bytes, local_time
+
+MAX_PROTO_BYTES = 10 * 1024**2
+ENGINE_LABELS = {"duckdb": "DuckDB", "clickhouse": "ClickHouse"}
+_IMPORT = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaRow:
+    schema_id: str = ""
+    name: str = ""
+    description: str = ""
+    version: int = 0
+    field_count: int = 0
+    engines: list[str] = dataclasses.field(default_factory=list)
+    updated: str = ""
+
+
+def schema_row(summary: dict[str, Any]) -> SchemaRow:
+    return SchemaRow(
+        schema_id=summary["schema_id"], name=f"{summary['database_name']}.{summary['table_name']}",
+        description=summary["description"], version=summary["version"], field_count=summary["field_count"],
+        engines=[ENGINE_LABELS.get(t["engine"], t["engine"]) for t in summary["tables"]],
+        updated=local_time(summary["updated_at"]),
+    )
+
+
+def upload_name(file: rx.UploadFile) -> str:
+    """The name imports refer to: the relative path when a folder was dropped, else the file name."""
+    if file.path is not None:
+        return file.path.as_posix().lstrip("./") or "schema.proto"
+    return file.name or "schema.proto"
+
+
+def align_import_names(main: ProtoFile, imports: Sequence[ProtoFile]) -> list[ProtoFile]:
+    """Give each uploaded import the path an ``import "..."`` line uses for it, matched by file name.
+
+    A browser hands over ``common.proto`` while the main file says ``import "events/common.proto";``.
+    """
+    wanted: set[str] = set()
+    for file in (main, *imports):
+        wanted.update(_IMPORT.findall(file.content.decode("utf-8", errors="replace")))
+    by_base: dict[str, list[str]] = {}
+    for path in wanted:
+        by_base.setdefault(PurePosixPath(path).name, []).append(path)
+    aligned = []
+    for file in imports:
+        candidates = by_base.get(PurePosixPath(file.name).name, [])
+        if file.name not in wanted and len(candidates) == 1:
+            file = ProtoFile(candidates[0], file.content)
+        aligned.append(file)
+    return aligned
+
+
+def default_table_name(message: str) -> str:
+    return _CAMEL.sub("_", message.rsplit(".", 1)[-1]).lower()
+
+
+async def read_uploads(files: list[rx.UploadFile]) -> list[ProtoFile]:
+    out = []
+    for file in files:
+        content = await file.read(MAX_PROTO_BYTES + 1)
+        if len(content) > MAX_PROTO_BYTES:
+            raise ValueError(f"{upload_name(file)} is over {human_bytes(MAX_PROTO_BYTES)}")
+        out.append(ProtoFile(upload_name(file), content))
+    return out
+
+
+class SchemasState(rx.State):
+    """Registered schemas and the Register form."""
+
+    schemas: list[SchemaRow] = []
+    load_error: str = ""
+
+    table_name: str = ""
+    database_name: str = DEFAULT_DATABASE
+    message_type: str = ""
+    description: str = ""
+    main_label: str = ""
+    import_labels: list[str] = []
+    message_choices: list[str] = []
+    registering: bool = False
+    error_title: str = ""
+    error_detail: list[str] = []
+    _main: ProtoFile | None = None
+    _imports: list[ProtoFile] = []
+
+    @rx.var
+    def can_register(self) -> bool:
+        return self.main_label != "" and self.table_name.strip() != "" and not self.registering
+
+    @rx.event
+    async def load(self) -> None:
+        try:
+            summaries = await asyncio.to_thread(core.schemas.summaries)
+            self.schemas, self.load_error = [schema_row(s) for s in summaries], ""
+        except BqliteError as exc:
+            self.load_error = exc.detail
+
+    @rx.event
+    def set_table_name(self, value: str) -> None:
+        self.table_name = value.strip()
+
+    @rx.event
+    def set_database_name(self, value: str) -> None:
+        self.database_name = value.strip()
+
+    @rx.event
+    def set_message_type(self, value: str) -> None:
+        self.message_type = value.strip()
+
+    @rx.event
+    def set_description(self, value: str) -> None:
+        self.description = value
+
+    @rx.event
+    def choose_message(self, name: str) -> None:
+        self.message_type = name
+        if not self.table_name:
+            self.table_name = default_table_name(name)
+
+    @rx.event
+    async def stage_main(self, files: list[rx.UploadFile]):
+        try:
+            staged = await read_uploads(files[:1])
+        except ValueError as exc:
+            self.error_title, self.error_detail = "File too large", [str(exc)]
+            return
+        if not staged:
+            return
+        self._main = staged[0]
+        self.main_label = f"{staged[0].name} ({human_bytes(len(staged[0].content))})"
+        self.error_title, self.error_detail = "", []
+        await self._suggest_messages()
+
+    @rx.event
+    async def stage_imports(self, files: list[rx.UploadFile]):
+        try:
+            staged = await read_uploads(files)
+        except ValueError as exc:
+            self.error_title, self.error_detail = "File too large", [str(exc)]
+            return
+        by_name = {f.name: f for f in self._imports}
+        by_name.update({f.name: f for f in staged})
+        self._imports = list(by_name.values())
+        self.import_labels = [f"{f.name} ({human_bytes(len(f.content))})" for f in self._imports]
+        await self._suggest_messages()
+
+    @rx.event
+    def clear_files(self) -> None:
+        self._main, self._imports = None, []
+        self.main_label, self.import_labels, self.message_choices = "", [], []
+
+    async def _suggest_messages(self) -> None:
+        """List the main file's messages once it compiles; compile errors wait for Register to be shown."""
+        if self._main is None:
+            return
+        main, imports = self._main, align_import_names(self._main, self._imports)
+        try:
+            compiled = await asyncio.to_thread(compile_schema, main, imports)
+        except BqliteError:
+            self.message_choices = []
+            return
+        self.message_choices = compiled.message_names()
+        if len(self.message_choices) == 1 and not self.message_type:
+            self.choose_message(self.message_choices[0])
+
+    @rx.event
+    async def register(self):
+        if self._main is None:
+            self.error_title, self.error_detail = "Choose a .proto file", ["The main .proto file is missing."]
+            return
+        self.registering = True
+        self.error_title, self.error_detail = "", []
+        yield
+        main = self._main
+        options = {"table_name": self.table_name, "database_name": self.database_name or DEFAULT_DATABASE,
+                   "description": self.description.strip(), "message_type": self.message_type or None}
+        imports = align_import_names(main, self._imports)
+        try:
+            registration = await asyncio.to_thread(lambda: core.schemas.register(main, imports, **options))
+        except BqliteError as exc:
+            self.error_title, self.error_detail = error_lines(exc)
+            return
+        finally:
+            self.registering = False
+        record, version = registration.record, registration.version
+        name = f"{record.database_name}.{record.table_name}"
+        message = (f"Registered {name} version {version.version} ({registration.field_count} fields)"
+                   if registration.new_version else f"{name} is unchanged: version {version.version} has this content")
+        self.clear_files()
+        self.table_name, self.message_type, self.description = "", "", ""
+        yield rx.toast.success(message)
+        yield rx.redirect(f"/schemas/{record.schema_id}")

@@ -1,0 +1,44 @@
+"""The pure helpers behind the jobs and schema pages: readable numbers and errors, import names, field trees."""
+
+from bqlite_app.errors import SchemaIncompatible, SchemaParseFailed, ValidationFailed
+from bqlite_app.schemas.compiler import ProtoFile
+from bqlite_app.state.display import error_lines, human_bytes, human_duration_ms, route_tail
+from bqlite_app.state.schema_detail import flatten_fields, workspace_url
+from bqlite_app.state.schemas import align_import_names, default_table_name
+
+
+def test_numbers_read_like_a_console():
+    assert [human_bytes(v) for v in (None, 0, 1023, 1536, 5 * 1024**3)] == ["—", "0 B", "1023 B", "1.5 KB", "5.0 GB"]
+    assert [human_duration_ms(v) for v in (None, 8, 1500, 61_000, 3_660_000)] == [
+        "—", "8 ms", "1.5 s", "1 min 1 s", "1 h 1 min"]
+
+
+def test_errors_split_into_readable_lines():
+    title, lines = error_lines(SchemaParseFailed("a.proto:3:5: Expected \";\".\na.proto:9:1: Unexpected end."))
+    assert title == "The .proto did not compile"
+    assert lines == ['a.proto:3:5: Expected ";".', "a.proto:9:1: Unexpected end."]
+    title, lines = error_lines(SchemaIncompatible(
+        '2 breaking change(s) against version 1: Field "t.V.a" (1) changed type from double to string. '
+        'Field "t.V.b" (2) was deleted without reserving its number.'))
+    assert title == "Not compatible with the registered version"
+    assert lines == ["2 breaking change(s) against version 1:",
+                     '• Field "t.V.a" (1) changed type from double to string.',
+                     '• Field "t.V.b" (2) was deleted without reserving its number.']
+    assert error_lines(ValidationFailed("table_name: bad"))[1] == ["table_name: bad"]
+    assert error_lines(RuntimeError("boom")) == ("Unexpected error", ["RuntimeError: boom"])
+
+
+def test_uploaded_imports_take_the_path_their_import_line_uses():
+    main = ProtoFile("event.proto", b'import "e2e/common.proto";\nimport "google/protobuf/timestamp.proto";')
+    imports = align_import_names(main, [ProtoFile("common.proto", b""), ProtoFile("other/x.proto", b"")])
+    assert [f.name for f in imports] == ["e2e/common.proto", "other/x.proto"]
+
+
+def test_small_helpers():
+    assert default_table_name("trips.v1.TripEvent") == "trip_event"
+    assert route_tail("/jobs/job_ab%2Fc/") == "job_ab/c"
+    assert workspace_url("SELECT * FROM d.t LIMIT 100", "duckdb") == (
+        "/?sql=SELECT+%2A+FROM+d.t+LIMIT+100&engine=duckdb")
+    tree = [{"name": "a", "number": 1, "proto_type": "message x.A", "mode": "NULLABLE",
+             "fields": [{"name": "b", "number": 2, "proto_type": "int32", "mode": "REQUIRED", "fields": []}]}]
+    assert [(r.name, r.depth) for r in flatten_fields(tree)] == [("a", 0), ("b", 1)]
