@@ -77,7 +77,8 @@ class Core:
             max_concurrent_jobs=settings.max_concurrent_jobs, aging_interval_s=settings.aging_interval_s,
             memory_limit=settings.query_memory_limit, on_finished=self._job_finished,
         )
-        self._schemas = SchemaRegistry(settings.db_path, self.engines, max_depth=settings.proto_max_depth)
+        self._schemas = SchemaRegistry(settings.db_path, self.engines, max_depth=settings.proto_max_depth,
+                                       work_dir=settings.data_dir / "proto-schemas")
         self._queries = QueryService(engines=self.engines, store=self.store, results=self.results,
                                      scheduler=self.scheduler, max_sql_bytes=settings.max_sql_bytes)
         self._load_sample_data()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from operator import methodcaller
 from typing import BinaryIO, Literal
@@ -203,17 +203,24 @@ def ingest(
     targets: dict[str, BulkInsert], *, max_depth: int, on_progress: ProgressCallback | None = None,
     batch_rows: int = 65536,
 ) -> IngestResult:
-    """Decode once, write every batch to every target, commit all at the end; abort all on any error.
-
-    A target that already committed when a later one fails to commit cannot be rolled back: all-or-nothing holds
-    per engine, as API.md promises.
-    """
+    """Decode once, write every batch to every target, commit all at the end; abort all on any error."""
     started = time.monotonic()
     decoder = _Decoder(compiled, message_name, source, fmt, max_depth=max_depth, batch_rows=batch_rows,
                        on_progress=on_progress)
+    committed = load_batches(decoder, targets)
+    return IngestResult(rows=decoder.messages, bytes=decoder.bytes,
+                        duration_ms=int((time.monotonic() - started) * 1000), engines=committed)
+
+
+def load_batches(batches: Iterable[pa.RecordBatch], targets: dict[str, BulkInsert]) -> dict[str, int]:
+    """Write every batch to every target, then commit each; abort every uncommitted target on any error.
+
+    A target that already committed when a later one fails to commit cannot be rolled back: all-or-nothing holds
+    per engine, as API.md promises. Returns the rows committed per target.
+    """
     committed: dict[str, int] = {}
     try:
-        for batch in decoder:
+        for batch in batches:
             for target in targets.values():
                 target.write(batch)
         for name, target in targets.items():
@@ -226,5 +233,4 @@ def ingest(
                 except Exception:   # the original error matters more; the abort failure is only logged
                     log.exception("aborting the %s insert failed", name)
         raise
-    return IngestResult(rows=decoder.messages, bytes=decoder.bytes,
-                        duration_ms=int((time.monotonic() - started) * 1000), engines=committed)
+    return committed

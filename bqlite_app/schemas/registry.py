@@ -6,13 +6,16 @@ change becomes a new version and migrates existing tables (new nullable columns)
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import event
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
@@ -27,12 +30,15 @@ from bqlite_app.jobs.models import iso_utc, utcnow
 from bqlite_app.jobs.store import sqlite_pragmas
 from bqlite_app.schemas.compat import compare
 from bqlite_app.schemas.compiler import CompiledSchema, ProtoFile, compile_schema, fingerprint, load_compiled
-from bqlite_app.schemas.ingest import IngestFormat, IngestResult, ProgressCallback, ingest
+from bqlite_app.schemas.ingest import IngestFormat, IngestResult, ProgressCallback, ingest, load_batches
 from bqlite_app.schemas.models import EngineTable, SchemaRecord, SchemaVersion
+from bqlite_app.schemas.native import NativeDecodeError, native_batches
 from bqlite_app.schemas.translate import columns_for, field_tree
-from engines.base import Engine
+from engines.base import BulkInsert, Engine
 from engines.errors import EngineError
 from engines.types import Column
+
+log = logging.getLogger(__name__)
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_DATABASE = "bigquery_lite"
@@ -47,7 +53,8 @@ class Registration:
 
 
 class SchemaRegistry:
-    def __init__(self, db_path: Path, engines: dict[str, Engine], *, max_depth: int) -> None:
+    def __init__(self, db_path: Path, engines: dict[str, Engine], *, max_depth: int, work_dir: Path) -> None:
+        """``work_dir`` holds the .proto files ClickHouse's native Protobuf reader needs."""
         self._db = create_engine(f"sqlite:///{db_path}", connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(self._db, "connect", sqlite_pragmas)
         SQLModel.metadata.create_all(self._db, tables=[
@@ -55,6 +62,7 @@ class SchemaRegistry:
         ])
         self._engines = engines
         self._max_depth = max_depth
+        self._work_dir = work_dir
         # Registration, table creation and deletion change several rows and tables together: one at a time.
         self._lock = threading.Lock()
         self._compiled: dict[tuple[str, int], CompiledSchema] = {}
@@ -210,7 +218,52 @@ class SchemaRegistry:
         if not names:
             raise TableNotFound(f"Schema {schema_id} has no tables yet: create them with POST /schemas/{schema_id}"
                                 "/tables/create")
-        targets = {}
+        compiled = self._compile(latest)
+        fast = self._ingest_natively(record, compiled, latest.message_type, body, fmt, names, on_progress)
+        if fast is not None:
+            return fast
+        with body.open("rb") as source:
+            return ingest(compiled, latest.message_type, source, fmt, self._open_targets(record, names),
+                          max_depth=self._max_depth, on_progress=on_progress)
+
+    def _ingest_natively(self, record: SchemaRecord, compiled: CompiledSchema, message: str, body: Path,
+                         fmt: IngestFormat, names: list[str], on_progress: ProgressCallback | None,
+                         ) -> IngestResult | None:
+        """ClickHouse's own Protobuf reader (embedded chdb) decodes ~10x faster than Python for the shapes it
+        reproduces exactly. None means: use the Python path (unsupported shape, or chdb rejected the body, in
+        which case the Python path names the bad message precisely)."""
+        clickhouse = self._engines.get("clickhouse")
+        if clickhouse is None:
+            return None
+        started = time.monotonic()
+        columns = columns_for(compiled.descriptor(message), max_depth=self._max_depth)
+        batches = native_batches(clickhouse, compiled, message, body, fmt, columns, work_dir=self._work_dir)
+        if batches is None:
+            return None
+        rows = 0
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            for batch in batches:
+                rows += batch.num_rows
+                if on_progress is not None:
+                    on_progress(0, rows)
+                yield batch
+
+        try:
+            committed = load_batches(counted(), self._open_targets(record, names))
+        except NativeDecodeError:
+            log.info("chdb rejected an ingest body for %s; the Python decoder will name the bad message",
+                     record.schema_id)
+            return None
+        size = body.stat().st_size
+        if on_progress is not None:
+            on_progress(size, rows)
+        return IngestResult(rows=rows, bytes=size, duration_ms=int((time.monotonic() - started) * 1000),
+                            engines=committed)
+
+    def _open_targets(self, record: SchemaRecord, names: list[str]) -> dict[str, BulkInsert]:
+        targets: dict[str, BulkInsert] = {}
         try:
             for name in names:
                 targets[name] = self._engines[name].open_insert(record.database_name, record.table_name)
@@ -218,9 +271,7 @@ class SchemaRegistry:
             for target in targets.values():
                 target.abort()
             raise
-        with body.open("rb") as source:
-            return ingest(self._compile(latest), latest.message_type, source, fmt, targets,
-                          max_depth=self._max_depth, on_progress=on_progress)
+        return targets
 
     # -- delete --------------------------------------------------------------------------------------------------
 

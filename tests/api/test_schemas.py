@@ -176,3 +176,22 @@ def test_delete_with_and_without_tables(client, schema):
     assert_error(client.get(f"/schemas/{sid}"), 404, "SCHEMA_NOT_FOUND")
     job = run_job(client, f"SELECT * FROM bigquery_lite.{schema['table_name']}")
     assert job["status"] == "failed"
+
+
+def test_supported_shapes_take_the_native_decoder_with_the_same_rows(core, tmp_path):
+    from bqlite_app.schemas.ingest import decode_batches
+    from bqlite_app.schemas.native import native_batches
+    from bqlite_app.schemas.translate import columns_for
+
+    compiled = compile_schema(ProtoFile("trip.proto", TRIP_V1))
+    columns = columns_for(compiled.descriptor("trips.v1.Trip"))
+    body = tmp_path / "trips.bin"
+    body.write_bytes(trips_body(30))
+    native = native_batches(core.engines["clickhouse"], compiled, "trips.v1.Trip", body, "delimited", columns,
+                            work_dir=tmp_path / "protos")
+    assert native is not None
+    with body.open("rb") as source:
+        python = list(decode_batches(compiled, "trips.v1.Trip", source, "delimited", max_depth=6))
+    import pyarrow as pa
+
+    assert pa.Table.from_batches(list(native)).to_pylist() == pa.Table.from_batches(python).to_pylist()
