@@ -14,9 +14,11 @@ into its number. Here the types are ours:
 
 from __future__ import annotations
 
+import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.datatypes.base import ClickHouseType
@@ -129,6 +131,11 @@ class BlockConverter:
 
     @staticmethod
     def _column(values: Sequence[Any], arrow: pa.DataType, fix: Fix | None) -> pa.Array:
+        if fix is None and isinstance(values, array.array) and (
+                pa.types.is_integer(arrow) or pa.types.is_floating(arrow)):
+            # clickhouse-connect hands numeric columns over as array.array: wrap the buffer instead of letting
+            # pa.array() walk it value by value (about half of a large numeric read was spent there).
+            return pa.array(np.frombuffer(values, dtype=values.typecode), type=arrow)
         if fix is not None:
             if pa.types.is_timestamp(arrow):
                 # Whole column of ticks: scale in Arrow rather than per value.
