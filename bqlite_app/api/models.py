@@ -14,7 +14,8 @@ class QueryCreate(BaseModel):
     engine: str = Field("duckdb", description="`duckdb` or `clickhouse`.")
     priority: int = Field(1, ge=1, le=5, description="1 (interactive, default) .. 5 (batch). Waiting jobs age.")
     estimated_slots: int = Field(1, ge=1, le=10)
-    max_execution_time: int = Field(300, ge=1, le=86400, description="Seconds; enforced in the engine.")
+    max_execution_time: int | None = Field(
+        None, ge=1, le=86400, description="Seconds; enforced in the engine. Default: BQLITE_DEFAULT_TIMEOUT_S (300).")
     dry_run: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
 

@@ -39,7 +39,6 @@ class RunningJob:
     job: Job
     started: float
     deadline: float
-    rows_written: int = 0
     cancel_requested: bool = False
     timed_out: bool = False
     done: threading.Event = field(default_factory=threading.Event)
@@ -231,8 +230,7 @@ class Scheduler:
                 job.sql, query_tag=job.job_id, stats=stats,
                 limits=QueryLimits(timeout_s=job.max_execution_time, memory_limit=self._memory_limit),
             )
-            info = self._results.write(job.job_id, batches,
-                                       on_batch=lambda rows: setattr(running, "rows_written", rows))
+            info = self._results.write(job.job_id, batches)
             changes = {"status": JobStatus.COMPLETED, "rows_returned": info.rows, "result_bytes": info.bytes,
                        "bytes_processed": stats.bytes_processed}
         except (QueryCancelled, QueryTimeout) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from bqlite_app.api.deps import QueriesDep
+from bqlite_app.api.deps import CoreDep
 from bqlite_app.api.models import ERROR_RESPONSES, QueryAccepted, QueryCreate
 from bqlite_app.queries import QuerySpec
 
@@ -14,11 +14,12 @@ router = APIRouter(tags=["queries"])
 
 @router.post("/queries", response_model=QueryAccepted, response_model_exclude_none=False,
              responses=ERROR_RESPONSES)
-async def submit_query(body: QueryCreate, queries: QueriesDep) -> QueryAccepted:
+async def submit_query(body: QueryCreate, core: CoreDep) -> QueryAccepted:
     """Run SQL as an asynchronous job. SQL the engine rejects is not an HTTP error: the job ends `failed`."""
+    queries = core.queries
+    timeout = body.max_execution_time or core.settings.default_timeout_s
     spec = QuerySpec(sql=body.sql, engine=body.engine, priority=body.priority,
-                     estimated_slots=body.estimated_slots, max_execution_time=body.max_execution_time,
-                     labels=body.labels)
+                     estimated_slots=body.estimated_slots, max_execution_time=timeout, labels=body.labels)
     if body.dry_run:
         answer = await run_in_threadpool(queries.dry_run, spec)
         message = "Query is valid" if answer["valid"] else "Query is invalid"
