@@ -37,8 +37,10 @@ $(UV):
 	python3 -m venv $(TOOLS)/uv
 	$(TOOLS)/uv/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# Bytecode is compiled at install time: with PYTHONDONTWRITEBYTECODE set, every start would recompile every import
+# (`bqlite --help` took 1.1 s instead of 0.2 s).
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python python3
+	$(UV) sync --frozen --compile-bytecode --python python3
 	@touch $@
 
 $(BUN):

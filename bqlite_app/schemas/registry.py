@@ -28,7 +28,7 @@ from bqlite_app.errors import (
 )
 from bqlite_app.jobs.models import iso_utc, utcnow
 from bqlite_app.jobs.store import sqlite_pragmas
-from bqlite_app.schemas.compat import compare
+from bqlite_app.schemas.compat import Comparison, compare
 from bqlite_app.schemas.compiler import CompiledSchema, ProtoFile, compile_schema, fingerprint, load_compiled
 from bqlite_app.schemas.ingest import IngestFormat, IngestResult, ProgressCallback, ingest, load_batches
 from bqlite_app.schemas.models import EngineTable, SchemaRecord, SchemaVersion
@@ -50,6 +50,24 @@ class Registration:
     version: SchemaVersion
     field_count: int
     new_version: bool
+
+
+@dataclass(frozen=True)
+class SchemaDiff:
+    """What registering new content over a schema's latest version would do, without doing it."""
+
+    current_version: int
+    message_type: str
+    unchanged: bool
+    comparison: Comparison
+    columns_added: list[str]
+    columns_changed: list[str]
+
+    @property
+    def next_version(self) -> int | None:
+        if self.unchanged:
+            return self.current_version
+        return self.current_version + 1 if self.comparison.compatible else None
 
 
 class SchemaRegistry:
@@ -94,15 +112,14 @@ class SchemaRegistry:
                 session.commit()
                 return Registration(record, version, len(columns), True)
             latest = self._latest(session, record.schema_id)
-            if latest.fingerprint == digest and latest.message_type == message:
+            if _unchanged(latest, digest, message):
                 return Registration(record, latest, len(columns), False)
             comparison = compare(self._compile(latest).descriptor(latest.message_type), compiled.descriptor(message))
             if comparison.breaking:
                 raise SchemaIncompatible(
                     f"{len(comparison.breaking)} breaking change(s) against version {latest.version}: "
                     + " ".join(comparison.breaking))
-            old_columns = columns_for(self._compile(latest).descriptor(latest.message_type), max_depth=self._max_depth)
-            notes = self._migrate_tables(session, record, old_columns, columns, latest.version + 1)
+            notes = self._migrate_tables(session, record, self._columns_of(latest), columns, latest.version + 1)
             version = _version_row(record, latest.version + 1, compiled, message, digest,
                                    comparison.changes + notes or ["No field changes."])
             record.version, record.message_type, record.updated_at = version.version, message, utcnow()
@@ -116,9 +133,7 @@ class SchemaRegistry:
     def _migrate_tables(self, session: Session, record: SchemaRecord, old: list[Column], new: list[Column],
                         version: int) -> list[str]:
         """Add the new top-level columns to every existing table. Nested changes need the table recreated."""
-        old_by_name = {c.name: c for c in old}
-        added = [c for c in new if c.name not in old_by_name]
-        changed = [c.name for c in new if c.name in old_by_name and old_by_name[c.name].type != c.type]
+        added, changed = _column_changes(old, new)
         notes = [f"Column {name!r} changed shape; recreate the tables (replace=true) to apply it." for name in changed]
         for table in session.exec(select(EngineTable).where(EngineTable.schema_id == record.schema_id)).all():
             if added:
@@ -127,6 +142,28 @@ class SchemaRegistry:
             table.version = version
             session.add(table)
         return notes
+
+    def diff(self, schema_id: str, main: ProtoFile, imports: Sequence[ProtoFile] = (), *,
+             message_type: str | None = None) -> SchemaDiff:
+        """Compare new content with the latest version as ``register`` would, changing nothing.
+
+        Without ``message_type`` the schema's current message is compared when the new file still defines it.
+        """
+        record = self.get(schema_id)
+        compiled = compile_schema(main, imports)
+        if message_type is None and record.message_type in compiled.message_names():
+            message_type = record.message_type
+        message = _choose_message(compiled, message_type)
+        with Session(self._db) as session:
+            latest = self._latest(session, schema_id)
+        comparison = compare(self._compile(latest).descriptor(latest.message_type), compiled.descriptor(message))
+        added, changed = _column_changes(
+            self._columns_of(latest), columns_for(compiled.descriptor(message), max_depth=self._max_depth))
+        return SchemaDiff(
+            current_version=latest.version, message_type=message,
+            unchanged=_unchanged(latest, fingerprint(compiled, message), message), comparison=comparison,
+            columns_added=[c.name for c in added], columns_changed=changed,
+        )
 
     # -- read ----------------------------------------------------------------------------------------------------
 
@@ -166,7 +203,7 @@ class SchemaRegistry:
     def columns(self, schema_id: str) -> list[Column]:
         with Session(self._db) as session:
             latest = self._latest(session, schema_id)
-        return columns_for(self._compile(latest).descriptor(latest.message_type), max_depth=self._max_depth)
+        return self._columns_of(latest)
 
     # -- tables --------------------------------------------------------------------------------------------------
 
@@ -313,6 +350,9 @@ class SchemaRegistry:
             raise SchemaNotFound(f"Schema {schema_id!r} not found")
         return version
 
+    def _columns_of(self, version: SchemaVersion) -> list[Column]:
+        return columns_for(self._compile(version).descriptor(version.message_type), max_depth=self._max_depth)
+
     def _compile(self, version: SchemaVersion) -> CompiledSchema:
         key = (version.schema_id, version.version)
         if key not in self._compiled:
@@ -323,6 +363,18 @@ class SchemaRegistry:
         if name not in self._engines:
             raise EngineNotAvailable(f"Unknown engine {name!r}; available: {', '.join(sorted(self._engines))}")
         return self._engines[name]
+
+
+def _unchanged(latest: SchemaVersion, digest: str, message: str) -> bool:
+    return latest.fingerprint == digest and latest.message_type == message
+
+
+def _column_changes(old: list[Column], new: list[Column]) -> tuple[list[Column], list[str]]:
+    """New top-level columns, and the names of existing ones whose type changed (a nested message changed)."""
+    old_by_name = {c.name: c for c in old}
+    added = [c for c in new if c.name not in old_by_name]
+    changed = [c.name for c in new if c.name in old_by_name and old_by_name[c.name].type != c.type]
+    return added, changed
 
 
 def _check_identifier(field: str, value: str) -> None:

@@ -88,6 +88,31 @@ def test_breaking_change_is_refused_with_every_reason(client, schema):
     assert client.get(f"/schemas/{schema['schema_id']}").json()["version"] == 1
 
 
+def diff(client, schema_id: str, content: bytes, **fields):
+    return client.post(f"/schemas/{schema_id}/diff", files={"file": ("trip.proto", content, "text/plain")},
+                       data=fields)
+
+
+def test_diff_previews_a_registration_without_changing_anything(client, schema):
+    schema_id = schema["schema_id"]
+    same = diff(client, schema_id, TRIP_V1).json()
+    assert same["unchanged"] and same["compatible"] and same["next_version"] == 1 and same["changes"] == []
+    compatible = diff(client, schema_id, TRIP_V2_COMPATIBLE).json()
+    assert compatible["message_type"] == "trips.v1.Trip"
+    assert (compatible["unchanged"], compatible["compatible"], compatible["next_version"]) == (False, True, 2)
+    assert compatible["columns_added"] == ["tip"] and any("tip" in change for change in compatible["changes"])
+    breaking = diff(client, schema_id, TRIP_V2_BREAKING).json()
+    assert not breaking["compatible"] and breaking["next_version"] is None
+    assert len(breaking["breaking"]) == 2 and set(breaking["breaking"]) <= set(breaking["changes"])
+    assert client.get(f"/schemas/{schema_id}").json()["version"] == 1
+
+
+def test_diff_errors(client, schema):
+    assert_error(diff(client, "sch_missing", TRIP_V1), 404, "SCHEMA_NOT_FOUND")
+    assert_error(diff(client, schema["schema_id"], b"message {"), 422, "SCHEMA_PARSE_FAILED")
+    assert_error(diff(client, schema["schema_id"], TRIP_V1, message_type="trips.v1.Nope"), 422, "VALIDATION_FAILED")
+
+
 def test_compiler_errors_name_file_line_and_column(client):
     broken = b'syntax = "proto3";\nmessage Trip {\n  int32 id = 1\n}\n'
     body = assert_error(register(client, broken), 422, "SCHEMA_PARSE_FAILED")

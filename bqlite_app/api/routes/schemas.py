@@ -58,6 +58,26 @@ async def register_schema(
     }, status_code=201 if registration.new_version else 200)
 
 
+@router.post("/schemas/{schema_id}/diff")
+async def diff_schema(
+    schema_id: str,
+    core: CoreDep,
+    file: Annotated[UploadFile, File(description=".proto text, or a binary FileDescriptorSet")],
+    imports: Annotated[list[UploadFile] | None, File(description="Files the main file imports")] = None,
+    message_type: Annotated[str | None, Form()] = None,
+) -> dict[str, Any]:
+    """What registering this content over the schema would change, and whether it would break. Changes nothing."""
+    main = await _read_upload(file)
+    extra = [await _read_upload(upload) for upload in imports or []]
+    diff = await run_in_threadpool(core.schemas.diff, schema_id, main, extra, message_type=message_type or None)
+    return {
+        "schema_id": schema_id, "message_type": diff.message_type, "current_version": diff.current_version,
+        "next_version": diff.next_version, "unchanged": diff.unchanged, "compatible": diff.comparison.compatible,
+        "breaking": diff.comparison.breaking, "changes": diff.comparison.changes,
+        "columns_added": diff.columns_added, "columns_changed": diff.columns_changed,
+    }
+
+
 @router.get("/schemas")
 async def list_schemas(core: CoreDep) -> dict[str, Any]:
     schemas = await run_in_threadpool(core.schemas.summaries)

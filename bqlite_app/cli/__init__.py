@@ -1,0 +1,1 @@
+"""The ``bqlite`` command: the REST API from a terminal (typer + rich + httpx; never Reflex or the engines)."""

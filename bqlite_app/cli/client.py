@@ -1,0 +1,156 @@
+"""A thin client for the REST API of ../shared/API.md: one method per route, errors turned into ``CliError``s.
+
+Answers are the API's JSON as plain dicts: the CLI shows what the API says, so there is no second model to drift.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpx
+
+from bqlite_app import __version__
+from bqlite_app.cli.errors import ApiError, Unreachable
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+# Long enough for a slow request on a busy machine; uploads, exports and long polls set their own read timeouts.
+READ_TIMEOUT_S = 60.0
+TIMEOUT = httpx.Timeout(READ_TIMEOUT_S, connect=5.0)
+UNBOUNDED_READ = httpx.Timeout(READ_TIMEOUT_S, connect=5.0, read=None)
+
+ProtoUpload = tuple[str, bytes]  # (file name, content)
+
+
+class ApiClient:
+    def __init__(self, base_url: str = DEFAULT_URL, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, transport=transport,
+                                  headers={"user-agent": f"bqlite-cli/{__version__}"})
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- system --------------------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return self._json("GET", "/status")
+
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/health")
+
+    def examples(self, engine: str | None = None) -> dict[str, Any]:
+        return self._json("GET", "/examples", params=_present(engine=engine))
+
+    # -- queries and jobs ----------------------------------------------------------------------------------------
+
+    def submit_query(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", "/queries", json=body)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/jobs/{job_id}")
+
+    def jobs(self, *, status: str | None = None, engine: str | None = None, search: str | None = None,
+             limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        return self._json("GET", "/jobs", params=_present(status=status, engine=engine, search=search, limit=limit,
+                                                          offset=offset))
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/jobs/{job_id}")
+
+    def result_page(self, job_id: str, *, offset: int = 0, limit: int = 1000, timeout_ms: int = 0) -> dict[str, Any]:
+        """A JSON page; ``timeout_ms`` waits for an unfinished job (the answer is ``{"status"}`` only if it is not
+        done by then)."""
+        timeout = httpx.Timeout(READ_TIMEOUT_S + timeout_ms / 1000, connect=5.0)
+        return self._json("GET", f"/jobs/{job_id}/result", timeout=timeout,
+                          params={"offset": offset, "limit": limit, "timeout_ms": timeout_ms})
+
+    @contextlib.contextmanager
+    def export(self, job_id: str, fmt: str) -> Iterator[httpx.Response]:
+        """The whole result as a byte stream (``response.iter_bytes()``); nothing is held in memory."""
+        with self._stream("GET", f"/jobs/{job_id}/result", params={"format": fmt}, timeout=UNBOUNDED_READ) as response:
+            yield response
+
+    # -- schemas -------------------------------------------------------------------------------------------------
+
+    def register_schema(self, proto: ProtoUpload, imports: Iterable[ProtoUpload], fields: dict[str, str],
+                        ) -> dict[str, Any]:
+        return self._json("POST", "/schemas/register", files=_proto_files(proto, imports), data=fields)
+
+    def diff_schema(self, schema_id: str, proto: ProtoUpload, imports: Iterable[ProtoUpload],
+                    message_type: str | None) -> dict[str, Any]:
+        return self._json("POST", f"/schemas/{schema_id}/diff", files=_proto_files(proto, imports),
+                          data=_present(message_type=message_type))
+
+    def schemas(self) -> dict[str, Any]:
+        return self._json("GET", "/schemas")
+
+    def schema(self, schema_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/schemas/{schema_id}")
+
+    def create_tables(self, schema_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", f"/schemas/{schema_id}/tables/create", json=body)
+
+    def ingest(self, schema_id: str, chunks: Iterable[bytes], *, size: int | None, fmt: str,
+               engines: str | None) -> dict[str, Any]:
+        """Upload ``chunks`` as the raw body. A known ``size`` is sent as Content-Length, so an oversized body is
+        refused before it is sent; otherwise the body goes chunked."""
+        headers = {"content-type": "application/octet-stream"}
+        if size is not None:
+            headers["content-length"] = str(size)
+        return self._json("POST", f"/schemas/{schema_id}/ingest", content=chunks, headers=headers,
+                          params=_present(format=fmt, engines=engines), timeout=UNBOUNDED_READ)
+
+    def delete_schema(self, schema_id: str, *, drop_tables: bool) -> dict[str, Any]:
+        return self._json("DELETE", f"/schemas/{schema_id}", params={"drop_tables": str(drop_tables).lower()})
+
+    # -- transport -----------------------------------------------------------------------------------------------
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        with self._stream(method, path, **kwargs) as response:
+            response.read()
+        return response.json() if response.content else {}
+
+    @contextlib.contextmanager
+    def _stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        try:
+            with self._http.stream(method, path, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _api_error(response)
+                yield response
+        except httpx.TimeoutException as exc:
+            raise Unreachable(self.base_url, f"no answer in time ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise Unreachable(self.base_url, _reason(exc)) from None
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except json.JSONDecodeError:
+        body = None
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"] if isinstance(body["detail"], str) else json.dumps(body["detail"])
+        return ApiError(response.status_code, detail, str(body.get("error_code") or "UNKNOWN_ERROR"))
+    # Not our envelope: probably not a BigQuery-Lite server at this URL.
+    text = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
+    return ApiError(response.status_code, f"{text} (is {response.url.host}:{response.url.port} BigQuery-Lite?)",
+                    f"HTTP_{response.status_code}")
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused" if "refused" in str(exc).lower() else (str(exc) or "cannot connect")
+    return str(exc) or type(exc).__name__
+
+
+def _present(**params: Any) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def _proto_files(proto: ProtoUpload, imports: Iterable[ProtoUpload]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("file", (proto[0], proto[1], "text/plain")),
+            *(("imports", (name, content, "text/plain")) for name, content in imports)]

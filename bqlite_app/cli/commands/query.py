@@ -1,0 +1,109 @@
+"""``bqlite query``: run SQL as a job, wait for it, print or save the result."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bqlite_app.cli.commands.options import FormatOption, MaxRowsOption, OutputOption, complete_engine
+from bqlite_app.cli.context import cli_context
+from bqlite_app.cli.errors import JobFailed
+from bqlite_app.cli.output import emit_json, human_bytes, out
+from bqlite_app.cli.render import default_format
+from bqlite_app.cli.results import check_output_options, emit_result, ensure_completed, error_pointer
+from bqlite_app.cli.waiting import wait_for_job
+
+
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str | None, typer.Argument(
+        help="The SQL. Omit it (or give -) to read it from stdin.", show_default=False)] = None,
+    file: Annotated[Path | None, typer.Option(
+        "--file", "-f", help="Read the SQL from this file.", exists=True, dir_okay=False, readable=True,
+        show_default=False)] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", "-e", help="duckdb or clickhouse.", autocompletion=complete_engine)] = "duckdb",
+    priority: Annotated[int, typer.Option(
+        "--priority", "-p", min=1, max=5, help="1 is the most urgent (interactive), 5 is batch.")] = 1,
+    slots: Annotated[int, typer.Option("--slots", min=1, max=10, help="Slots the job reserves.")] = 1,
+    timeout: Annotated[int | None, typer.Option(
+        "--timeout", min=1, max=86_400, help="Time limit in seconds [default: the server's].",
+        show_default=False)] = None,
+    labels: Annotated[list[str] | None, typer.Option(
+        "--label", "-l", help="A key=value label for the job; repeatable.", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Validate and estimate the bytes processed; run nothing.")] = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Print the job id and return at once.")] = False,
+    max_rows: MaxRowsOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Run SQL as a job and print its result.
+
+    While the job runs a status line shows its state and elapsed time. Ctrl+C offers to cancel the job on the
+    server (without a terminal to ask on, it cancels). A failed query exits with 1 and the engine's message.
+    """
+    context = cli_context(ctx)
+    text = _read_sql(sql, file)
+    fmt = fmt or default_format(output)
+    check_output_options(fmt, output, max_rows)
+    body: dict[str, Any] = {"sql": text, "engine": engine, "priority": priority, "estimated_slots": slots,
+                            "dry_run": dry_run, "labels": _parse_labels(labels or [])}
+    if timeout is not None:
+        body["max_execution_time"] = timeout
+    client = context.client
+    answer = client.submit_query(body)
+    if dry_run:
+        _report_dry_run(answer, text, raw_json=context.raw_json)
+        return
+    if no_wait:
+        emit_json(answer) if context.raw_json else out.print(answer["job_id"])
+        return
+    job = wait_for_job(client, answer["job_id"])
+    if context.raw_json and job["status"] != "completed":
+        emit_json(job)
+    ensure_completed(job)
+    emit_result(client, job, fmt, destination=output, max_rows=max_rows, raw_json=context.raw_json)
+
+
+def _read_sql(sql: str | None, file: Path | None) -> str:
+    if sql is not None and file is not None:
+        raise typer.BadParameter("give the SQL as an argument or with --file, not both", param_hint="SQL")
+    if file is not None:
+        text = file.read_text()
+    elif sql == "-" or (sql is None and not sys.stdin.isatty()):
+        text = sys.stdin.read()
+    elif sql is None:
+        raise typer.BadParameter("none given: pass it as an argument, with --file FILE, or on stdin",
+                                 param_hint="SQL")
+    else:
+        text = sql
+    if not text.strip():
+        raise typer.BadParameter("the SQL is empty", param_hint="SQL")
+    return text
+
+
+def _parse_labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="--label")
+        labels[key] = value
+    return labels
+
+
+def _report_dry_run(answer: dict[str, Any], sql: str, *, raw_json: bool) -> None:
+    if raw_json:
+        emit_json(answer)
+    if not answer.get("valid"):
+        raise JobFailed(f"the query is not valid: {answer.get('error') or 'no error message'}",
+                        hint=error_pointer(sql, answer.get("error_position")))
+    if raw_json:
+        return
+    size = answer["estimated_bytes_processed"]
+    tables = ", ".join(answer.get("referenced_tables") or []) or "none"
+    out.print(f"Valid. This query will process {human_bytes(size)} ({size:,} bytes) when run. Tables: {tables}.")

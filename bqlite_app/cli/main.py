@@ -1,0 +1,89 @@
+"""The ``bqlite`` app: global options, the command tree, and one place that turns expected errors into exit codes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from bqlite_app import __version__
+from bqlite_app.cli.commands import jobs, query, schemas, system
+from bqlite_app.cli.context import CliContext
+from bqlite_app.cli.errors import CliError
+from bqlite_app.cli.output import error_line, fit_output_to_destination
+
+DEFAULT_URL = "http://127.0.0.1:8000"  # kept here too: importing the client (and httpx) would slow down --help
+
+
+class _BqliteGroup(TyperGroup):
+    """Expected failures (API errors, an unreachable server, failed jobs) print one line and exit with their
+    code; click handles usage errors itself (exit 2). Anything else is a bug and keeps its traceback."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _hoist_global_options(args))
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            error_line(exc.message, exc.hint, label=exc.label)
+            raise typer.Exit(exc.exit_code) from None
+
+
+def _hoist_global_options(args: list[str]) -> list[str]:
+    """Let --json and --url come anywhere before ``--`` (`bqlite jobs list --json`), as in gh or kubectl: click
+    only reads a group's options before the command name."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        if arg == "--":
+            rest.extend(args[position:])
+            break
+        if arg == "--json" or arg.startswith("--url="):
+            hoisted.append(arg)
+        elif arg == "--url" and position + 1 < len(args):
+            hoisted += args[position:position + 2]
+            position += 1
+        else:
+            rest.append(arg)
+        position += 1
+    return hoisted + rest
+
+
+app = typer.Typer(
+    name="bqlite", cls=_BqliteGroup, no_args_is_help=True, pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="BigQuery-Lite from the terminal: run SQL as jobs, follow them, fetch results, manage protobuf schemas.",
+    epilog="--url and --json also work after the command. Exit codes: 0 success · 1 the query, job or operation "
+           "failed · 2 usage error · 3 server unreachable · 4 API error · 130 interrupted.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bqlite {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option("--url", envvar="BQLITE_API_URL", help="The API's base URL.")] = DEFAULT_URL,
+    raw_json: Annotated[bool, typer.Option("--json", help="Print the API's raw JSON answers instead.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    fit_output_to_destination()
+    context = CliContext(url=url, raw_json=raw_json)
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+app.command()(query.query)
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(schemas.app, name="schemas")
+app.command()(system.status)
+app.command()(system.examples)
