@@ -35,7 +35,8 @@ def _complete_status(incomplete: str) -> list[str]:
     return [status for status in STATUSES if status.startswith(incomplete)]
 
 
-JobId = Annotated[str, typer.Argument(help="The job id, as `jobs list` shows it.", show_default=False)]
+JobId = Annotated[str, typer.Argument(
+    metavar="JOB_ID", help="The job id, as `jobs list` shows it.", show_default=False)]
 
 
 @app.command("list")

@@ -20,9 +20,9 @@ from bqlite_app.cli.waiting import wait_for_job
 def query(
     ctx: typer.Context,
     sql: Annotated[str | None, typer.Argument(
-        help="The SQL. Omit it (or give -) to read it from stdin.", show_default=False)] = None,
+        metavar="SQL", help="The SQL. Omit it (or give -) to read it from stdin.", show_default=False)] = None,
     file: Annotated[Path | None, typer.Option(
-        "--file", "-f", help="Read the SQL from this file.", exists=True, dir_okay=False, readable=True,
+        "--file", "-f", metavar="FILE", help="Read the SQL from this file.", exists=True, dir_okay=False, readable=True,
         show_default=False)] = None,
     engine: Annotated[str, typer.Option(
         "--engine", "-e", help="duckdb or clickhouse.", autocompletion=complete_engine)] = "duckdb",
@@ -30,10 +30,11 @@ def query(
         "--priority", "-p", min=1, max=5, help="1 is the most urgent (interactive), 5 is batch.")] = 1,
     slots: Annotated[int, typer.Option("--slots", min=1, max=10, help="Slots the job reserves.")] = 1,
     timeout: Annotated[int | None, typer.Option(
-        "--timeout", min=1, max=86_400, help="Time limit in seconds [default: the server's].",
+        "--timeout", min=1, max=86_400, help="Time limit in seconds (default: the server's).",
         show_default=False)] = None,
     labels: Annotated[list[str] | None, typer.Option(
-        "--label", "-l", help="A key=value label for the job; repeatable.", show_default=False)] = None,
+        "--label", "-l", metavar="KEY=VALUE", help="A key=value label for the job; repeatable.",
+        show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Validate and estimate the bytes processed; run nothing.")] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Print the job id and return at once.")] = False,

@@ -41,19 +41,21 @@ class IngestFormat(StrEnum):
     jsonl = "jsonl"
 
 
-SchemaId = Annotated[str, typer.Argument(help="The schema id, as `schemas list` shows it.", show_default=False)]
+SchemaId = Annotated[str, typer.Argument(
+    metavar="SCHEMA_ID", help="The schema id, as `schemas list` shows it.", show_default=False)]
 ProtoPath = Annotated[Path, typer.Argument(
-    help="The .proto file (or a binary FileDescriptorSet).", exists=True, dir_okay=False, readable=True,
-    show_default=False)]
+    metavar="FILE.proto", help="The .proto file (or a binary FileDescriptorSet).", exists=True, dir_okay=False,
+    readable=True, show_default=False)]
 ImportsOption = Annotated[list[Path] | None, typer.Option(
-    "--import", "-i", help="A .proto the main file imports; repeatable. It is named by its path relative to the "
-    "main file's folder, as `protoc -I <that folder>` would see it.", exists=True, dir_okay=False, readable=True,
-    show_default=False)]
+    "--import", "-i", metavar="FILE.proto", help="A .proto the main file imports; repeatable. It is named by its "
+    "path relative to the main file's folder, as `protoc -I <that folder>` would see it.", exists=True,
+    dir_okay=False, readable=True, show_default=False)]
 MessageOption = Annotated[str | None, typer.Option(
     "--message", "-m", help="The fully qualified message; needed when the file defines more than one.",
     show_default=False)]
 EnginesOption = Annotated[str | None, typer.Option(
-    "--engines", help="Comma-separated engines [default: every engine with the table].", show_default=False)]
+    "--engines", metavar="ENGINES", help="Comma-separated engines (default: every engine with the table).",
+    show_default=False)]
 
 
 @app.command()
@@ -134,7 +136,7 @@ def diff(
     message: MessageOption = None,
     imports: ImportsOption = None,
 ) -> None:
-    """What registering FILE over the schema would change, and whether it would break. Changes nothing.
+    """What registering FILE.proto over the schema would change, and whether it would break. Changes nothing.
 
     Exits with 1 when the change is breaking (so CI can refuse it), 0 otherwise.
     """
@@ -153,7 +155,8 @@ def diff(
 def create_table(
     ctx: typer.Context,
     schema_id: SchemaId,
-    engines: Annotated[str, typer.Option("--engines", help="Comma-separated engines.")] = ",".join(ENGINES),
+    engines: Annotated[str, typer.Option("--engines", metavar="ENGINES", help="Comma-separated engines.")] = ",".join(
+        ENGINES),
     replace: Annotated[bool, typer.Option("--replace", help="Drop and recreate tables that exist (data is lost).")]
     = False,
     if_not_exists: Annotated[bool, typer.Option(
@@ -178,10 +181,10 @@ def create_table(
 def ingest(
     ctx: typer.Context,
     schema_id: SchemaId,
-    data: Annotated[str, typer.Argument(help="The data file, or - for stdin.", show_default=False)],
+    data: Annotated[str, typer.Argument(metavar="DATA", help="The data file, or - for stdin.", show_default=False)],
     fmt: Annotated[IngestFormat | None, typer.Option(
         "--format", help="delimited (varint length-prefixed), single (one message) or jsonl (protobuf JSON per "
-        "line) [default: jsonl for .jsonl/.ndjson files, else delimited].", show_default=False)] = None,
+        "line); default: jsonl for .jsonl/.ndjson files, else delimited.", show_default=False)] = None,
     engines: EnginesOption = None,
 ) -> None:
     """Stream binary protobuf into the schema's tables, all or nothing per engine, with upload progress and rows/s."""
