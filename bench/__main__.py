@@ -9,11 +9,11 @@ import json
 import platform
 import sys
 
-from bench import export, ingest, job_overhead, throughput
+from bench import cli, export, ingest, job_overhead, throughput
 from bench.server import ROOT, running_backend
 
 BENCHMARKS = {"job_overhead": job_overhead.run, "throughput": throughput.run, "export": export.run,
-              "ingest": ingest.run}
+              "ingest": ingest.run, "cli": cli.run}
 
 
 def main(names: list[str]) -> None:

@@ -15,7 +15,6 @@ import httpx
 from bqlite_app import __version__
 from bqlite_app.cli.errors import ApiError, Unreachable
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 # Long enough for a slow request on a busy machine; uploads, exports and long polls set their own read timeouts.
 READ_TIMEOUT_S = 60.0
 TIMEOUT = httpx.Timeout(READ_TIMEOUT_S, connect=5.0)
@@ -25,9 +24,11 @@ ProtoUpload = tuple[str, bytes]  # (file name, content)
 
 
 class ApiClient:
-    def __init__(self, base_url: str = DEFAULT_URL, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        # Plain http needs no certificates: loading the CA bundle would cost every command ~50 ms of startup.
         self._http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, transport=transport,
+                                  verify=self.base_url.startswith("https:"),
                                   headers={"user-agent": f"bqlite-cli/{__version__}"})
 
     def close(self) -> None:
@@ -37,9 +38,6 @@ class ApiClient:
 
     def status(self) -> dict[str, Any]:
         return self._json("GET", "/status")
-
-    def health(self) -> dict[str, Any]:
-        return self._json("GET", "/health")
 
     def examples(self, engine: str | None = None) -> dict[str, Any]:
         return self._json("GET", "/examples", params=_present(engine=engine))

@@ -13,7 +13,7 @@ from bqlite_app.cli.context import CliContext
 from bqlite_app.cli.errors import CliError
 from bqlite_app.cli.output import error_line, fit_output_to_destination
 
-DEFAULT_URL = "http://127.0.0.1:8000"  # kept here too: importing the client (and httpx) would slow down --help
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 class _BqliteGroup(TyperGroup):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from bqlite_app.cli.errors import JobFailed
@@ -59,15 +60,15 @@ def emit_result(client: ApiClient, job: dict[str, Any], fmt: ResultFormat, *, de
     if fmt is ResultFormat.table and max_rows is None:
         max_rows = DEFAULT_TABLE_ROWS
     if fmt.exported and max_rows is None:
-        size = download(client, job, fmt.value, destination)
+        download(client, job, fmt.value, destination)
         shown = total = job.get("rows_returned") or 0
     else:
         rows = fetch_rows(client, job["job_id"], max_rows)
         with _atomic(destination, text=True) if destination else nullcontext(sys.stdout) as sink:
             shown = write_rows(fmt, rows.columns, rows.pages, sink)
             sink.flush()
-        total, size = rows.total_rows, None
-    where = f" → {destination} ({human_bytes(size or destination.stat().st_size)})" if destination else ""
+        total = rows.total_rows
+    where = f" → {escape(str(destination))} ({human_bytes(destination.stat().st_size)})" if destination else ""
     count = f"{shown:,} of {total:,} rows (--max-rows for more)" if shown < total else f"{shown:,} rows"
     note(f"[dim]{count}{where} · job {job['job_id']} on {job['engine']} · "
          f"{human_duration(job.get('execution_time_ms'))} · {human_bytes(job.get('bytes_processed'))} processed[/]")
@@ -99,11 +100,10 @@ def fetch_rows(client: ApiClient, job_id: str, max_rows: int | None) -> ResultRo
     return ResultRows(columns=first["columns"], total_rows=first["total_rows"], pages=pages())
 
 
-def download(client: ApiClient, job: dict[str, Any], fmt: str, destination: Path | None) -> int:
+def download(client: ApiClient, job: dict[str, Any], fmt: str, destination: Path | None) -> None:
     """Stream the server's export of the whole result to ``destination`` (None: stdout) with a progress bar.
 
     csv and ndjson count rows as lines arrive, so their bar has a true total; parquet and arrow count bytes only.
-    Answers the bytes written.
     """
     total_rows = job.get("rows_returned") or 0
     counts_rows = fmt in ("csv", "ndjson") and total_rows > 0
@@ -127,7 +127,6 @@ def download(client: ApiClient, job: dict[str, Any], fmt: str, destination: Path
             else:
                 progress.update(task, detail=detail)
         sink.flush()
-    return written
 
 
 class _atomic:
