@@ -31,9 +31,9 @@ def fit_output_to_destination() -> None:
     out.width = PIPE_WIDTH if piped else None  # type: ignore[assignment]  # None: measure the terminal again
 
 
-def live_progress(*columns: ProgressColumn) -> Progress:
+def live_progress(*columns: ProgressColumn, show: bool = True) -> Progress:
     """A transient progress display on stderr, drawn only on a terminal: logs and pipes get no redraw noise."""
-    return Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
+    return Progress(*columns, console=err, transient=True, disable=not (show and err.is_terminal))
 
 STATUS_STYLES = {"completed": "green", "failed": "red", "cancelled": "yellow", "running": "cyan", "queued": "blue",
                  "dry_run": "magenta"}

@@ -109,9 +109,11 @@ def download(client: ApiClient, job: dict[str, Any], fmt: str, destination: Path
     counts_rows = fmt in ("csv", "ndjson") and total_rows > 0
     written = lines = 0
     with ExitStack() as stack:
+        # Data streaming onto the same terminal would be torn by a redrawn bar: show it only for files and pipes.
         progress = stack.enter_context(live_progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=30),
-            TextColumn("{task.fields[detail]}"), TimeElapsedColumn()))
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+            show=destination is not None or not out.is_terminal))
         task = progress.add_task(f"Downloading {fmt}", total=total_rows if counts_rows else None, detail="")
         response = stack.enter_context(client.export(job["job_id"], fmt))
         sink = stack.enter_context(_atomic(destination)) if destination else sys.stdout.buffer
