@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import textwrap
-from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -68,37 +67,6 @@ def error_line(message: str, hint: str | None = None, *, label: str = "Error") -
 
 def status_text(status: str) -> str:
     return f"[{STATUS_STYLES.get(status, 'white')}]{status}[/]"
-
-
-def human_bytes(count: int | None) -> str:
-    if count is None:
-        return "-"
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
-def human_duration(ms: float | None) -> str:
-    if ms is None:
-        return "-"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
-
-
-def local_time(iso: str | None) -> str:
-    """An API timestamp in the viewer's time zone, to the second."""
-    if not iso:
-        return "-"
-    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def one_line(text: str, width: int = 60) -> str:

@@ -18,8 +18,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from bqlite_app.cli.errors import JobFailed
-from bqlite_app.cli.output import emit_json, human_bytes, human_duration, live_progress, note, out
+from bqlite_app.cli.output import emit_json, live_progress, note, out
 from bqlite_app.cli.render import DEFAULT_TABLE_ROWS, Column, Page, ResultFormat, write_rows
+from bqlite_app.humanize import human_bytes, human_duration_ms
 
 if TYPE_CHECKING:
     from bqlite_app.cli.client import ApiClient
@@ -71,7 +72,7 @@ def emit_result(client: ApiClient, job: dict[str, Any], fmt: ResultFormat, *, de
     where = f" → {escape(str(destination))} ({human_bytes(destination.stat().st_size)})" if destination else ""
     count = f"{shown:,} of {total:,} rows (--max-rows for more)" if shown < total else f"{shown:,} rows"
     note(f"[dim]{count}{where} · job {job['job_id']} on {job['engine']} · "
-         f"{human_duration(job.get('execution_time_ms'))} · {human_bytes(job.get('bytes_processed'))} processed[/]")
+         f"{human_duration_ms(job.get('execution_time_ms'))} · {human_bytes(job.get('bytes_processed'))} processed[/]")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Human-readable numbers, times and errors for the UI states (the pages show strings; the states shape them)."""
+"""Readable errors and page paths for the UI states (numbers and times: ``bqlite_app.humanize``)."""
 
 from __future__ import annotations
 
@@ -7,52 +7,9 @@ from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from bqlite_app.errors import BqliteError, SchemaIncompatible
+from bqlite_app.humanize import parse_time
 
-DASH = "—"
 _SENTENCE_BREAK = re.compile(r"(?<=\.)\s+(?=[A-Z\"'`])")
-
-
-def human_bytes(value: int | None) -> str:
-    if value is None:
-        return DASH
-    size = float(value)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{value} B"  # unreachable; keeps type checkers content
-
-
-def human_count(value: int | None) -> str:
-    return DASH if value is None else f"{value:,}"
-
-
-def human_duration_ms(value: float | None) -> str:
-    if value is None:
-        return DASH
-    if value < 1000:
-        return f"{value:.0f} ms"
-    seconds = value / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
-
-
-def parse_time(iso: str | None) -> datetime | None:
-    if not iso:
-        return None
-    value = datetime.fromisoformat(iso)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def local_time(iso: str | None) -> str:
-    """The machine's local time: the UI and the backend run on the same machine."""
-    value = parse_time(iso)
-    return DASH if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:

@@ -16,18 +16,11 @@ from urllib.parse import quote
 import reflex as rx
 
 from bqlite_app.errors import BqliteError
+from bqlite_app.humanize import DASH, human_bytes, human_count, human_duration_ms, local_time
 from bqlite_app.jobs.models import JobStatus
 from bqlite_app.queries import QuerySpec
 from bqlite_app.runtime import core
-from bqlite_app.state.display import (
-    DASH,
-    human_bytes,
-    human_count,
-    human_duration_ms,
-    local_time,
-    route_tail,
-    seconds_between,
-)
+from bqlite_app.state.display import route_tail, seconds_between
 
 log = logging.getLogger(__name__)
 

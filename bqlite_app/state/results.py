@@ -16,10 +16,11 @@ import pyarrow as pa
 import reflex as rx
 
 from bqlite_app.errors import BqliteError, ResultNotAvailable
+from bqlite_app.humanize import human_bytes, human_count, human_duration_ms
 from bqlite_app.jobs.jsonify import column_values, describe_columns, json_text
 from bqlite_app.jobs.models import JobStatus
 from bqlite_app.runtime import core
-from bqlite_app.state.display import human_bytes, human_count, human_duration_ms, seconds_between
+from bqlite_app.state.display import seconds_between
 
 PAGE_SIZES = ["100", "1000", "10000"]
 DEFAULT_PAGE_SIZE = 1000

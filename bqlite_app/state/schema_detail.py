@@ -17,8 +17,9 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from bqlite_app.errors import BqliteError
+from bqlite_app.humanize import human_bytes, human_count, human_duration_ms, local_time
 from bqlite_app.runtime import core
-from bqlite_app.state.display import error_lines, human_bytes, human_count, human_duration_ms, local_time, route_tail
+from bqlite_app.state.display import error_lines, route_tail
 from bqlite_app.state.schemas import ENGINE_LABELS
 
 FORMATS = ["delimited", "single", "jsonl"]

@@ -16,10 +16,11 @@ from typing import Any
 import reflex as rx
 
 from bqlite_app.errors import BqliteError
+from bqlite_app.humanize import human_bytes, local_time
 from bqlite_app.runtime import core
 from bqlite_app.schemas.compiler import ProtoFile, compile_schema
 from bqlite_app.schemas.registry import DEFAULT_DATABASE
-from bqlite_app.state.display import error_lines, human_bytes, local_time
+from bqlite_app.state.display import error_lines
 
 MAX_PROTO_BYTES = 10 * 1024**2
 ENGINE_LABELS = {"duckdb": "DuckDB", "clickhouse": "ClickHouse"}

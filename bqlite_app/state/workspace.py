@@ -16,10 +16,10 @@ import reflex as rx
 
 from bqlite_app.errors import BqliteError, JobNotFound
 from bqlite_app.examples import examples_for
+from bqlite_app.humanize import human_bytes
 from bqlite_app.queries import QuerySpec
 from bqlite_app.runtime import core
 from bqlite_app.state.catalog import CatalogState
-from bqlite_app.state.display import human_bytes
 from bqlite_app.state.results import ACTIVE, ResultsMixin, line_and_column, snapshot_job
 from bqlite_app.state.status import StatusState
 

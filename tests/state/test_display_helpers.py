@@ -1,8 +1,9 @@
 """The pure helpers behind the jobs and schema pages: readable numbers and errors, import names, field trees."""
 
 from bqlite_app.errors import SchemaIncompatible, SchemaParseFailed, ValidationFailed
+from bqlite_app.humanize import human_bytes, human_duration_ms
 from bqlite_app.schemas.compiler import ProtoFile
-from bqlite_app.state.display import error_lines, human_bytes, human_duration_ms, route_tail
+from bqlite_app.state.display import error_lines, route_tail
 from bqlite_app.state.schema_detail import flatten_fields, workspace_url
 from bqlite_app.state.schemas import align_import_names, default_table_name
 

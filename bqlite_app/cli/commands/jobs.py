@@ -11,20 +11,11 @@ from rich.text import Text
 
 from bqlite_app.cli.commands.options import FormatOption, MaxRowsOption, OutputOption, complete_engine
 from bqlite_app.cli.context import cli_context
-from bqlite_app.cli.output import (
-    emit_json,
-    human_bytes,
-    human_duration,
-    local_time,
-    note,
-    one_line,
-    out,
-    print_sql,
-    status_text,
-)
+from bqlite_app.cli.output import emit_json, note, one_line, out, print_sql, status_text
 from bqlite_app.cli.render import default_format
 from bqlite_app.cli.results import check_output_options, emit_result, ensure_completed
 from bqlite_app.cli.waiting import wait_for_job
+from bqlite_app.humanize import human_bytes, human_count, human_duration_ms, local_time
 
 app = typer.Typer(help="List, inspect and cancel jobs, and fetch their results.", no_args_is_help=True)
 
@@ -58,8 +49,8 @@ def list_jobs(
         emit_json(answer)
         return
     rows = [[job["job_id"], status_text(job["status"]), job["engine"], str(job["priority"]),
-             local_time(job["created_at"]), human_duration(job.get("execution_time_ms")),
-             "-" if job.get("rows_returned") is None else f"{job['rows_returned']:,}"] for job in answer["jobs"]]
+             local_time(job["created_at"]), human_duration_ms(job.get("execution_time_ms")),
+             human_count(job.get("rows_returned"))] for job in answer["jobs"]]
     headers = ["JOB ID", "STATUS", "ENGINE", "PRI", "CREATED", "DURATION", "ROWS"]
     # Every column but the SQL keeps its full width; the SQL gets one line of what is left.
     widths = [max([len(header), *(len(Text.from_markup(row[i])) for row in rows)]) for i, header in enumerate(headers)]
@@ -136,8 +127,8 @@ def _print_job(job: dict[str, Any]) -> None:
         ("Created", local_time(job["created_at"])),
         ("Started", local_time(job.get("started_at"))),
         ("Completed", local_time(job.get("completed_at"))),
-        ("Duration", human_duration(job.get("execution_time_ms"))),
-        ("Rows", f"{job['rows_returned']:,}" if job.get("rows_returned") is not None else "-"),
+        ("Duration", human_duration_ms(job.get("execution_time_ms"))),
+        ("Rows", human_count(job.get("rows_returned"))),
         ("Bytes processed", human_bytes(job.get("bytes_processed"))),
         ("Time limit", f"{job['max_execution_time']} s" if job.get("max_execution_time") else None),
         ("Labels", ", ".join(f"{k}={v}" for k, v in (job.get("labels") or {}).items()) or None),

@@ -11,10 +11,11 @@ import typer
 from bqlite_app.cli.commands.options import FormatOption, MaxRowsOption, OutputOption, complete_engine
 from bqlite_app.cli.context import cli_context
 from bqlite_app.cli.errors import JobFailed
-from bqlite_app.cli.output import emit_json, human_bytes, out
+from bqlite_app.cli.output import emit_json, out
 from bqlite_app.cli.render import default_format
 from bqlite_app.cli.results import check_output_options, emit_result, ensure_completed, error_pointer
 from bqlite_app.cli.waiting import wait_for_job
+from bqlite_app.humanize import human_bytes
 
 
 def query(

@@ -18,16 +18,8 @@ from rich.tree import Tree
 from bqlite_app.cli.commands.options import ENGINES
 from bqlite_app.cli.context import cli_context
 from bqlite_app.cli.errors import JobFailed
-from bqlite_app.cli.output import (
-    emit_json,
-    human_bytes,
-    human_duration,
-    live_progress,
-    local_time,
-    note,
-    out,
-    print_sql,
-)
+from bqlite_app.cli.output import emit_json, live_progress, note, out, print_sql
+from bqlite_app.humanize import DASH, human_bytes, human_duration_ms, local_time
 
 app = typer.Typer(help="Register protobuf schemas, create their tables and ingest binary data.",
                   no_args_is_help=True)
@@ -97,7 +89,7 @@ def list_schemas(ctx: typer.Context) -> None:
                          no_wrap=name != "DESCRIPTION")
     for schema in answer["schemas"]:
         table.add_row(schema["schema_id"], f"{schema['database_name']}.{schema['table_name']}", str(schema["version"]),
-                      str(schema["field_count"]), ", ".join(t["engine"] for t in schema["tables"]) or "-",
+                      str(schema["field_count"]), ", ".join(t["engine"] for t in schema["tables"]) or DASH,
                       local_time(schema["updated_at"]), escape(schema.get("description") or ""))
     out.print(table)
     note(f"[dim]{answer['total']} schema(s)[/]")
@@ -207,9 +199,9 @@ def ingest(
         emit_json(answer)
         return
     rows = answer["rows_ingested"]
-    out.print(f"Ingested {rows:,} rows ({human_bytes(answer['bytes'])}) into {', '.join(answer['engines']) or '-'} "
-              f"in {human_duration(elapsed * 1000)}: {rows / max(elapsed, 1e-9):,.0f} rows/s "
-              f"[dim](server {human_duration(answer['duration_ms'])})[/]")
+    out.print(f"Ingested {rows:,} rows ({human_bytes(answer['bytes'])}) into {', '.join(answer['engines']) or DASH} "
+              f"in {human_duration_ms(elapsed * 1000)}: {rows / max(elapsed, 1e-9):,.0f} rows/s "
+              f"[dim](server {human_duration_ms(answer['duration_ms'])})[/]")
 
 
 @app.command()
@@ -266,12 +258,12 @@ def _print_schema(schema: dict[str, Any]) -> None:
     for name, value in (
         ("Schema", schema["schema_id"]),
         ("Table", f"{schema['database_name']}.{schema['table_name']}"),
-        ("Message", schema.get("message_type") or "-"),
+        ("Message", schema.get("message_type") or DASH),
         ("Version", str(schema["version"])),
         ("Fields", f"{schema['field_count']} top-level"),
         ("Tables in", ", ".join(t["engine"] for t in schema["tables"]) or "none yet (schemas create-table)"),
         ("Updated", local_time(schema["updated_at"])),
-        ("Description", escape(schema.get("description") or "-")),
+        ("Description", escape(schema.get("description") or DASH)),
     ):
         grid.add_row(name, value)
     out.print(grid)

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from bqlite_app.cli.commands.options import complete_engine
 from bqlite_app.cli.context import cli_context
-from bqlite_app.cli.output import emit_json, human_duration, out, print_sql
+from bqlite_app.cli.output import emit_json, out, print_sql
+from bqlite_app.humanize import human_duration_ms
 
 
 def status(ctx: typer.Context) -> None:
@@ -28,7 +29,7 @@ def status(ctx: typer.Context) -> None:
     slots = Table.grid(padding=(0, 1))
     slots.add_row(ProgressBar(total=total, completed=total - free, width=20), f"{total - free} of {total} in use")
     grid.add_row("Server", f"{context.url}  [dim]version {answer.get('version', '?')}, up "
-                           f"{human_duration(answer['uptime_s'] * 1000)}[/]")
+                           f"{human_duration_ms(answer['uptime_s'] * 1000)}[/]")
     grid.add_row("Slots", slots)
     grid.add_row("Jobs", f"{answer['queued_jobs']} queued · {answer['running_jobs']} running · "
                          f"{answer['completed_jobs']} completed · {answer['failed_jobs']} failed"
