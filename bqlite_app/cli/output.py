@@ -19,9 +19,10 @@ from rich.syntax import Syntax
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-
 # Piped output is read by programs and grep: a table never squeezes a cell to "compl…" there.
 PIPE_WIDTH = 1000
+STATUS_STYLES = {"completed": "green", "failed": "red", "cancelled": "yellow", "running": "cyan", "queued": "blue",
+                 "dry_run": "magenta"}
 
 
 def fit_output_to_destination() -> None:
@@ -33,9 +34,6 @@ def fit_output_to_destination() -> None:
 def live_progress(*columns: ProgressColumn, show: bool = True) -> Progress:
     """A transient progress display on stderr, drawn only on a terminal: logs and pipes get no redraw noise."""
     return Progress(*columns, console=err, transient=True, disable=not (show and err.is_terminal))
-
-STATUS_STYLES = {"completed": "green", "failed": "red", "cancelled": "yellow", "running": "cyan", "queued": "blue",
-                 "dry_run": "magenta"}
 
 
 def emit_json(data: Any) -> None:

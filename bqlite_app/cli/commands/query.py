@@ -108,4 +108,5 @@ def _report_dry_run(answer: dict[str, Any], sql: str, *, raw_json: bool) -> None
         return
     size = answer["estimated_bytes_processed"]
     tables = ", ".join(answer.get("referenced_tables") or []) or "none"
-    out.print(f"Valid. This query will process {human_bytes(size)} ({size:,} bytes) when run. Tables: {tables}.")
+    out.print(f"Valid. This query will process {human_bytes(size)} ({size:,} bytes) when run. Tables: {tables}.",
+              markup=False)

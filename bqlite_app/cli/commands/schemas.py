@@ -160,11 +160,11 @@ def create_table(
                                                       "if_not_exists": if_not_exists})
     if context.raw_json:
         emit_json(answer)
-    failed = {name: r for name, r in answer["results"].items() if r.get("error")}
-    if not context.raw_json:
+    else:
         for name, r in answer["results"].items():
             state = "[red]failed[/]" if r.get("error") else ("[green]created[/]" if r["created"] else "exists")
             out.print(f"{name:<11} {r['table']}  {state}" + (f": {escape(r['error'])}" if r.get("error") else ""))
+    failed = [name for name, r in answer["results"].items() if r.get("error")]
     if failed:
         raise JobFailed(f"could not create the table in {', '.join(failed)}")
 
@@ -186,6 +186,7 @@ def ingest(
         raise typer.BadParameter(f"{data!r} is not a file", param_hint="DATA")
     if fmt is None:
         fmt = IngestFormat.jsonl if path and path.suffix.lower() in (".jsonl", ".ndjson") else IngestFormat.delimited
+    targets = ",".join(_engine_list(engines)) if engines else None
     size = path.stat().st_size if path else None
     started = time.monotonic()
     with (path.open("rb") if path else sys.stdin.buffer) as source, live_progress(
@@ -193,7 +194,7 @@ def ingest(
             TextColumn("{task.fields[speed]}"), TimeElapsedColumn()) as progress:
         task = progress.add_task(f"Uploading {data}", total=size, speed="")
         answer = context.client.ingest(schema_id, _chunks(source, progress, task), size=size, fmt=fmt.value,
-                                       engines=",".join(_engine_list(engines)) if engines else None)
+                                       engines=targets)
     elapsed = time.monotonic() - started
     if context.raw_json:
         emit_json(answer)
