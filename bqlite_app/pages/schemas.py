@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from bqlite_app.components.layout import page_layout
-from bqlite_app.state.schemas import SchemaRow, SchemasState
+from bqlite_app.state.schemas import ChangeRow, SchemaRow, SchemasState
 
 
 def error_callout(title: rx.Var[str], lines: rx.Var[list[str]]) -> rx.Component:
@@ -56,6 +56,28 @@ def staged_files() -> rx.Component:
     )
 
 
+def change_line(change: ChangeRow) -> rx.Component:
+    return rx.hstack(
+        rx.cond(change.breaking, rx.icon("circle-x", size=13, color="var(--red-9)", flex_shrink="0"),
+                rx.icon("circle-check", size=13, color="var(--green-9)", flex_shrink="0")),
+        rx.text(change.text, size="1"),
+        align="start", spacing="1",
+    )
+
+
+def change_preview() -> rx.Component:
+    """The answer of Check changes: a verdict, then each change, the breaking ones marked."""
+    preview = SchemasState.preview
+    return rx.cond(
+        preview.verdict != "",
+        rx.callout.root(
+            rx.vstack(rx.text(preview.verdict, weight="bold", size="2"), rx.foreach(preview.changes, change_line),
+                      spacing="1", width="100%"),
+            color_scheme=preview.tone, role="status", aria_label="Changes", width="100%", size="1",
+        ),
+    )
+
+
 def field(label: str, control: rx.Component) -> rx.Component:
     return rx.vstack(rx.text(label, size="1", weight="medium"), control, spacing="1", width="100%")
 
@@ -90,6 +112,13 @@ def register_form() -> rx.Component:
             field("Description", rx.text_area(value=SchemasState.description, on_change=SchemasState.set_description,
                                               aria_label="Description", rows="2", width="100%")),
             error_callout(SchemasState.error_title, SchemasState.error_detail),
+            change_preview(),
+            rx.cond(
+                SchemasState.existing_schema_id != "",
+                rx.button(rx.icon("git-compare", size=15), "Check changes", on_click=SchemasState.check_changes,
+                          disabled=~SchemasState.can_register, loading=SchemasState.checking, variant="soft",
+                          width="100%"),
+            ),
             rx.button(rx.icon("circle-plus", size=15), "Register", on_click=SchemasState.register,
                       disabled=~SchemasState.can_register, loading=SchemasState.registering, width="100%"),
             spacing="3", width="100%",

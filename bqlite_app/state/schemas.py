@@ -19,7 +19,7 @@ from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import human_bytes, local_time
 from bqlite_app.runtime import core
 from bqlite_app.schemas.compiler import ProtoFile, compile_schema
-from bqlite_app.schemas.registry import DEFAULT_DATABASE
+from bqlite_app.schemas.registry import DEFAULT_DATABASE, SchemaDiff
 from bqlite_app.state.display import error_lines
 
 MAX_PROTO_BYTES = 10 * 1024**2
@@ -37,6 +37,34 @@ class SchemaRow:
     field_count: int = 0
     engines: list[str] = dataclasses.field(default_factory=list)
     updated: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangeRow:
+    text: str = ""
+    breaking: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangePreview:
+    """What registering the staged files over an existing table would do (``SchemaRegistry.diff``)."""
+
+    verdict: str = ""
+    tone: str = "gray"   # the callout's color: green compatible, red breaking, gray unchanged
+    changes: list[ChangeRow] = dataclasses.field(default_factory=list)
+
+
+def change_preview(diff: SchemaDiff) -> ChangePreview:
+    if diff.unchanged:
+        return ChangePreview(f"No changes: version {diff.current_version} already has this content.")
+    breaking = set(diff.comparison.breaking)
+    changes = [ChangeRow(change, change in breaking) for change in diff.comparison.changes]
+    if breaking:
+        return ChangePreview(f"Breaking: {len(breaking)} change(s) against version {diff.current_version}; "
+                             "registering would be refused.", "red", changes)
+    added = f" New columns: {', '.join(diff.columns_added)}." if diff.columns_added else ""
+    return ChangePreview(f"Compatible: registering makes version {diff.next_version}.{added}", "green",
+                         changes or [ChangeRow("No field changes (comments, options or layout differ).")])
 
 
 def schema_row(summary: dict[str, Any]) -> SchemaRow:
@@ -103,6 +131,8 @@ class SchemasState(rx.State):
     import_labels: list[str] = []
     message_choices: list[str] = []
     registering: bool = False
+    checking: bool = False
+    preview: ChangePreview = ChangePreview()
     error_title: str = ""
     error_detail: list[str] = []
     _main: ProtoFile | None = None
@@ -111,6 +141,12 @@ class SchemasState(rx.State):
     @rx.var
     def can_register(self) -> bool:
         return self.main_label != "" and self.table_name.strip() != "" and not self.registering
+
+    @rx.var
+    def existing_schema_id(self) -> str:
+        """The schema already registered as the form's database.table: registering would make a new version."""
+        name = f"{self.database_name or DEFAULT_DATABASE}.{self.table_name}"
+        return next((row.schema_id for row in self.schemas if row.name == name), "")
 
     @rx.event
     async def load(self) -> None:
@@ -123,14 +159,17 @@ class SchemasState(rx.State):
     @rx.event
     def set_table_name(self, value: str) -> None:
         self.table_name = value.strip()
+        self.preview = ChangePreview()
 
     @rx.event
     def set_database_name(self, value: str) -> None:
         self.database_name = value.strip()
+        self.preview = ChangePreview()
 
     @rx.event
     def set_message_type(self, value: str) -> None:
         self.message_type = value.strip()
+        self.preview = ChangePreview()
 
     @rx.event
     def set_description(self, value: str) -> None:
@@ -151,7 +190,7 @@ class SchemasState(rx.State):
             return
         if not staged:
             return
-        self._main = staged[0]
+        self._main, self.preview = staged[0], ChangePreview()
         self.main_label = f"{staged[0].name} ({human_bytes(len(staged[0].content))})"
         self.error_title, self.error_detail = "", []
         await self._suggest_messages()
@@ -165,13 +204,13 @@ class SchemasState(rx.State):
             return
         by_name = {f.name: f for f in self._imports}
         by_name.update({f.name: f for f in staged})
-        self._imports = list(by_name.values())
+        self._imports, self.preview = list(by_name.values()), ChangePreview()
         self.import_labels = [f"{f.name} ({human_bytes(len(f.content))})" for f in self._imports]
         await self._suggest_messages()
 
     @rx.event
     def clear_files(self) -> None:
-        self._main, self._imports = None, []
+        self._main, self._imports, self.preview = None, [], ChangePreview()
         self.main_label, self.import_labels, self.message_choices = "", [], []
 
     async def _suggest_messages(self) -> None:
@@ -187,6 +226,23 @@ class SchemasState(rx.State):
         self.message_choices = compiled.message_names()
         if len(self.message_choices) == 1 and not self.message_type:
             self.choose_message(self.message_choices[0])
+
+    @rx.event
+    async def check_changes(self):
+        """Preview a re-registration of the existing table: every change, and whether it would break."""
+        if self._main is None or not self.existing_schema_id:
+            return
+        self.checking, self.error_title, self.error_detail = True, "", []
+        yield
+        main, schema_id, message = self._main, self.existing_schema_id, self.message_type or None
+        imports = align_import_names(main, self._imports)
+        try:
+            diff = await asyncio.to_thread(lambda: core.schemas.diff(schema_id, main, imports, message_type=message))
+            self.preview = change_preview(diff)
+        except BqliteError as exc:
+            self.error_title, self.error_detail = error_lines(exc)
+        finally:
+            self.checking = False
 
     @rx.event
     async def register(self):

@@ -41,6 +41,8 @@ message Event {
 """
 BROKEN = EVENT.replace(b"double fare = 2;", b"double fare = 2")
 BREAKING = EVENT.replace(b"double fare = 2;", b"string fare = 2;")
+COMPATIBLE = EVENT.replace(b"google.protobuf.Timestamp at = 6;",
+                           b"google.protobuf.Timestamp at = 6;\n  double tip = 7;")
 ROWS = 750
 
 
@@ -128,14 +130,28 @@ def test_register_create_ingest_query_and_delete(live_app, browser):
     expect(row).to_contain_text("ClickHouse")
     page.screenshot(path=str(ARTIFACTS / "schemas.png"), full_page=True)
 
-    # A breaking change is refused, with each breaking change listed.
+    # Check changes previews a re-registration of the existing table and changes nothing.
     choose(page, "proto_imports", "common.proto", COMMON)
-    choose(page, "proto_main", "event.proto", BREAKING)
+    choose(page, "proto_main", "event.proto", COMPATIBLE)
     expect(page.get_by_role("textbox", name="Message type")).to_have_value("e2e.v1.Event", timeout=10000)
     page.get_by_role("textbox", name="Table name").fill(table)
+    page.get_by_role("button", name="Check changes").click()
+    preview = page.get_by_role("status", name="Changes")
+    expect(preview).to_contain_text("Compatible: registering makes version 2. New columns: tip")
+    preview.evaluate("element => element.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(ARTIFACTS / "schemas-check-changes.png"))
+
+    # A breaking change: the preview marks it, and registering is refused with each breaking change listed.
+    choose(page, "proto_main", "event.proto", BREAKING)
+    expect(preview).to_have_count(0)                   # new files, so the old preview is gone
+    page.get_by_role("button", name="Check changes").click()
+    expect(preview).to_contain_text("Breaking: 1 change(s) against version 1")
+    expect(preview).to_contain_text("fare")
     page.get_by_role("button", name="Register").click()
     expect(page.get_by_role("alert")).to_contain_text("Not compatible")
     expect(page.get_by_role("alert")).to_contain_text("fare")
+    with httpx.Client(base_url=live_app.api_url, timeout=30) as http:
+        assert http.get(f"/schemas/{schema_id}").json()["version"] == 1
 
     # Delete, dropping the tables.
     page.goto(f"{live_app.ui_url}/schemas/{schema_id}")

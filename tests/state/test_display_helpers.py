@@ -2,10 +2,12 @@
 
 from bqlite_app.errors import SchemaIncompatible, SchemaParseFailed, ValidationFailed
 from bqlite_app.humanize import human_bytes, human_duration_ms
+from bqlite_app.schemas.compat import Comparison
 from bqlite_app.schemas.compiler import ProtoFile
+from bqlite_app.schemas.registry import SchemaDiff
 from bqlite_app.state.display import error_lines, route_tail
 from bqlite_app.state.schema_detail import flatten_fields, workspace_url
-from bqlite_app.state.schemas import align_import_names, default_table_name
+from bqlite_app.state.schemas import ChangeRow, align_import_names, change_preview, default_table_name
 
 
 def test_numbers_read_like_a_console():
@@ -43,3 +45,20 @@ def test_small_helpers():
     tree = [{"name": "a", "number": 1, "proto_type": "message x.A", "mode": "NULLABLE",
              "fields": [{"name": "b", "number": 2, "proto_type": "int32", "mode": "REQUIRED", "fields": []}]}]
     assert [(r.name, r.depth) for r in flatten_fields(tree)] == [("a", 0), ("b", 1)]
+
+
+def test_change_preview_gives_a_verdict_and_marks_breaking_changes():
+    def diff(unchanged=False, breaking=(), changes=(), added=()):
+        return SchemaDiff(current_version=3, message_type="t.V", unchanged=unchanged,
+                          comparison=Comparison(breaking=list(breaking), changes=list(changes)),
+                          columns_added=list(added), columns_changed=[])
+
+    assert change_preview(diff(unchanged=True)).verdict == "No changes: version 3 already has this content."
+    compatible = change_preview(diff(changes=["Added field t.V.tip."], added=["tip"]))
+    assert (compatible.verdict, compatible.tone) == ("Compatible: registering makes version 4. New columns: tip.",
+                                                     "green")
+    assert compatible.changes == [ChangeRow("Added field t.V.tip.", breaking=False)]
+    breaking = change_preview(diff(breaking=["Field t.V.a changed type."],
+                                   changes=["Field t.V.a changed type.", "Added field t.V.b."]))
+    assert breaking.tone == "red" and breaking.verdict.startswith("Breaking: 1 change(s) against version 3")
+    assert [row.breaking for row in breaking.changes] == [True, False]
