@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor
@@ -28,6 +30,7 @@ from bqlite_app.schemas._protoc import clean_name, library_file, run_protoc
 
 DEFAULT_MAIN_NAME = "schema.proto"
 _BOM = b"\xef\xbb\xbf"
+_IMPORT = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,28 @@ class CompiledSchema:
         return out
 
 
+def align_import_names(main: ProtoFile, imports: Sequence[ProtoFile]) -> list[ProtoFile]:
+    """Give each uploaded import the path an ``import "..."`` line uses for it, matched by file name.
+
+    A browser (or ``curl -F imports=@common.proto``) hands over ``common.proto`` while the main file says
+    ``import "events/common.proto";``. A name that some import line uses as is, or a base name that matches no
+    import line or several, is kept.
+    """
+    wanted: set[str] = set()
+    for file in (main, *imports):
+        wanted.update(_IMPORT.findall(file.content.decode("utf-8", errors="replace")))
+    by_base: dict[str, list[str]] = {}
+    for path in wanted:
+        by_base.setdefault(PurePosixPath(path).name, []).append(path)
+    aligned = []
+    for file in imports:
+        candidates = by_base.get(PurePosixPath(file.name).name, [])
+        if file.name not in wanted and len(candidates) == 1:
+            file = ProtoFile(candidates[0], file.content)
+        aligned.append(file)
+    return aligned
+
+
 def compile_schema(main: ProtoFile, imports: Sequence[ProtoFile] = ()) -> CompiledSchema:
     """Compile ``.proto`` text (or accept a binary FileDescriptorSet) into a CompiledSchema.
 
@@ -121,6 +146,7 @@ def compile_schema(main: ProtoFile, imports: Sequence[ProtoFile] = ()) -> Compil
 
     files: dict[str, bytes] = {}
     sources: dict[str, str] = {}
+    imports = align_import_names(main, imports)
     for file, name in [(main, main_name), *((f, clean_name(f.name)) for f in imports)]:
         if name in files:
             raise SchemaParseFailed(f"{name} was uploaded twice.")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import Sequence
-from pathlib import PurePosixPath
 from typing import Any
 
 import reflex as rx
@@ -24,7 +22,6 @@ from bqlite_app.state.display import error_lines
 
 MAX_PROTO_BYTES = 10 * 1024**2
 ENGINE_LABELS = {"duckdb": "DuckDB", "clickhouse": "ClickHouse"}
-_IMPORT = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -81,26 +78,6 @@ def upload_name(file: rx.UploadFile) -> str:
     if file.path is not None:
         return file.path.as_posix().lstrip("./") or "schema.proto"
     return file.name or "schema.proto"
-
-
-def align_import_names(main: ProtoFile, imports: Sequence[ProtoFile]) -> list[ProtoFile]:
-    """Give each uploaded import the path an ``import "..."`` line uses for it, matched by file name.
-
-    A browser hands over ``common.proto`` while the main file says ``import "events/common.proto";``.
-    """
-    wanted: set[str] = set()
-    for file in (main, *imports):
-        wanted.update(_IMPORT.findall(file.content.decode("utf-8", errors="replace")))
-    by_base: dict[str, list[str]] = {}
-    for path in wanted:
-        by_base.setdefault(PurePosixPath(path).name, []).append(path)
-    aligned = []
-    for file in imports:
-        candidates = by_base.get(PurePosixPath(file.name).name, [])
-        if file.name not in wanted and len(candidates) == 1:
-            file = ProtoFile(candidates[0], file.content)
-        aligned.append(file)
-    return aligned
 
 
 def default_table_name(message: str) -> str:
@@ -217,7 +194,7 @@ class SchemasState(rx.State):
         """List the main file's messages once it compiles; compile errors wait for Register to be shown."""
         if self._main is None:
             return
-        main, imports = self._main, align_import_names(self._main, self._imports)
+        main, imports = self._main, self._imports
         try:
             compiled = await asyncio.to_thread(compile_schema, main, imports)
         except BqliteError:
@@ -235,7 +212,7 @@ class SchemasState(rx.State):
         self.checking, self.error_title, self.error_detail = True, "", []
         yield
         main, schema_id, message = self._main, self.existing_schema_id, self.message_type or None
-        imports = align_import_names(main, self._imports)
+        imports = self._imports
         try:
             diff = await asyncio.to_thread(lambda: core.schemas.diff(schema_id, main, imports, message_type=message))
             self.preview = change_preview(diff)
@@ -255,7 +232,7 @@ class SchemasState(rx.State):
         main = self._main
         options = {"table_name": self.table_name, "database_name": self.database_name or DEFAULT_DATABASE,
                    "description": self.description.strip(), "message_type": self.message_type or None}
-        imports = align_import_names(main, self._imports)
+        imports = self._imports
         try:
             registration = await asyncio.to_thread(lambda: core.schemas.register(main, imports, **options))
         except BqliteError as exc:

@@ -16,6 +16,7 @@ from bqlite_app.schemas.compiler import (
     CompiledSchema,
     MessageNotFound,
     ProtoFile,
+    align_import_names,
     compile_schema,
     fingerprint,
     load_compiled,
@@ -125,6 +126,18 @@ def test_multi_file_upload_with_imports_in_subdirectories() -> None:
     # google/type/date.proto resolved from googleapis-common-protos without an upload
     assert compiled.descriptor("events.Click").fields_by_name["day"].message_type.full_name == "google.type.Date"
     assert compiled.file_names().index("events/money/money.proto") < compiled.file_names().index("events/common.proto")
+
+
+def test_imports_uploaded_by_base_name_take_the_path_their_import_line_uses() -> None:
+    # What a browser or `curl -F imports=@common.proto` sends: no folders.
+    compiled = compile_schema(upload("events/click.proto"), [
+        ProtoFile("common.proto", upload("events/common.proto").content),
+        ProtoFile("money.proto", upload("events/money/money.proto").content)])
+    assert set(compiled.sources) == {"events/click.proto", "events/common.proto", "events/money/money.proto"}
+    main = ProtoFile("event.proto", b'import "e2e/common.proto";\nimport "a/x.proto";\nimport "b/x.proto";')
+    aligned = align_import_names(main, [ProtoFile("common.proto", b""), ProtoFile("x.proto", b""),
+                                        ProtoFile("other/y.proto", b"")])
+    assert [f.name for f in aligned] == ["e2e/common.proto", "x.proto", "other/y.proto"]  # x.proto is ambiguous
 
 
 def test_proto_sources_include_library_files() -> None:

@@ -3,11 +3,10 @@
 from bqlite_app.errors import SchemaIncompatible, SchemaParseFailed, ValidationFailed
 from bqlite_app.humanize import human_bytes, human_duration_ms
 from bqlite_app.schemas.compat import Comparison
-from bqlite_app.schemas.compiler import ProtoFile
 from bqlite_app.schemas.registry import SchemaDiff
 from bqlite_app.state.display import error_lines, route_tail
 from bqlite_app.state.schema_detail import flatten_fields, workspace_url
-from bqlite_app.state.schemas import ChangeRow, align_import_names, change_preview, default_table_name
+from bqlite_app.state.schemas import ChangeRow, change_preview, default_table_name
 
 
 def test_numbers_read_like_a_console():
@@ -29,12 +28,6 @@ def test_errors_split_into_readable_lines():
                      '• Field "t.V.b" (2) was deleted without reserving its number.']
     assert error_lines(ValidationFailed("table_name: bad"))[1] == ["table_name: bad"]
     assert error_lines(RuntimeError("boom")) == ("Unexpected error", ["RuntimeError: boom"])
-
-
-def test_uploaded_imports_take_the_path_their_import_line_uses():
-    main = ProtoFile("event.proto", b'import "e2e/common.proto";\nimport "google/protobuf/timestamp.proto";')
-    imports = align_import_names(main, [ProtoFile("common.proto", b""), ProtoFile("other/x.proto", b"")])
-    assert [f.name for f in imports] == ["e2e/common.proto", "other/x.proto"]
 
 
 def test_small_helpers():
