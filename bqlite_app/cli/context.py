@@ -5,10 +5,13 @@ The client (and httpx with it) is imported only when a command talks to the API,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+from bqlite_app.cli.output import emit_json
 
 if TYPE_CHECKING:
     from bqlite_app.cli.client import ApiClient
@@ -27,6 +30,13 @@ class CliContext:
 
             self._client = ApiClient(self.url)
         return self._client
+
+    def respond(self, answer: dict[str, Any], render: Callable[[dict[str, Any]], None]) -> None:
+        """What a command prints: with --json the API's answer as it came, otherwise ``render(answer)`` for people."""
+        if self.raw_json:
+            emit_json(answer)
+        else:
+            render(answer)
 
     def close(self) -> None:
         if self._client is not None:

@@ -28,15 +28,13 @@ if TYPE_CHECKING:
 PAGE_ROWS = 10_000  # the API's largest JSON page
 
 
-def ensure_completed(job: dict[str, Any]) -> None:
+def _job_failed(job: dict[str, Any]) -> JobFailed:
     """A failed or cancelled job is the command's failure (exit 1), with the engine's message and where it points."""
-    if job["status"] == "completed":
-        return
     error = job.get("error") or "no error message"
     if job["status"] == "cancelled":
-        raise JobFailed(f"job {job['job_id']} was cancelled: {error}")
-    raise JobFailed(f"job {job['job_id']} failed: {error}",
-                    hint=error_pointer(job.get("sql"), job.get("error_position")))
+        return JobFailed(f"job {job['job_id']} was cancelled: {error}")
+    return JobFailed(f"job {job['job_id']} failed: {error}",
+                     hint=error_pointer(job.get("sql"), job.get("error_position")))
 
 
 def check_output_options(fmt: ResultFormat, destination: Path | None, max_rows: int | None) -> None:
@@ -54,7 +52,14 @@ def check_output_options(fmt: ResultFormat, destination: Path | None, max_rows: 
 
 def emit_result(client: ApiClient, job: dict[str, Any], fmt: ResultFormat, *, destination: Path | None = None,
                 max_rows: int | None = None, raw_json: bool = False) -> None:
-    """Write a completed job's result (see the module docstring); one line about it goes to stderr."""
+    """Write a finished job's result (see the module docstring); one line about it goes to stderr.
+
+    A failed or cancelled job raises ``JobFailed`` instead (with --json, after printing the job).
+    """
+    if job["status"] != "completed":
+        if raw_json:
+            emit_json(job)
+        raise _job_failed(job)
     if raw_json:
         emit_json(client.result_page(job["job_id"], limit=_page_size(max_rows)))
         return

@@ -11,9 +11,9 @@ from rich.text import Text
 
 from bqlite_app.cli.commands.options import FormatOption, MaxRowsOption, OutputOption, complete_engine
 from bqlite_app.cli.context import cli_context
-from bqlite_app.cli.output import emit_json, note, one_line, out, print_sql, status_text
+from bqlite_app.cli.output import note, one_line, out, print_sql, status_text
 from bqlite_app.cli.render import default_format
-from bqlite_app.cli.results import check_output_options, emit_result, ensure_completed
+from bqlite_app.cli.results import check_output_options, emit_result
 from bqlite_app.cli.waiting import wait_for_job
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms, local_time
 
@@ -44,10 +44,10 @@ def list_jobs(
 ) -> None:
     """The job history, newest first."""
     context = cli_context(ctx)
-    answer = context.client.jobs(status=status, engine=engine, search=search, limit=limit)
-    if context.raw_json:
-        emit_json(answer)
-        return
+    context.respond(context.client.jobs(status=status, engine=engine, search=search, limit=limit), _print_jobs)
+
+
+def _print_jobs(answer: dict[str, Any]) -> None:
     rows = [[job["job_id"], status_text(job["status"]), job["engine"], str(job["priority"]),
              local_time(job["created_at"]), human_duration_ms(job.get("execution_time_ms")),
              human_count(job.get("rows_returned"))] for job in answer["jobs"]]
@@ -69,22 +69,14 @@ def list_jobs(
 def show(ctx: typer.Context, job_id: JobId) -> None:
     """Everything about one job: state, timings, size, labels, its SQL and any error."""
     context = cli_context(ctx)
-    job = context.client.job(job_id)
-    if context.raw_json:
-        emit_json(job)
-        return
-    _print_job(job)
+    context.respond(context.client.job(job_id), _print_job)
 
 
 @app.command()
 def cancel(ctx: typer.Context, job_id: JobId) -> None:
     """Cancel a queued or running job; a running query is stopped in its engine."""
     context = cli_context(ctx)
-    job = context.client.cancel(job_id)
-    if context.raw_json:
-        emit_json(job)
-        return
-    out.print(f"Job {job_id} {status_text(job['status'])}")
+    context.respond(context.client.cancel(job_id), lambda job: out.print(f"Job {job_id} {status_text(job['status'])}"))
 
 
 @app.command()
@@ -105,9 +97,6 @@ def result(
     check_output_options(fmt, output, max_rows)
     client = context.client
     job = wait_for_job(client, job_id)
-    if context.raw_json and job["status"] != "completed":
-        emit_json(job)
-    ensure_completed(job)
     emit_result(client, job, fmt, destination=output, max_rows=max_rows, raw_json=context.raw_json)
 
 

@@ -11,9 +11,9 @@ import typer
 from bqlite_app.cli.commands.options import FormatOption, MaxRowsOption, OutputOption, complete_engine
 from bqlite_app.cli.context import cli_context
 from bqlite_app.cli.errors import JobFailed
-from bqlite_app.cli.output import emit_json, out
+from bqlite_app.cli.output import out
 from bqlite_app.cli.render import default_format
-from bqlite_app.cli.results import check_output_options, emit_result, ensure_completed, error_pointer
+from bqlite_app.cli.results import check_output_options, emit_result, error_pointer
 from bqlite_app.cli.waiting import wait_for_job
 from bqlite_app.humanize import human_bytes
 
@@ -59,15 +59,15 @@ def query(
     client = context.client
     answer = client.submit_query(body)
     if dry_run:
-        _report_dry_run(answer, text, raw_json=context.raw_json)
+        context.respond(answer, _print_estimate)
+        if not answer.get("valid"):
+            raise JobFailed(f"the query is not valid: {answer.get('error') or 'no error message'}",
+                            hint=error_pointer(text, answer.get("error_position")))
         return
     if no_wait:
-        emit_json(answer) if context.raw_json else out.print(answer["job_id"])
+        context.respond(answer, lambda answer: out.print(answer["job_id"]))
         return
     job = wait_for_job(client, answer["job_id"])
-    if context.raw_json and job["status"] != "completed":
-        emit_json(job)
-    ensure_completed(job)
     emit_result(client, job, fmt, destination=output, max_rows=max_rows, raw_json=context.raw_json)
 
 
@@ -98,14 +98,9 @@ def _parse_labels(pairs: list[str]) -> dict[str, str]:
     return labels
 
 
-def _report_dry_run(answer: dict[str, Any], sql: str, *, raw_json: bool) -> None:
-    if raw_json:
-        emit_json(answer)
+def _print_estimate(answer: dict[str, Any]) -> None:
     if not answer.get("valid"):
-        raise JobFailed(f"the query is not valid: {answer.get('error') or 'no error message'}",
-                        hint=error_pointer(sql, answer.get("error_position")))
-    if raw_json:
-        return
+        return  # the error is the command's failure, reported on stderr
     size = answer["estimated_bytes_processed"]
     tables = ", ".join(answer.get("referenced_tables") or []) or "none"
     out.print(f"Valid. This query will process {human_bytes(size)} ({size:,} bytes) when run. Tables: {tables}.",

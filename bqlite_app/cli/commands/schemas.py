@@ -18,7 +18,7 @@ from rich.tree import Tree
 from bqlite_app.cli.commands.options import ENGINES
 from bqlite_app.cli.context import cli_context
 from bqlite_app.cli.errors import JobFailed
-from bqlite_app.cli.output import emit_json, live_progress, note, out, print_sql
+from bqlite_app.cli.output import live_progress, note, out, print_sql
 from bqlite_app.humanize import DASH, human_bytes, human_duration_ms, local_time
 
 app = typer.Typer(help="Register protobuf schemas, create their tables and ingest binary data.",
@@ -68,21 +68,18 @@ def register(
         fields["message_type"] = message
     answer = context.client.register_schema(_upload(proto, proto), [_upload(path, proto) for path in imports or []],
                                             fields)
-    if context.raw_json:
-        emit_json(answer)
-        return
-    out.print(f"{escape(answer['message'])}: schema [bold]{answer['schema_id']}[/], {answer['field_count']} "
-              f"top-level fields")
+    context.respond(answer, lambda answer: out.print(f"{escape(answer['message'])}: schema [bold]{answer['schema_id']}"
+                                                     f"[/], {answer['field_count']} top-level fields"))
 
 
 @app.command("list")
 def list_schemas(ctx: typer.Context) -> None:
     """Every registered schema, newest first."""
     context = cli_context(ctx)
-    answer = context.client.schemas()
-    if context.raw_json:
-        emit_json(answer)
-        return
+    context.respond(context.client.schemas(), _print_schemas)
+
+
+def _print_schemas(answer: dict[str, Any]) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in ("SCHEMA ID", "TABLE", "VERSION", "FIELDS", "TABLES IN", "UPDATED", "DESCRIPTION"):
         table.add_column(name, justify="right" if name in ("VERSION", "FIELDS") else "left",
@@ -106,18 +103,19 @@ def show(
 ) -> None:
     """A schema: its field tree, the DDL for both engines, and its versions."""
     context = cli_context(ctx)
-    schema = context.client.schema(schema_id)
-    if context.raw_json:
-        emit_json(schema)
-    elif ddl:
-        if ddl not in schema["ddl"]:
-            raise typer.BadParameter(f"{ddl!r}; the DDL is available for {', '.join(schema['ddl'])}",
-                                     param_hint="--ddl")
-        sys.stdout.write(schema["ddl"][ddl].rstrip() + "\n")
-    elif source:
-        sys.stdout.write(schema["proto_source"])
-    else:
-        _print_schema(schema)
+
+    def render(schema: dict[str, Any]) -> None:
+        if ddl:
+            if ddl not in schema["ddl"]:
+                raise typer.BadParameter(f"{ddl!r}; the DDL is available for {', '.join(schema['ddl'])}",
+                                         param_hint="--ddl")
+            sys.stdout.write(schema["ddl"][ddl].rstrip() + "\n")
+        elif source:
+            sys.stdout.write(schema["proto_source"])
+        else:
+            _print_schema(schema)
+
+    context.respond(context.client.schema(schema_id), render)
 
 
 @app.command()
@@ -135,10 +133,7 @@ def diff(
     context = cli_context(ctx)
     answer = context.client.diff_schema(schema_id, _upload(proto, proto), [_upload(p, proto) for p in imports or []],
                                         message)
-    if context.raw_json:
-        emit_json(answer)
-    else:
-        _print_diff(answer)
+    context.respond(answer, _print_diff)
     if not answer["compatible"]:
         raise JobFailed(f"{len(answer['breaking'])} breaking change(s): registering {proto.name} would be refused")
 
@@ -158,12 +153,7 @@ def create_table(
     context = cli_context(ctx)
     answer = context.client.create_tables(schema_id, {"engines": _engine_list(engines), "replace": replace,
                                                       "if_not_exists": if_not_exists})
-    if context.raw_json:
-        emit_json(answer)
-    else:
-        for name, r in answer["results"].items():
-            state = "[red]failed[/]" if r.get("error") else ("[green]created[/]" if r["created"] else "exists")
-            out.print(f"{name:<11} {r['table']}  {state}" + (f": {escape(r['error'])}" if r.get("error") else ""))
+    context.respond(answer, _print_created)
     failed = [name for name, r in answer["results"].items() if r.get("error")]
     if failed:
         raise JobFailed(f"could not create the table in {', '.join(failed)}")
@@ -196,13 +186,7 @@ def ingest(
         answer = context.client.ingest(schema_id, _chunks(source, progress, task), size=size, fmt=fmt.value,
                                        engines=targets)
     elapsed = time.monotonic() - started
-    if context.raw_json:
-        emit_json(answer)
-        return
-    rows = answer["rows_ingested"]
-    out.print(f"Ingested {rows:,} rows ({human_bytes(answer['bytes'])}) into {', '.join(answer['engines']) or DASH} "
-              f"in {human_duration_ms(elapsed * 1000)}: {rows / max(elapsed, 1e-9):,.0f} rows/s "
-              f"[dim](server {human_duration_ms(answer['duration_ms'])})[/]")
+    context.respond(answer, lambda answer: _print_ingested(answer, elapsed))
 
 
 @app.command()
@@ -217,11 +201,8 @@ def delete(
     if not yes and sys.stdin.isatty():
         what = f"schema {schema_id}" + (" and drop its tables with all their data" if drop_tables else "")
         typer.confirm(f"Delete {what}?", abort=True, err=True)
-    answer = context.client.delete_schema(schema_id, drop_tables=drop_tables)
-    if context.raw_json:
-        emit_json(answer)
-        return
-    out.print(escape(answer["message"]))
+    context.respond(context.client.delete_schema(schema_id, drop_tables=drop_tables),
+                    lambda answer: out.print(escape(answer["message"])))
 
 
 def _upload(path: Path, main: Path) -> tuple[str, bytes]:
@@ -250,6 +231,20 @@ def _chunks(source: BinaryIO, progress: Progress, task: Any) -> Iterator[bytes]:
         yield chunk
     # The server decodes and inserts once the body is in: a pulsing bar and a running clock from here on.
     progress.update(task, description="Decoding and inserting", total=None, speed="")
+
+
+def _print_created(answer: dict[str, Any]) -> None:
+    for name, result in answer["results"].items():
+        error = result.get("error")
+        state = "[red]failed[/]" if error else ("[green]created[/]" if result["created"] else "exists")
+        out.print(f"{name:<11} {result['table']}  {state}" + (f": {escape(error)}" if error else ""))
+
+
+def _print_ingested(answer: dict[str, Any], elapsed: float) -> None:
+    rows = answer["rows_ingested"]
+    out.print(f"Ingested {rows:,} rows ({human_bytes(answer['bytes'])}) into {', '.join(answer['engines']) or DASH} "
+              f"in {human_duration_ms(elapsed * 1000)}: {rows / max(elapsed, 1e-9):,.0f} rows/s "
+              f"[dim](server {human_duration_ms(answer['duration_ms'])})[/]")
 
 
 def _print_schema(schema: dict[str, Any]) -> None:

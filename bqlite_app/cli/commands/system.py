@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -11,24 +11,24 @@ from rich.table import Table
 
 from bqlite_app.cli.commands.options import complete_engine
 from bqlite_app.cli.context import cli_context
-from bqlite_app.cli.output import emit_json, out, print_sql
+from bqlite_app.cli.output import out, print_sql
 from bqlite_app.humanize import human_duration_ms
 
 
 def status(ctx: typer.Context) -> None:
     """The server at a glance: slots in use, the queue, job counts and the engines."""
     context = cli_context(ctx)
-    answer = context.client.status()
-    if context.raw_json:
-        emit_json(answer)
-        return
+    context.respond(context.client.status(), lambda answer: _print_status(answer, context.url))
+
+
+def _print_status(answer: dict[str, Any], url: str) -> None:
     total, free = answer["total_slots"], answer["available_slots"]
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
     slots = Table.grid(padding=(0, 1))
     slots.add_row(ProgressBar(total=total, completed=total - free, width=20), f"{total - free} of {total} in use")
-    grid.add_row("Server", f"{context.url}  [dim]version {answer.get('version', '?')}, up "
+    grid.add_row("Server", f"{url}  [dim]version {answer.get('version', '?')}, up "
                            f"{human_duration_ms(answer['uptime_s'] * 1000)}[/]")
     grid.add_row("Slots", slots)
     grid.add_row("Jobs", f"{answer['queued_jobs']} queued · {answer['running_jobs']} running · "
@@ -53,10 +53,10 @@ def examples(
 ) -> None:
     """Example queries over the sample `nyc_taxi` table; each runs as-is with `bqlite query`."""
     context = cli_context(ctx)
-    answer = context.client.examples(engine)
-    if context.raw_json:
-        emit_json(answer)
-        return
+    context.respond(context.client.examples(engine), _print_examples)
+
+
+def _print_examples(answer: dict[str, Any]) -> None:
     for number, example in enumerate(answer["examples"], start=1):
         out.print(f"[bold]{number}. {escape(example['title'])}[/] [dim]({example['engine']})[/]")
         if example.get("description"):
