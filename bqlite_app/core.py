@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from bqlite_app import __version__
+from bqlite_app.access.sql_policy import SqlPolicy, sandbox_limits
 from bqlite_app.jobs.models import Job
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import Scheduler
@@ -31,7 +32,7 @@ def build_engines(settings: Settings) -> dict[str, Engine]:
     from engines.duckdb_engine import DuckDBEngine
 
     duckdb = DuckDBEngine(settings.duckdb_path, capacity=settings.duckdb_capacity,
-                          memory_limit=settings.query_memory_limit)
+                          memory_limit=settings.query_memory_limit, allowed_directories=settings.allowed_directories)
     if settings.clickhouse_host:
         clickhouse = ClickHouseEngine.server(
             settings.clickhouse_host, port=settings.clickhouse_port, user=settings.clickhouse_user,
@@ -80,7 +81,8 @@ class Core:
         self._schemas = SchemaRegistry(settings.db_path, self.engines, max_depth=settings.proto_max_depth,
                                        work_dir=settings.data_dir / "proto-schemas")
         self._queries = QueryService(engines=self.engines, store=self.store, results=self.results,
-                                     scheduler=self.scheduler, max_sql_bytes=settings.max_sql_bytes)
+                                     scheduler=self.scheduler, max_sql_bytes=settings.max_sql_bytes,
+                                     policy=SqlPolicy(sandbox_limits(settings)))
         self._load_sample_data()
         self.scheduler.start()
         self._janitor = threading.Thread(target=self._expire_results_loop, name="bqlite-janitor", daemon=True)

@@ -10,10 +10,14 @@ from __future__ import annotations
 class BqliteError(Exception):
     status: int = 500
     error_code: str = "INTERNAL_ERROR"
+    # Seconds a client should wait before trying again; the API sends it as ``Retry-After`` when set.
+    retry_after: int | None = None
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class ValidationFailed(BqliteError):
@@ -60,3 +64,33 @@ class TableNotFound(BqliteError):
 
 class PayloadTooLarge(BqliteError):
     status, error_code = 413, "PAYLOAD_TOO_LARGE"
+
+
+class SqlNotAllowed(BqliteError):
+    """The statement would reach beyond the engines' tables (files, network, settings); see API.md's sandbox."""
+
+    status, error_code = 403, "SQL_NOT_ALLOWED"
+
+
+class DatasetReserved(BqliteError):
+    """A schema may not live in the sample dataset or a system database, nor take over a table it did not create."""
+
+    status, error_code = 409, "DATASET_RESERVED"
+
+
+class ServiceUnavailable(BqliteError):
+    """An engine or the job store cannot take the request right now; the client may retry."""
+
+    status, error_code, retry_after = 503, "ENGINE_UNAVAILABLE", 1
+
+
+class OriginNotAllowed(BqliteError):
+    """A state-changing request sent by a page on a foreign origin (cross-site request forgery); see API.md."""
+
+    status, error_code = 403, "ORIGIN_NOT_ALLOWED"
+
+
+class JobStoreBusy(ServiceUnavailable):
+    """The job database stayed locked (another process or a long transaction holds it); the client may retry."""
+
+    error_code = "JOB_STORE_BUSY"

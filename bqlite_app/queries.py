@@ -9,11 +9,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from bqlite_app.access.sql_policy import SqlPolicy
 from bqlite_app.errors import EngineNotAvailable, JobAlreadyFinished, JobNotFound, ValidationFailed
+from bqlite_app.jobs.labels import validate_labels
 from bqlite_app.jobs.models import Job, JobStatus, utcnow
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import Scheduler
-from bqlite_app.jobs.store import JobStore
+from bqlite_app.jobs.store import MAX_LIST_LIMIT, MAX_LIST_OFFSET, JobStore
 from engines.base import Engine
 
 
@@ -42,8 +44,9 @@ class ResultPage:
 
 class QueryService:
     def __init__(self, *, engines: dict[str, Engine], store: JobStore, results: ResultStore, scheduler: Scheduler,
-                 max_sql_bytes: int) -> None:
+                 max_sql_bytes: int, policy: SqlPolicy) -> None:
         self._engines = engines
+        self._policy = policy
         self._store = store
         self._results = results
         self._scheduler = scheduler
@@ -55,12 +58,14 @@ class QueryService:
 
     def submit(self, spec: QuerySpec) -> Job:
         self._validate(spec)
+        self._policy.check(self._engines[spec.engine], spec.sql)
         job = Job(sql=spec.sql, engine=spec.engine, priority=spec.priority, estimated_slots=spec.estimated_slots,
                   max_execution_time=spec.max_execution_time, labels=dict(spec.labels))
         return self._scheduler.submit(job)
 
     def dry_run(self, spec: QuerySpec) -> dict[str, Any]:
         self._validate(spec)
+        self._policy.check(self._engines[spec.engine], spec.sql)
         estimate = self._engines[spec.engine].estimate(spec.sql)
         answer: dict[str, Any] = {
             "dry_run": True, "valid": estimate.valid,
@@ -96,6 +101,7 @@ class QueryService:
         _check_range("priority", spec.priority, 1, 5)
         _check_range("estimated_slots", spec.estimated_slots, 1, 10)
         _check_range("max_execution_time", spec.max_execution_time, 1, 86400)
+        validate_labels(spec.labels)
 
     # -- inspect -------------------------------------------------------------------------------------------------
 
@@ -121,6 +127,8 @@ class QueryService:
             raise ValidationFailed(f"status: must be one of {', '.join(s.value for s in JobStatus)}")
         if engine is not None and engine not in self._engines:
             raise EngineNotAvailable(f"Unknown engine {engine!r}")
+        _check_range("limit", limit, 1, MAX_LIST_LIMIT)
+        _check_range("offset", offset, 0, MAX_LIST_OFFSET)
         return self._store.list(status=status, engine=engine, search=search, limit=limit, offset=offset)
 
     def cancel(self, job_id: str) -> Job:
@@ -139,6 +147,8 @@ class QueryService:
         return self.get(job_id)
 
     def explain(self, job: Job) -> str:
+        # Jobs were judged when submitted, but history may predate the sandbox: planning must never execute them.
+        self._policy.check(self._engines[job.engine], job.sql)
         return self._engines[job.engine].explain(job.sql)
 
     # -- results -------------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
 
 class Settings(BaseSettings):
     """Every knob of BigQuery-Lite, read from the environment (or a `.env` file).
@@ -28,6 +30,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:3000", "http://localhost:3000"], alias="BQLITE_CORS_ORIGINS"
     )
+
+    # The sandbox: directories whose files DuckDB queries may read (a JSON list; empty means no file access at all).
+    allowed_directories: list[Path] = Field(default_factory=list, alias="BQLITE_ALLOWED_DIRECTORIES")
 
     # Scheduling.
     max_concurrent_jobs: int = Field(4, ge=1, le=64, alias="MAX_CONCURRENT_JOBS")
@@ -82,6 +87,19 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """Origins whose pages may change state (API writes, the UI's websocket): ``cors_origins`` plus the app's
+        own UI and API (Swagger's "Try it out"), under every loopback name when the host is a loopback address.
+
+        Never empty and never a wildcard: an empty list would turn python-socketio's origin check off, and ``*``
+        would let any web page drive a local install. The Host header is not trusted (DNS rebinding).
+        """
+        hosts = ["127.0.0.1", "localhost", "[::1]"] if self.host in _LOOPBACK_HOSTS else [self.host]
+        own = [f"http://{host}:{port}" for port in (self.ui_port, self.api_port) for host in hosts]
+        configured = [origin.rstrip("/") for origin in self.cors_origins if origin.strip() not in ("", "*")]
+        return list(dict.fromkeys([*configured, *own]))
 
 
 @lru_cache(maxsize=1)

@@ -114,9 +114,17 @@ Query = Callable[[str], list[tuple]]
 PLAN_PREFIX = "EXPLAIN PLAN header=1, json=1, actions=1 "
 
 
+class PlanUnreadable(Exception):
+    """The server answered the plan request with something that is not a plan."""
+
+
 def estimate_reads(query: Query, sql: str) -> tuple[int, int, list[str]]:
     """(bytes, rows, tables) the SELECT ``sql`` would read; ``query`` runs a statement and returns its rows."""
-    reads = list(walk_reads(json.loads(query(PLAN_PREFIX + sql)[0][0])[0]["Plan"]))
+    try:
+        root = json.loads(query(PLAN_PREFIX + sql)[0][0])[0]["Plan"]
+    except (IndexError, KeyError, TypeError, ValueError) as exc:
+        raise PlanUnreadable("ClickHouse gave no readable plan for this statement") from exc
+    reads = list(walk_reads(root))
     tables = list(dict.fromkeys(r.table for r in reads))
     if not tables:
         return 0, 0, []

@@ -34,6 +34,29 @@ class QueryEstimate:
     position: int | None = None
 
 
+@dataclass(frozen=True)
+class Statement:
+    """What the engine's own parser says about one statement, for the sandbox policy to judge. Runs nothing.
+
+    ``kind`` is the parser's statement class ("SELECT", "COPY", "SYSTEM", ...). ``words`` are its leading keywords
+    and names, upper-cased ("CREATE", "OR", "REPLACE", "SECRET"). ``functions`` are the lower-cased names of every
+    function, table function and engine it calls. ``storage`` names the table or database engines it declares.
+    ``tables`` are the tables it names, as written. ``clauses`` are extra clauses that reach outside the engine
+    ("INTO OUTFILE", "FROM INFILE", "INTO FUNCTION"). ``settings`` are its ``SETTINGS name = value`` pairs.
+    ``reads_only`` is False for statements that change data, tables or databases.
+    """
+
+    kind: str
+    text: str
+    words: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
+    storage: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+    clauses: tuple[str, ...] = ()
+    settings: tuple[tuple[str, str], ...] = ()
+    reads_only: bool = True
+
+
 @dataclass
 class QueryStats:
     """Filled in by the engine while a result streams; read after the stream ends."""
@@ -120,6 +143,12 @@ class Engine(Protocol):
 
     def explain(self, sql: str) -> str:
         """The engine's plan as text."""
+
+    def parse(self, sql: str) -> list[Statement]:
+        """Each statement of ``sql`` as the engine's own parser sees it; runs and writes nothing.
+
+        Raises ``EngineQueryError`` when the text does not parse (executing it would fail the same way).
+        """
 
     def catalog(self) -> list[CatalogTable]:
         """User-visible tables with their columns (system schemas excluded)."""

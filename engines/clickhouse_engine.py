@@ -25,6 +25,7 @@ from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.summary import QuerySummary
 
+from engines import _ch_parse
 from engines import _ch_plan as plan
 from engines import _ddl_clickhouse as ddl
 from engines._bulk import ClickHouseBulkInsert
@@ -40,7 +41,15 @@ from engines._common import (
     parse_bytes,
     slice_batch,
 )
-from engines.base import CatalogColumn, CatalogTable, EngineInfo, QueryEstimate, QueryLimits, QueryStats
+from engines.base import (
+    CatalogColumn,
+    CatalogTable,
+    EngineInfo,
+    QueryEstimate,
+    QueryLimits,
+    QueryStats,
+    Statement,
+)
 from engines.errors import EngineError, EngineUnavailable
 from engines.types import Column
 
@@ -48,6 +57,9 @@ _STREAMED = {"SELECT", "WITH", "FROM"}
 _TABULAR = {"SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "CHECK"}   # small results, not streamed
 _SYSTEM_DATABASES = ("system", "INFORMATION_SCHEMA", "information_schema")
 _LEASE_TIMEOUT_S = 60.0
+# Statements that only read run with readonly=1, passed by the client and not part of the SQL: the server then
+# refuses file(), url() and the like, writes, and any SETTINGS the statement tries to change.
+_READ_ONLY = {"readonly": "1"}
 
 
 class ClickHouseEngine:
@@ -65,6 +77,7 @@ class ClickHouseEngine:
         self.cluster = cluster
         self._data_path = data_path
         self._pool: queue.LifoQueue = queue.LifoQueue()
+        self._internal_slots = threading.BoundedSemaphore(max(1, capacity))   # see stream_internal
         self._clients: list[Any] = []
         self._control: Any = None
         self._control_lock = threading.Lock()
@@ -143,6 +156,48 @@ class ClickHouseEngine:
         finally:
             self._pool.put(client)
 
+    def stream_internal(self, sql: str, *, query_tag: str, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
+        """Stream a SELECT the app itself wrote (the native protobuf decode's ``file()`` read; never user SQL) on a
+        client of its own, outside the pool; ``cancel(query_tag)`` stops it like any query.
+
+        The caller inserts the batches into this engine while the stream is open. On a pooled client that needed
+        two leases at once: with capacity 1 every such ingest failed, and two concurrent ones held both clients and
+        waited for each other until the lease timeout. At most ``capacity`` of these streams run at once; past
+        that this raises ``EngineUnavailable`` straight away, and the caller decodes without ClickHouse.
+        """
+        self._control_client()
+        if not self._internal_slots.acquire(blocking=False):
+            raise EngineUnavailable("Every ClickHouse decode client is busy")
+        text = f"/* bqlite:{_safe_tag(query_tag)} */ {sql}"
+        run = self._registry.add(query_tag, lambda: self._kill(query_tag))
+        client = None
+        try:
+            try:
+                client = self._connect()
+            except ClickHouseError as exc:
+                raise EngineUnavailable(f"Cannot open a ClickHouse decode client: {exc}") from exc
+            if self.memory_limit:
+                client.set_client_setting("max_memory_usage", str(parse_bytes(self.memory_limit)))
+            try:
+                # Not _stream(): that one reads with readonly=1 for user SQL, which refuses the file() read here.
+                with client.query_column_block_stream(text, use_none=True, query_formats=QUERY_FORMATS) as stream:
+                    converter = None
+                    for block in stream:
+                        check_stopped(run)
+                        if converter is None:
+                            converter = BlockConverter(stream.source.column_names, stream.source.column_types,
+                                                       _zone(client))
+                        yield from hand_over(run, slice_batch(converter.convert(block), batch_rows))
+                check_stopped(run)
+            except ClickHouseError as exc:
+                raise translate(exc, text, len(text) - len(sql), run) from exc
+        finally:
+            self._registry.remove(run)
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+            self._internal_slots.release()
+
     # -- queries ---------------------------------------------------------------------------------------------
 
     def execute(
@@ -164,7 +219,7 @@ class ClickHouseEngine:
                     if kind in _STREAMED:
                         yield from self._stream(client, text, sql, run, batch_rows)
                     elif kind in _TABULAR:
-                        result = client.query(text, use_none=True, query_formats=QUERY_FORMATS)
+                        result = client.query(text, use_none=True, query_formats=QUERY_FORMATS, settings=_READ_ONLY)
                         converter = BlockConverter(result.column_names, result.column_types, _zone(client))
                         yield converter.convert(result.result_columns) if result.row_count else converter.empty()
                     else:
@@ -184,7 +239,8 @@ class ClickHouseEngine:
     def _stream(self, client: Any, text: str, sql: str, run: RunningQuery, batch_rows: int,
                 ) -> Iterator[pa.RecordBatch]:
         converter = None
-        with client.query_column_block_stream(text, use_none=True, query_formats=QUERY_FORMATS) as stream:
+        with client.query_column_block_stream(text, use_none=True, query_formats=QUERY_FORMATS,
+                                              settings=_READ_ONLY) as stream:
             for block in stream:
                 check_stopped(run)
                 if converter is None:
@@ -198,7 +254,7 @@ class ClickHouseEngine:
 
     def _describe(self, client: Any, sql: str) -> pa.RecordBatch:
         try:
-            rows = client.query(f"DESCRIBE TABLE ({sql.strip().rstrip(';')}\n)").result_rows
+            rows = client.query(f"DESCRIBE TABLE ({sql.strip().rstrip(';')}\n)", settings=_READ_ONLY).result_rows
         except ClickHouseError:
             return EMPTY_BATCH
         return BlockConverter([r[0] for r in rows], [get_from_name(r[1]) for r in rows], _zone(client)).empty()
@@ -229,7 +285,7 @@ class ClickHouseEngine:
                   else "system.processes")
         sql = f"SELECT sum(read_rows), sum(total_rows_approx) FROM {source} WHERE query LIKE {_tag_pattern(query_tag)}"
         try:
-            read, total = self._call(lambda c: c.query(sql).result_rows[0])
+            read, total = self._read(sql)[0]
         except (ClickHouseError, IndexError):
             return None
         return min(read / total, 1.0) if total else None
@@ -242,15 +298,17 @@ class ClickHouseEngine:
         if first_keyword(sql) not in _STREAMED:
             prefix = "EXPLAIN AST "
             try:
-                self._call(lambda c: c.command(prefix + sql))
+                self._read(prefix + sql)
             except ClickHouseError as exc:
                 return _invalid(translate(exc, prefix + sql, len(prefix)))
             return QueryEstimate(valid=True)
         try:
             total, _, tables = self._estimate_reads(sql)
-            tree = self._call(lambda c: c.query("EXPLAIN QUERY TREE " + sql).result_rows)
+            tree = self._read("EXPLAIN QUERY TREE " + sql)
         except ClickHouseError as exc:
             return _invalid(translate(exc, plan.PLAN_PREFIX + sql, len(plan.PLAN_PREFIX)))
+        except plan.PlanUnreadable as exc:
+            return QueryEstimate(valid=False, error=str(exc))
         # The query tree also names tables the plan never reads (a count() answered from metadata).
         named = [m.group(1) for (line, *_) in tree for m in [re.search(r"table_name: (\S+)", str(line))] if m]
         tables += [t for t in named if t.split(".")[0] not in _SYSTEM_DATABASES]
@@ -261,19 +319,30 @@ class ClickHouseEngine:
         try:
             total, rows, _ = self._estimate_reads(sql)
             return total, rows
-        except ClickHouseError:
+        except (ClickHouseError, plan.PlanUnreadable):
             return 0, 0           # the query itself will report what is wrong
 
     def _estimate_reads(self, sql: str) -> tuple[int, int, list[str]]:
-        return plan.estimate_reads(lambda q: self._call(lambda c: c.query(q).result_rows), sql)
+        return plan.estimate_reads(self._read, sql)
+
+    def _read(self, sql: str) -> list[tuple]:
+        """Rows of a statement about user SQL (a plan, a dry run), run on the control client, read-only."""
+        return self._call(lambda c: c.query(sql, settings=_READ_ONLY).result_rows)
 
     def explain(self, sql: str) -> str:
         prefix = "EXPLAIN indexes=1 " if first_keyword(sql) in _STREAMED else "EXPLAIN AST "
         try:
-            rows = self._call(lambda c: c.query(prefix + sql).result_rows)
+            rows = self._read(prefix + sql)
         except ClickHouseError as exc:
             raise translate(exc, prefix + sql, len(prefix)) from exc
         return "\n".join(str(r[0]) for r in rows)
+
+    def parse(self, sql: str) -> list[Statement]:
+        try:
+            return [_ch_parse.parse(lambda q, params: self._call(lambda c: c.query(q, parameters=params).result_rows),
+                                    sql)]
+        except ClickHouseError as exc:
+            raise translate(exc, sql, 0) from exc
 
     # -- catalog and DDL -------------------------------------------------------------------------------------
 

@@ -1,23 +1,31 @@
-"""DuckDB adapter: one database file per process, one cursor per query, results streamed as Arrow batches.
+"""DuckDB adapter: one database file per process, ``capacity`` query connections, results streamed as Arrow.
 
-Limits: ``timeout_s`` is enforced here with a timer that interrupts the query's cursor. DuckDB has no per-query
+Sandbox: the database runs with external access off (files only under ``allowed_directories``, no network), no
+extension install or autoload, no Python replacement scans, and its configuration locked, so SQL that slipped past
+the policy still cannot touch the machine or change a setting.
+
+Limits: ``timeout_s`` is enforced here with a timer that interrupts the query's connection. DuckDB has no per-query
 memory cap: the engine-wide ``memory_limit`` is the hard limit (exceeding it fails the query with a clear error),
-and a per-query ``QueryLimits.memory_limit`` becomes the cursor's ``operator_memory_limit``, which bounds sorts and
-hash tables (they spill to disk rather than fail).
+and it is also each query connection's ``operator_memory_limit``, which bounds sorts and hash tables (they spill to
+disk rather than fail). With the configuration locked, ``QueryLimits.memory_limit`` cannot vary per query.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from engines import _ddl_duckdb as ddl
+from engines import _duckdb_parse
 from engines._bulk import DuckDBBulkInsert
 from engines._common import (
     EMPTY_BATCH,
@@ -29,12 +37,25 @@ from engines._common import (
     position_of_name,
     slice_batch,
 )
+from engines._duckdb_connections import QueryConnection
 from engines._duckdb_plan import WidthModel, parsed_tables, referenced_tables, scan_bytes, walk_scans
-from engines.base import CatalogColumn, CatalogTable, EngineInfo, QueryEstimate, QueryLimits, QueryStats
+from engines.base import (
+    CatalogColumn,
+    CatalogTable,
+    EngineInfo,
+    QueryEstimate,
+    QueryLimits,
+    QueryStats,
+    Statement,
+)
 from engines.errors import EngineError, EngineQueryError, EngineUnavailable, QueryCancelled, QueryTimeout
 from engines.types import Column
 
+log = logging.getLogger(__name__)
+
 _EXPLAIN = "EXPLAIN (FORMAT JSON) "
+# How long a query waits for one of the engine's ``capacity`` connections (the scheduler never asks for more).
+_LEASE_TIMEOUT_S = 60.0
 # Errors raised while the Arrow reader pulls batches come back as Arrow/OS errors carrying DuckDB's message.
 _STREAM_ERRORS = (duckdb.Error, pa.ArrowException, OSError)
 _EXPLAINABLE = {"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE"}
@@ -51,22 +72,27 @@ class DuckDBEngine:
     supports_cancel = True
 
     def __init__(self, path: str | Path, *, capacity: int = 4, memory_limit: str | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, allowed_directories: Sequence[str | Path] = ()) -> None:
         self.path = Path(path)
         self.capacity = capacity
         self.memory_limit = memory_limit
         self.threads = threads
+        self.allowed_directories = [str(Path(d).resolve()) for d in allowed_directories]
         self._con: duckdb.DuckDBPyConnection | None = None
         self._con_lock = threading.Lock()
         self._registry = QueryRegistry()
         self._widths = WidthModel()
         self._catalog = "main"
-        self._local = threading.local()
-        self._workers: set[_WorkerCursor] = set()
+        self._workers: queue.Queue[QueryConnection] = queue.Queue()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Open the database, then lock it down (see "Sandboxing the engines" in DESIGN.md).
+
+        Order matters: once ``lock_configuration`` is on, no connection can change a setting, so the query
+        connections get their per-connection settings first and live as long as the engine.
+        """
         if self._con is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,13 +102,30 @@ class DuckDBEngine:
         if self.threads:
             con.execute(f"SET threads = {int(self.threads)}")
         self._catalog = con.execute("SELECT current_database()").fetchone()[0]
+        con.execute(f"SET allowed_directories = [{', '.join(_string(d) for d in self.allowed_directories)}]")
+        con.execute("SET enable_external_access = false; SET autoinstall_known_extensions = false; "
+                    "SET autoload_known_extensions = false; SET python_enable_replacements = false")
+        for _ in range(self.capacity):
+            self._workers.put(QueryConnection(self._configured_cursor(con)))
+        con.execute("SET lock_configuration = true")
         self._con = con
 
+    def _configured_cursor(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        cur = con.cursor()
+        # Progress and profiling are per-connection settings; so is the operator memory limit, which bounds sorts
+        # and hash tables (they spill to disk rather than fail).
+        cur.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false; "
+                    "SET progress_bar_time = 0; SET enable_profiling = 'no_output'; SET profiling_coverage = 'ALL'")
+        if self.memory_limit:
+            cur.execute(f"SET operator_memory_limit = {_string(self.memory_limit)}")
+        return cur
+
     def close(self) -> None:
-        with self._con_lock:
-            workers, self._workers = self._workers, set()
-        for worker in workers:
-            worker.cursor.close()
+        while True:
+            try:
+                self._workers.get_nowait().cursor.close()
+            except queue.Empty:
+                break
         con, self._con = self._con, None
         if con is not None:
             con.close()
@@ -104,33 +147,19 @@ class DuckDBEngine:
         with self._con_lock:
             return self._con.cursor()
 
-    def _worker_cursor(self, limits: QueryLimits) -> _WorkerCursor:
-        """This thread's query connection, set up once: its five SETs cost more than running a small query."""
-        worker: _WorkerCursor | None = getattr(self._local, "worker", None)
-        if worker is not None and worker.current is not None:
-            # An earlier stream on this thread was abandoned unfinished and still owns its connection (and its
-            # transaction snapshot); leave it to that stream's cleanup and start afresh.
-            worker = self._local.worker = None
-        if worker is None:
-            cur = self._cursor()
-            # Progress and profiling are per-connection settings, so each query connection turns them on itself.
-            cur.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false; "
-                        "SET progress_bar_time = 0; SET enable_profiling = 'no_output'; SET profiling_coverage = 'ALL'")
-            worker = self._local.worker = _WorkerCursor(cur)
-            with self._con_lock:
-                self._workers.add(worker)
-        if limits.memory_limit != worker.memory_limit:
-            worker.cursor.execute(f"SET operator_memory_limit = {_string(limits.memory_limit or '0')}"
-                                  if limits.memory_limit else "RESET operator_memory_limit")
-            worker.memory_limit = limits.memory_limit
-        return worker
-
-    def _drop_worker_cursor(self, worker: _WorkerCursor) -> None:
-        if getattr(self._local, "worker", None) is worker:
-            self._local.worker = None
-        with self._con_lock:
-            self._workers.discard(worker)
-        worker.cursor.close()
+    @contextlib.contextmanager
+    def _lease(self) -> Iterator[QueryConnection]:
+        """One of the engine's query connections for the length of one query."""
+        if self._con is None:
+            raise EngineUnavailable("DuckDB engine is not started")
+        try:
+            worker = self._workers.get(timeout=_LEASE_TIMEOUT_S)
+        except queue.Empty:
+            raise EngineUnavailable("All DuckDB connections are busy") from None
+        try:
+            yield worker
+        finally:
+            self._workers.put(worker)
 
     # -- queries ---------------------------------------------------------------------------------------------
 
@@ -139,10 +168,11 @@ class DuckDBEngine:
         batch_rows: int = 65536,
     ) -> Iterator[pa.RecordBatch]:
         limits = limits or QueryLimits()
-        try:
-            worker = self._worker_cursor(limits)
-        except duckdb.Error as exc:
-            raise _translate(exc, sql) from exc
+        with self._lease() as worker:
+            yield from self._execute_on(worker, sql, query_tag, limits, stats, batch_rows)
+
+    def _execute_on(self, worker: QueryConnection, sql: str, query_tag: str, limits: QueryLimits,
+                    stats: QueryStats | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
         cur = worker.cursor
         run = self._registry.add(query_tag, lambda: None, limits.timeout_s, handle=cur)
         run.stop = lambda: worker.interrupt(run)
@@ -175,7 +205,7 @@ class DuckDBEngine:
                 raise _translate(exc, sql, run) from exc
             if stats is not None:
                 self._fill_stats(cur, sql, stats, profile)
-            # Only plain SELECTs leave no session state (SET, temp tables, USE) behind for the next job.
+            # Only plain SELECTs leave no session state (temp tables, USE, open transactions) behind.
             clean = all(kind == "SELECT" for kind in statements)
         finally:
             if timer is not None:
@@ -183,7 +213,7 @@ class DuckDBEngine:
             worker.finish(run)
             self._registry.remove(run)
             if not clean or run.cancelled or run.timed_out:
-                self._drop_worker_cursor(worker)
+                worker.reset(ddl.quote(self._catalog))
 
     def cancel(self, query_tag: str) -> bool:
         return self._registry.cancel(query_tag)
@@ -245,6 +275,13 @@ class DuckDBEngine:
             except duckdb.Error as exc:
                 raise _translate(exc, sql) from exc
         return "\n".join(str(row[-1]) for row in rows)
+
+    def parse(self, sql: str) -> list[Statement]:
+        with self._cursor() as cur:
+            try:
+                return _duckdb_parse.parse(cur, sql)
+            except duckdb.Error as exc:
+                raise _translate(exc, sql) from exc
 
     # -- catalog ---------------------------------------------------------------------------------------------
 
@@ -319,27 +356,6 @@ def _statement_types(cur: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
         return [statement.type.name for statement in cur.extract_statements(sql)]
     except duckdb.Error:
         return []
-
-
-class _WorkerCursor:
-    """A worker thread's query connection. Interrupts go only to the query that asked for them, never to the
-    next query reusing the connection."""
-
-    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
-        self.cursor = cursor
-        self.memory_limit: str | None = None
-        self.current: RunningQuery | None = None
-        self._lock = threading.Lock()
-
-    def interrupt(self, run: RunningQuery) -> None:
-        with self._lock:
-            if self.current is run:
-                self.cursor.interrupt()
-
-    def finish(self, run: RunningQuery) -> None:
-        with self._lock:
-            if self.current is run:
-                self.current = None
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:

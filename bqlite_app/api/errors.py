@@ -27,7 +27,10 @@ def envelope(status: int, detail: str, error_code: str, **extra: Any) -> JSONRes
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BqliteError)
     async def _bqlite_error(_request: Request, exc: BqliteError) -> JSONResponse:
-        return envelope(exc.status, exc.detail, exc.error_code)
+        response = envelope(exc.status, exc.detail, exc.error_code)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
