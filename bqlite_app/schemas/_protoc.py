@@ -14,9 +14,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from bqlite_app.errors import SchemaParseFailed
+from bqlite_app.schemas.uploads import check_file_name
 
 PROTOC_TIMEOUT_S = 60.0
 
@@ -70,28 +71,16 @@ def library_file(name: str) -> str | None:
     return None
 
 
-def clean_name(name: str) -> str:
-    """Check an uploaded file name and return it in the form imports use (``events/common.proto``).
-
-    Names are relative POSIX paths; anything that could escape the temp directory is refused.
-    """
-    raw = name.strip()
-    if not raw:
-        raise SchemaParseFailed("An uploaded .proto file has no name.")
-    if "\\" in raw or "\x00" in raw:
-        raise SchemaParseFailed(f"Invalid file name {name!r}: use forward slashes and no control characters.")
-    path = PurePosixPath(raw)
-    parts = [p for p in path.parts if p != "."]
-    if path.is_absolute() or ".." in parts or not parts:
-        raise SchemaParseFailed(f"Invalid file name {name!r}: it must be a relative path without '..'.")
-    return "/".join(parts)
-
-
 def run_protoc(main_name: str, files: dict[str, bytes]) -> bytes:
     """Compile ``main_name`` (a key of ``files``) and return the serialized FileDescriptorSet, imports included.
 
     Raises ``SchemaParseFailed`` with protoc's ``file:line:column: message`` lines, file names as uploaded.
+    The names must have passed ``uploads.check_file_name``: they become paths under a fresh temporary directory.
     """
+    for name in files:  # the caller checked them; a name that is not a plain path must never reach disk or argv
+        check_file_name(name)
+    if main_name not in files:
+        raise SchemaParseFailed(f"{main_name} is not among the uploaded files.")
     with tempfile.TemporaryDirectory(prefix="bqlite-protoc-") as tmp:
         src = Path(tmp) / "src"
         out = Path(tmp) / "descriptor_set.pb"
@@ -108,7 +97,10 @@ def run_protoc(main_name: str, files: dict[str, bytes]) -> bytes:
             *(f"-I{p}" for p in include_paths()),
             "--include_imports",
             f"--descriptor_set_out={out}",
-            main_name,
+            # protoc reads "@x" as a file of more arguments and "-x" as an option, and it has no "--" to end the
+            # options ("Unknown flag: --"). A "./" prefix makes the argument a plain path whatever the name, and
+            # protoc still records the file under its name relative to "-I." (checked with grpcio-tools' protoc).
+            f"./{main_name}",
         ]
         try:
             proc = subprocess.run(args, cwd=src, capture_output=True, timeout=PROTOC_TIMEOUT_S, check=False)
@@ -126,7 +118,8 @@ def _error_text(proc: subprocess.CompletedProcess[bytes], temp_prefixes: Sequenc
     for prefix in temp_prefixes:  # protoc names files relative to -I., but be sure no temp path leaks
         text = text.replace(prefix, "")
     lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
-    meaningful = [ln for ln in lines if not _LOG_NOISE.match(ln)]
+    # protoc repeats one error once per nesting level it unwinds; once is enough.
+    meaningful = list(dict.fromkeys(ln for ln in lines if not _LOG_NOISE.match(ln)))
     if meaningful:
         return "\n".join(meaningful)
     if lines:

@@ -25,8 +25,10 @@ from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
-from bqlite_app.errors import SchemaParseFailed
-from bqlite_app.schemas._protoc import clean_name, library_file, run_protoc
+from bqlite_app.errors import SchemaParseFailed, ValidationFailed
+from bqlite_app.schemas._protoc import library_file, run_protoc
+from bqlite_app.schemas._type_depth import check_type_depth
+from bqlite_app.schemas.uploads import check_file_name, check_upload_sizes
 
 DEFAULT_MAIN_NAME = "schema.proto"
 _BOM = b"\xef\xbb\xbf"
@@ -137,17 +139,21 @@ def align_import_names(main: ProtoFile, imports: Sequence[ProtoFile]) -> list[Pr
 def compile_schema(main: ProtoFile, imports: Sequence[ProtoFile] = ()) -> CompiledSchema:
     """Compile ``.proto`` text (or accept a binary FileDescriptorSet) into a CompiledSchema.
 
-    Raises ``SchemaParseFailed`` with protoc's ``file:line:column: message`` lines.
+    Every name is checked (``uploads.check_file_name``) before anything is parsed, written or compiled: a bad one
+    raises ``ValidationFailed``. Raises ``SchemaParseFailed`` with protoc's ``file:line:column: message`` lines.
     """
-    main_name = clean_name(main.name) if main.name.strip() else DEFAULT_MAIN_NAME
+    check_upload_sizes(main, imports)
+    main_name = check_file_name(main.name, proto_suffix=False) if main.name.strip() else DEFAULT_MAIN_NAME
+    for file in imports:
+        check_file_name(file.name, what="imports")
     uploaded = _parse_descriptor_set(main.content)
-    if uploaded is not None:
-        return _from_descriptor_set(uploaded, main_name)
+    if uploaded is not None:  # the set itself, so its name need not end in .proto
+        return _checked(_from_descriptor_set(uploaded, main_name))
 
     files: dict[str, bytes] = {}
     sources: dict[str, str] = {}
     imports = align_import_names(main, imports)
-    for file, name in [(main, main_name), *((f, clean_name(f.name)) for f in imports)]:
+    for file, name in [(main, main_name), *((f, f.name) for f in imports)]:
         if name in files:
             raise SchemaParseFailed(f"{name} was uploaded twice.")
         content = file.content.removeprefix(_BOM)
@@ -159,6 +165,8 @@ def compile_schema(main: ProtoFile, imports: Sequence[ProtoFile] = ()) -> Compil
                     f"{name} is neither UTF-8 .proto text nor a serialized FileDescriptorSet."
                 ) from None
             raise SchemaParseFailed(f"{name} is not UTF-8 .proto text.") from None
+        # An import's name may have come from an import line of the uploaded text (``align_import_names``).
+        check_file_name(name, what="file" if file is main else "imports")
         if not text.strip():
             raise SchemaParseFailed(f"{name} is empty.")
         files[name] = content
@@ -166,13 +174,20 @@ def compile_schema(main: ProtoFile, imports: Sequence[ProtoFile] = ()) -> Compil
 
     fds = descriptor_pb2.FileDescriptorSet.FromString(run_protoc(main_name, files))
     in_set = {f.name for f in fds.file}
-    return _build(fds.file, main_name, {k: v for k, v in sources.items() if k in in_set})
+    return _checked(_build(fds.file, main_name, {k: v for k, v in sources.items() if k in in_set}))
 
 
 def load_compiled(descriptor_set: bytes, main_file: str, sources: dict[str, str] | None = None) -> CompiledSchema:
     """Rebuild a CompiledSchema from what the registry stored."""
     fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set)
     return _build(fds.file, main_file, sources or {})
+
+
+def _checked(compiled: CompiledSchema) -> CompiledSchema:
+    """Refuse type graphs the recursive walkers (fingerprint, compatibility) cannot finish (``_type_depth``)."""
+    main = compiled.pool.FindFileByName(compiled.main_file)
+    check_type_depth(main.message_types_by_name.values())
+    return compiled
 
 
 # --- descriptor sets -------------------------------------------------------------------------------------------------
@@ -196,8 +211,8 @@ def _parse_descriptor_set(content: bytes) -> descriptor_pb2.FileDescriptorSet | 
         if not file.name or any(ch.isspace() for ch in file.name):
             return None
         try:
-            clean_name(file.name)
-        except SchemaParseFailed:
+            check_file_name(file.name, proto_suffix=False)
+        except ValidationFailed:
             return None
     return fds
 

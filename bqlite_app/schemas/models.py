@@ -59,3 +59,19 @@ class EngineTable(SQLModel, table=True):
     table: str
     version: int
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class CreatedTable(SQLModel, table=True):
+    """A table the registry created itself, per engine: the only tables it may replace, alter, fill or drop.
+
+    Keyed by the table, not the schema, and kept when a schema is deleted without its tables: the registry did create
+    that table, so a later registration of the same ``database.table`` may use it again.
+    """
+
+    __tablename__ = "schema_created_tables"
+
+    engine: str = Field(primary_key=True)
+    database_name: str = Field(primary_key=True)
+    table_name: str = Field(primary_key=True)
+    schema_id: str          # the schema that created it (no foreign key: it outlives that schema)
+    created_at: datetime = Field(default_factory=utcnow)

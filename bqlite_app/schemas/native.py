@@ -90,10 +90,12 @@ def native_batches(
     """Batches of ``translate.arrow_schema(columns)`` decoded by chdb from the file ``body``, or None when this path
     cannot reproduce the Python path exactly (then use ``ingest.decode_batches``).
 
-    ``engine`` is the ClickHouse engine: only its embedded (chdb) mode reads our local file, and the stream holds one
-    of its clients until exhausted or closed. ``work_dir`` keeps the .proto files chdb reads, one content-addressed
-    directory per schema. The iterator raises ``NativeDecodeError`` when chdb rejects the body, possibly after some
-    batches were yielded: abort the inserts and re-run the Python path. ``QueryCancelled`` and ``QueryTimeout``
+    ``engine`` is the ClickHouse engine: only its embedded (chdb) mode reads our local file. The stream runs on a
+    decode client of its own (``stream_internal``), never a pooled one, so inserting its batches into the same engine
+    cannot wait on itself; when every decode client is busy the iterator raises ``NativeDecodeError`` at once.
+    ``work_dir`` keeps the .proto files chdb reads, one content-addressed directory per schema. The iterator raises
+    ``NativeDecodeError`` when chdb rejects the body, possibly after some batches were yielded: abort the inserts and
+    re-run the Python path. ``QueryCancelled`` and ``QueryTimeout``
     (``engine.cancel(query_tag)``, limits) pass through unchanged.
     """
     if fmt not in _FORMATS or getattr(engine, "mode", None) != "embedded" or not compiled.sources:
@@ -136,7 +138,8 @@ def native_sql(compiled: CompiledSchema, message_name: str, columns: list[Column
 
 def _stream(engine: Any, sql: str, schema: pa.Schema, batch_rows: int, tag: str) -> Iterator[pa.RecordBatch]:
     try:
-        for batch in engine.execute(sql, query_tag=tag, batch_rows=batch_rows):
+        # An internal path, not execute(): this SQL reads a server file with file(), which user SQL may not.
+        for batch in engine.stream_internal(sql, query_tag=tag, batch_rows=batch_rows):
             if batch.num_rows:   # like the Python path, no empty batches (the engine may lead with one)
                 yield pa.RecordBatch.from_arrays([_to_type(batch.column(f.name), f.type) for f in schema],
                                                  schema=schema)

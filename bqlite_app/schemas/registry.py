@@ -6,20 +6,17 @@ change becomes a new version and migrates existing tables (new nullable columns)
 
 from __future__ import annotations
 
-import logging
-import re
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 from sqlalchemy import event
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bqlite_app.errors import (
+    DatasetReserved,
     EngineNotAvailable,
     SchemaIncompatible,
     SchemaNotFound,
@@ -28,19 +25,18 @@ from bqlite_app.errors import (
 )
 from bqlite_app.jobs.models import iso_utc, utcnow
 from bqlite_app.jobs.store import sqlite_pragmas
+from bqlite_app.schemas import _ownership as ownership
+from bqlite_app.schemas._load import engine_errors, load_body
 from bqlite_app.schemas.compat import Comparison, compare
 from bqlite_app.schemas.compiler import CompiledSchema, ProtoFile, compile_schema, fingerprint, load_compiled
-from bqlite_app.schemas.ingest import IngestFormat, IngestResult, ProgressCallback, ingest, load_batches
+from bqlite_app.schemas.ingest import IngestFormat, IngestResult, ProgressCallback
 from bqlite_app.schemas.models import EngineTable, SchemaRecord, SchemaVersion
-from bqlite_app.schemas.native import NativeDecodeError, native_batches
-from bqlite_app.schemas.translate import columns_for, field_tree
-from engines.base import BulkInsert, Engine
+from bqlite_app.schemas.translate import columns_for, field_tree, top_level_field_count
+from bqlite_app.schemas.uploads import check_dataset, check_identifier
+from engines.base import Engine
 from engines.errors import EngineError
 from engines.types import Column
 
-log = logging.getLogger(__name__)
-
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_DATABASE = "bigquery_lite"
 
 
@@ -78,6 +74,7 @@ class SchemaRegistry:
         SQLModel.metadata.create_all(self._db, tables=[
             SchemaRecord.__table__, SchemaVersion.__table__, EngineTable.__table__,  # type: ignore[attr-defined]
         ])
+        ownership.migrate(self._db)
         self._engines = engines
         self._max_depth = max_depth
         self._work_dir = work_dir
@@ -94,13 +91,15 @@ class SchemaRegistry:
         self, main: ProtoFile, imports: Sequence[ProtoFile] = (), *, table_name: str,
         database_name: str = DEFAULT_DATABASE, description: str = "", message_type: str | None = None,
     ) -> Registration:
-        _check_identifier("table_name", table_name)
-        _check_identifier("database_name", database_name)
+        check_identifier("table_name", table_name)
+        check_dataset(database_name)
         compiled = compile_schema(main, imports)
         message = _choose_message(compiled, message_type)
-        columns = columns_for(compiled.descriptor(message), max_depth=self._max_depth)
+        descriptor = compiled.descriptor(message)
+        columns = columns_for(descriptor, max_depth=self._max_depth)
         digest = fingerprint(compiled, message)
-        with self._lock, Session(self._db, expire_on_commit=False) as session:
+        field_count = top_level_field_count(descriptor)
+        with self._lock, Session(self._db, expire_on_commit=False) as session, engine_errors():
             record = session.exec(select(SchemaRecord).where(
                 SchemaRecord.database_name == database_name, SchemaRecord.table_name == table_name)).first()
             if record is None:
@@ -110,10 +109,10 @@ class SchemaRegistry:
                 session.add(record)
                 session.add(version)
                 session.commit()
-                return Registration(record, version, len(columns), True)
+                return Registration(record, version, field_count, True)
             latest = self._latest(session, record.schema_id)
             if _unchanged(latest, digest, message):
-                return Registration(record, latest, len(columns), False)
+                return Registration(record, latest, field_count, False)
             comparison = compare(self._compile(latest).descriptor(latest.message_type), compiled.descriptor(message))
             if comparison.breaking:
                 raise SchemaIncompatible(
@@ -128,7 +127,7 @@ class SchemaRegistry:
             session.add(record)
             session.add(version)
             session.commit()
-            return Registration(record, version, len(columns), True)
+            return Registration(record, version, field_count, True)
 
     def _migrate_tables(self, session: Session, record: SchemaRecord, old: list[Column], new: list[Column],
                         version: int) -> list[str]:
@@ -136,6 +135,9 @@ class SchemaRegistry:
         added, changed = _column_changes(old, new)
         notes = [f"Column {name!r} changed shape; recreate the tables (replace=true) to apply it." for name in changed]
         for table in session.exec(select(EngineTable).where(EngineTable.schema_id == record.schema_id)).all():
+            if not ownership.is_owned(session, table.engine, record.database_name, record.table_name):
+                notes.append(f"Left {table.engine} {table.table} unchanged: the registry did not create it.")
+                continue
             if added:
                 self._engine(table.engine).add_columns(record.database_name, record.table_name, added)
                 notes.append(f"Added column(s) {', '.join(c.name for c in added)} to {table.engine} {table.table}.")
@@ -209,25 +211,35 @@ class SchemaRegistry:
 
     def create_tables(self, schema_id: str, engines: Sequence[str], *, if_not_exists: bool = True,
                       replace: bool = False) -> dict[str, dict[str, Any]]:
+        """Create the schema's table in each engine. An existing table is used, or replaced with ``replace``, only
+        when the registry created it; any other makes the whole request ``DatasetReserved`` before anything changes.
+        """
         for name in engines:
             self._engine(name)
         record = self.get(schema_id)
         columns = self.columns(schema_id)
+        database, table = record.database_name, record.table_name
+        qualified = f"{database}.{table}"
         results: dict[str, dict[str, Any]] = {}
-        with self._lock, Session(self._db) as session:
+        with self._lock, Session(self._db) as session, engine_errors():
+            existed = {name: self._engines[name].table_exists(database, table) for name in engines}
+            foreign = [name for name in engines if existed[name] and not ownership.is_owned(session, name, database,
+                                                                                            table)]
+            if foreign:
+                raise DatasetReserved(
+                    f"Table {qualified} already exists in {', '.join(foreign)} and is not owned by this schema (the "
+                    "schema registry did not create it), so it is neither used nor replaced. Drop or rename it with "
+                    "SQL, or register the schema under another table_name or database_name.")
             for name in engines:
                 engine = self._engines[name]
-                qualified = f"{record.database_name}.{record.table_name}"
-                existed = engine.table_exists(record.database_name, record.table_name)
-                ddl = engine.render_ddl(record.database_name, record.table_name, columns, if_not_exists=if_not_exists)
+                ddl = engine.render_ddl(database, table, columns, if_not_exists=if_not_exists)
                 result = {"created": False, "table": qualified, "ddl": ddl, "error": None}
                 try:
-                    if existed and not replace and not if_not_exists:
+                    if existed[name] and not replace and not if_not_exists:
                         raise EngineError(f"Table {qualified} already exists in {name}")
-                    if replace or not existed:
-                        ddl = engine.create_table(record.database_name, record.table_name, columns,
-                                                  if_not_exists=if_not_exists, replace=replace)
-                        result.update(created=True, ddl=ddl)
+                    if replace or not existed[name]:
+                        result.update(created=True, ddl=self._create_owned(session, schema_id, name, columns,
+                                                                           database, table, replace=existed[name]))
                     session.merge(EngineTable(schema_id=schema_id, engine=name, table=qualified,
                                               version=record.version))
                 except EngineError as exc:
@@ -235,6 +247,22 @@ class SchemaRegistry:
                 results[name] = result
             session.commit()
         return results
+
+    def _create_owned(self, session: Session, schema_id: str, name: str, columns: list[Column], database: str,
+                      table: str, *, replace: bool) -> str:
+        """CREATE the table, recording it as the registry's first, so a crash never leaves one it cannot drop.
+
+        No IF NOT EXISTS: a table someone else made since ``table_exists`` makes the CREATE fail, not adopted.
+        """
+        ownership.claim(session, name, database, table, schema_id)
+        session.commit()
+        try:
+            return self._engines[name].create_table(database, table, columns, if_not_exists=False, replace=replace)
+        except EngineError:
+            if not replace:
+                ownership.release(session, name, database, table)
+                session.commit()
+            raise
 
     # -- ingest --------------------------------------------------------------------------------------------------
 
@@ -245,89 +273,52 @@ class SchemaRegistry:
             latest = self._latest(session, schema_id)
             tables = {t.engine: t for t in session.exec(
                 select(EngineTable).where(EngineTable.schema_id == schema_id)).all()}
+            owned = {name for name in tables
+                     if ownership.is_owned(session, name, record.database_name, record.table_name)}
         names = list(engines) if engines else sorted(tables)
-        for name in names:
-            engine = self._engine(name)
-            if name not in tables or not engine.table_exists(record.database_name, record.table_name):
-                raise TableNotFound(
-                    f"No {name} table for schema {schema_id} yet: create it with POST /schemas/{schema_id}"
-                    "/tables/create")
+        with engine_errors():
+            for name in names:
+                engine = self._engine(name)
+                if name not in tables or not engine.table_exists(record.database_name, record.table_name):
+                    raise TableNotFound(
+                        f"No {name} table for schema {schema_id} yet: create it with POST /schemas/{schema_id}"
+                        "/tables/create")
+                if name not in owned:
+                    raise DatasetReserved(f"The {name} table {tables[name].table} is not owned by this schema (the "
+                                          "schema registry did not create it); the registry does not write to it.")
         if not names:
             raise TableNotFound(f"Schema {schema_id} has no tables yet: create them with POST /schemas/{schema_id}"
                                 "/tables/create")
-        compiled = self._compile(latest)
-        fast = self._ingest_natively(record, compiled, latest.message_type, body, fmt, names, on_progress)
-        if fast is not None:
-            return fast
-        with body.open("rb") as source:
-            return ingest(compiled, latest.message_type, source, fmt, self._open_targets(record, names),
-                          max_depth=self._max_depth, on_progress=on_progress)
-
-    def _ingest_natively(self, record: SchemaRecord, compiled: CompiledSchema, message: str, body: Path,
-                         fmt: IngestFormat, names: list[str], on_progress: ProgressCallback | None,
-                         ) -> IngestResult | None:
-        """ClickHouse's own Protobuf reader (embedded chdb) decodes ~10x faster than Python for the shapes it
-        reproduces exactly. None means: use the Python path (unsupported shape, or chdb rejected the body, in
-        which case the Python path names the bad message precisely)."""
-        clickhouse = self._engines.get("clickhouse")
-        if clickhouse is None:
-            return None
-        started = time.monotonic()
-        columns = columns_for(compiled.descriptor(message), max_depth=self._max_depth)
-        batches = native_batches(clickhouse, compiled, message, body, fmt, columns, work_dir=self._work_dir)
-        if batches is None:
-            return None
-        rows = 0
-
-        def counted() -> Iterator[pa.RecordBatch]:
-            nonlocal rows
-            for batch in batches:
-                rows += batch.num_rows
-                if on_progress is not None:
-                    on_progress(0, rows)
-                yield batch
-
-        try:
-            committed = load_batches(counted(), self._open_targets(record, names))
-        except NativeDecodeError:
-            log.info("chdb rejected an ingest body for %s; the Python decoder will name the bad message",
-                     record.schema_id)
-            return None
-        size = body.stat().st_size
-        if on_progress is not None:
-            on_progress(size, rows)
-        return IngestResult(rows=rows, bytes=size, duration_ms=int((time.monotonic() - started) * 1000),
-                            engines=committed)
-
-    def _open_targets(self, record: SchemaRecord, names: list[str]) -> dict[str, BulkInsert]:
-        targets: dict[str, BulkInsert] = {}
-        try:
-            for name in names:
-                targets[name] = self._engines[name].open_insert(record.database_name, record.table_name)
-        except EngineError:
-            for target in targets.values():
-                target.abort()
-            raise
-        return targets
+        targets = {name: self._engines[name] for name in names}
+        with engine_errors():
+            return load_body(self._compile(latest), latest.message_type, body, fmt, targets, record.database_name,
+                             record.table_name, clickhouse=self._engines.get("clickhouse"),
+                             max_depth=self._max_depth, work_dir=self._work_dir, on_progress=on_progress)
 
     # -- delete --------------------------------------------------------------------------------------------------
 
     def delete(self, schema_id: str, *, drop_tables: bool = False) -> str:
-        with self._lock, Session(self._db) as session:
+        with self._lock, Session(self._db) as session, engine_errors():
             record = session.get(SchemaRecord, schema_id)
             if record is None:
                 raise SchemaNotFound(f"Schema {schema_id!r} not found")
             tables = session.exec(select(EngineTable).where(EngineTable.schema_id == schema_id)).all()
-            dropped = []
-            if drop_tables:
-                for table in tables:
-                    self._engine(table.engine).drop_table(record.database_name, record.table_name)
-                    dropped.append(f"{table.engine}:{table.table}")
+            dropped, kept = [], []
+            for table in tables if drop_tables else []:
+                # Only tables the registry created: a schema pointed at someone else's table must not drop it.
+                if not ownership.is_owned(session, table.engine, record.database_name, record.table_name):
+                    kept.append(f"{table.engine}:{table.table}")
+                    continue
+                self._engine(table.engine).drop_table(record.database_name, record.table_name)
+                ownership.release(session, table.engine, record.database_name, record.table_name)
+                dropped.append(f"{table.engine}:{table.table}")
             for row in [*tables, *session.exec(select(SchemaVersion).where(SchemaVersion.schema_id == schema_id))]:
                 session.delete(row)
             session.delete(record)
             session.commit()
         suffix = f"; dropped {', '.join(dropped)}" if dropped else ""
+        if kept:
+            suffix += f"; kept {', '.join(kept)} (not created by the schema registry)"
         return f"Schema {schema_id} ({record.database_name}.{record.table_name}) deleted{suffix}"
 
     # -- internals -----------------------------------------------------------------------------------------------
@@ -335,7 +326,7 @@ class SchemaRegistry:
     def _summary(self, session: Session, record: SchemaRecord) -> dict[str, Any]:
         tables = session.exec(select(EngineTable).where(EngineTable.schema_id == record.schema_id)).all()
         latest = self._latest(session, record.schema_id)
-        field_count = len(self._compile(latest).descriptor(latest.message_type).fields)
+        field_count = top_level_field_count(self._compile(latest).descriptor(latest.message_type))
         return {
             "schema_id": record.schema_id, "table_name": record.table_name, "database_name": record.database_name,
             "description": record.description, "field_count": field_count, "version": record.version,
@@ -375,11 +366,6 @@ def _column_changes(old: list[Column], new: list[Column]) -> tuple[list[Column],
     added = [c for c in new if c.name not in old_by_name]
     changed = [c.name for c in new if c.name in old_by_name and old_by_name[c.name].type != c.type]
     return added, changed
-
-
-def _check_identifier(field: str, value: str) -> None:
-    if not IDENTIFIER.fullmatch(value or ""):
-        raise ValidationFailed(f"{field}: {value!r} must match ^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _choose_message(compiled: CompiledSchema, message_type: str | None) -> str:

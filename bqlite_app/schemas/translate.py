@@ -232,3 +232,9 @@ def _message_type_name(field: FieldDescriptor) -> str:
     if name in (TIMESTAMP, DURATION) or name in WRAPPERS or name in JSON_TYPES:
         return name
     return f"message {name}"
+
+
+def top_level_field_count(message: Descriptor) -> int:
+    """API.md's ``field_count``: the message's top-level fields. A oneof's ``<oneof>_case`` column and struct
+    members do not count, so it differs from ``len(columns_for(message))``."""
+    return len(message.fields)

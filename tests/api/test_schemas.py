@@ -2,6 +2,7 @@
 
 import uuid
 
+import pyarrow as pa
 import pytest
 from google.protobuf.internal.encoder import _VarintBytes
 
@@ -220,3 +221,112 @@ def test_supported_shapes_take_the_native_decoder_with_the_same_rows(core, tmp_p
     import pyarrow as pa
 
     assert pa.Table.from_batches(list(native)).to_pylist() == pa.Table.from_batches(python).to_pylist()
+
+
+# -- issue 9: upload names, caps, reserved datasets, table ownership, deep types, field_count ------------------------
+
+
+def test_an_upload_name_never_reaches_protoc_as_an_argument_file(client, tmp_path):
+    """The attack of issue 9: protoc expanded "@opts" into the import "opts", which ran /bin/sh as a plugin."""
+    marker = tmp_path / "marker"
+    options = f"--plugin=protoc-gen-x=/bin/sh\n--x_out=;touch {marker};#:{tmp_path}\na.proto\n".encode()
+    proto = b'syntax = "proto3";\nmessage A { int32 x = 1; }\n'
+    files = [("file", ("@opts", proto, "text/plain")), ("imports", ("opts", options, "text/plain")),
+             ("imports", ("a.proto", proto, "text/plain"))]
+    body = assert_error(client.post("/schemas/register", files=files, data={"table_name": unique_table()}),
+                        422, "VALIDATION_FAILED")
+    assert "'@opts'" in body["detail"]
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(("main", "imported"), [("-I.proto", "a.proto"), ("trip.proto", "../a.proto"),
+                                                ("trip.proto", "opts"), ("trip.proto", "x/./a.proto")])
+def test_bad_upload_names_are_validation_failed(client, main, imported):
+    files = [("file", (main, TRIP_V1, "text/plain")), ("imports", (imported, b"", "text/plain"))]
+    body = assert_error(client.post("/schemas/register", files=files, data={"table_name": unique_table()}),
+                        422, "VALIDATION_FAILED")
+    assert "invalid file name" in body["detail"]
+
+
+def test_at_most_100_imports(client):
+    files = [("file", ("trip.proto", TRIP_V1, "text/plain"))]
+    files += [("imports", (f"i{n}.proto", b'syntax = "proto3";\n', "text/plain")) for n in range(101)]
+    body = assert_error(client.post("/schemas/register", files=files, data={"table_name": unique_table()}),
+                        422, "VALIDATION_FAILED")
+    assert "at most 100" in body["detail"]
+
+
+@pytest.mark.parametrize("dataset", ["main", "default", "system", "information_schema", "INFORMATION_SCHEMA",
+                                     "pg_catalog", "temp", "Main", "DEFAULT"])
+def test_reserved_datasets_cannot_hold_a_schema(client, dataset):
+    body = assert_error(register(client, table="nyc_taxi", database_name=dataset), 409, "DATASET_RESERVED")
+    assert "reserved" in body["detail"]
+    assert all(s["database_name"] != dataset for s in client.get("/schemas").json()["schemas"])
+
+
+def test_database_name_is_an_identifier(client):
+    assert "database_name" in assert_error(register(client, database_name="a-b"), 422, "VALIDATION_FAILED")["detail"]
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "clickhouse"])
+def test_a_table_the_registry_did_not_create_is_never_taken_over_replaced_or_dropped(client, request, engine_name):
+    from engines.types import Column, Scalar
+
+    engine = request.getfixturevalue(f"{engine_name}_engine")
+    dataset, table = f"hand_{uuid.uuid4().hex[:8]}", unique_table()
+    engine.create_table(dataset, table, [Column("note", Scalar("string"))])
+    engine.insert_arrow(dataset, table, pa.table({"note": ["made by hand"]}))
+    sid = register(client, table=table, database_name=dataset).json()["schema_id"]
+    for options in ({}, {"replace": True}, {"if_not_exists": False}):
+        body = assert_error(client.post(f"/schemas/{sid}/tables/create", json={"engines": [engine_name], **options}),
+                            409, "DATASET_RESERVED")
+        assert "already exists" in body["detail"] and "not owned by this schema" in body["detail"]
+    assert_error(client.post(f"/schemas/{sid}/ingest", params={"engines": engine_name}, content=trips_body(1)),
+                 409, "TABLE_NOT_FOUND")
+    client.delete(f"/schemas/{sid}", params={"drop_tables": True})
+    job = run_job(client, f"SELECT note FROM {dataset}.{table}", engine_name)
+    assert job["status"] == "completed", job["error"]
+    assert client.get(f"/jobs/{job['job_id']}/result").json()["rows"] == [["made by hand"]]
+
+
+def test_tables_the_registry_created_can_be_replaced_and_dropped(client, schema):
+    sid, table = schema["schema_id"], f"bigquery_lite.{schema['table_name']}"
+    assert client.post(f"/schemas/{sid}/tables/create", json={"engines": ["duckdb"]}).json()["results"]["duckdb"][
+        "created"]
+    client.post(f"/schemas/{sid}/ingest", params={"engines": "duckdb"}, content=trips_body(3))
+    replaced = client.post(f"/schemas/{sid}/tables/create", json={"engines": ["duckdb"], "replace": True})
+    assert replaced.status_code == 200 and replaced.json()["results"]["duckdb"]["created"], replaced.text
+    job = run_job(client, f"SELECT count(*) FROM {table}")
+    assert client.get(f"/jobs/{job['job_id']}/result").json()["rows"] == [[0]]
+    message = client.delete(f"/schemas/{sid}", params={"drop_tables": True}).json()["message"]
+    assert f"dropped duckdb:{table}" in message
+    assert run_job(client, f"SELECT * FROM {table}")["status"] == "failed"
+
+
+def chained_messages(count: int) -> bytes:
+    """``count`` message types, each holding the next: a chain as deep as the file is long."""
+    body = "".join(f"message M{i} {{ M{i + 1} next = 1; }}\n" for i in range(count - 1))
+    return f'syntax = "proto3";\npackage deep;\n{body}message M{count - 1} {{ int32 x = 1; }}\n'.encode()
+
+
+def test_1500_chained_message_types_are_a_parse_error_not_a_500(client):
+    files = {"file": ("deep.proto", chained_messages(1500), "text/plain")}
+    body = assert_error(client.post("/schemas/register", files=files,
+                                    data={"table_name": unique_table(), "message_type": "deep.M0"}),
+                        422, "SCHEMA_PARSE_FAILED")
+    assert "nest too deeply" in body["detail"] and "deep.M0" in body["detail"]
+
+
+def test_field_count_counts_top_level_fields_in_register_and_list(client):
+    proto = b"""syntax = "proto3";
+package fc.v1;
+message Inner { int32 a = 1; int32 b = 2; }
+message Event { int64 id = 1; Inner inner = 2; oneof how { string walk = 3; int32 ride = 4; } }
+"""
+    registered = register(client, proto, message_type="fc.v1.Event")
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["field_count"] == 4   # id, inner, walk, ride; not the how_case column
+    listed = {s["schema_id"]: s for s in client.get("/schemas").json()["schemas"]}
+    assert listed[registered.json()["schema_id"]]["field_count"] == 4
+    again = register(client, proto, table=registered.json()["table_name"], message_type="fc.v1.Event")
+    assert again.status_code == 200 and again.json()["field_count"] == 4

@@ -11,7 +11,8 @@ import pytest
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FieldDescriptor
 
-from bqlite_app.errors import SchemaParseFailed
+from bqlite_app.errors import SchemaParseFailed, ValidationFailed
+from bqlite_app.schemas._protoc import run_protoc
 from bqlite_app.schemas.compiler import (
     CompiledSchema,
     MessageNotFound,
@@ -148,9 +149,9 @@ def test_proto_sources_include_library_files() -> None:
     assert "message Date" in sources["google/type/date.proto"]
 
 
-def test_unused_uploads_are_ignored_and_names_are_normalized() -> None:
+def test_unused_uploads_are_ignored() -> None:
     compiled = compile_schema(
-        ProtoFile("./main.proto", b'syntax = "proto3";\nimport "lib/a.proto";\nmessage M { a.A a = 1; }\n'),
+        ProtoFile("main.proto", b'syntax = "proto3";\nimport "lib/a.proto";\nmessage M { a.A a = 1; }\n'),
         [text("lib/a.proto", 'syntax = "proto3";\npackage a;\nmessage A {}\n'), text("unused.proto", "garbage {")],
     )
     assert compiled.main_file == "main.proto"
@@ -237,10 +238,66 @@ def test_non_utf8_import() -> None:
     assert parse_error(main, (ProtoFile("lib.proto", b"\xff\xfe"),)) == "lib.proto is not UTF-8 .proto text."
 
 
-@pytest.mark.parametrize("name", ["../escape.proto", "/etc/abs.proto", "a/../../b.proto", "win\\path.proto"])
-def test_unsafe_file_names_are_refused(name: str) -> None:
-    detail = parse_error(ProtoFile(name, b'syntax = "proto3";\nmessage M {}\n'))
-    assert "Invalid file name" in detail
+UNSAFE_NAMES = ["../escape.proto", "/etc/abs.proto", "a/../../b.proto", "win\\path.proto", "./main.proto",
+                "a/./b.proto", "a//b.proto", "@opts", "@opts.proto", "-I.proto", "--plugin=x.proto", "a/-b.proto",
+                "sp ace.proto", "semi;colon.proto", "nul\x00.proto", "new\nline.proto", "trip.proto.txt", "opts",
+                "\u00e9t\u00e9.proto", "a/.proto/..", ""]
+
+
+def validation_error(main: ProtoFile, imports: tuple[ProtoFile, ...] = ()) -> str:
+    with pytest.raises(ValidationFailed) as info:
+        compile_schema(main, imports)
+    assert info.value.status == 422 and info.value.error_code == "VALIDATION_FAILED"
+    return info.value.detail
+
+
+@pytest.mark.parametrize("name", [n for n in UNSAFE_NAMES if n])
+def test_unsafe_main_file_names_are_refused(name: str) -> None:
+    assert "invalid file name" in validation_error(ProtoFile(name, b'syntax = "proto3";\nmessage M {}\n'))
+
+
+@pytest.mark.parametrize("name", UNSAFE_NAMES)
+def test_unsafe_import_names_are_refused(name: str) -> None:
+    main = text("main.proto", 'syntax = "proto3";\nmessage M {}\n')
+    detail = validation_error(main, (ProtoFile(name, b'syntax = "proto3";\nmessage I {}\n'),))
+    assert detail.startswith("imports: ")
+
+
+def test_an_import_name_taken_from_an_import_line_is_checked_too() -> None:
+    """align_import_names renames an upload after the import line that wants it: that text comes from the client."""
+    main = text("main.proto", 'syntax = "proto3";\nimport "../x/common.proto";\nmessage M {}\n')
+    detail = validation_error(main, (text("common.proto", 'syntax = "proto3";\nmessage C {}\n'),))
+    assert "'../x/common.proto'" in detail
+
+
+@pytest.mark.parametrize("name", ["trip.proto", "events/v1/click.proto", "a-b_c.d.proto", "_x/9.proto"])
+def test_plain_names_are_accepted(name: str) -> None:
+    assert compile_schema(text(name, 'syntax = "proto3";\nmessage M {}\n')).main_file == name
+
+
+def test_a_descriptor_set_may_have_any_plain_name_but_text_must_end_in_proto() -> None:
+    compiled = compile_schema(text("m.proto", 'syntax = "proto3";\nmessage M {}\n'))
+    assert compile_schema(ProtoFile("m.desc", compiled.descriptor_set)).main_file == "m.proto"
+    assert "must end in .proto" in validation_error(text("m.txt", 'syntax = "proto3";\nmessage M {}\n'))
+    assert "invalid file name" in validation_error(ProtoFile("@m.desc", compiled.descriptor_set))
+
+
+def test_at_most_100_imports() -> None:
+    main = text("main.proto", 'syntax = "proto3";\nmessage M {}\n')
+    imports = tuple(text(f"i{n}.proto", f'syntax = "proto3";\nmessage I{n} {{}}\n') for n in range(101))
+    assert "at most 100" in validation_error(main, imports)
+    assert compile_schema(main, imports[:100]).main_file == "main.proto"
+
+
+def test_protoc_never_reads_a_client_name_as_an_option_or_argument_file(tmp_path: Path) -> None:
+    """Issue 9: protoc expands "@file" into more arguments; these would run /bin/sh as a plugin."""
+    marker = tmp_path / "marker"
+    options = f"--plugin=protoc-gen-x=/bin/sh\n--x_out=;touch {marker};#:{tmp_path}\na.proto\n".encode()
+    files = {"@opts": b'syntax = "proto3";\nmessage A {}\n', "opts": options,
+             "a.proto": b'syntax = "proto3";\nmessage A {}\n'}
+    with pytest.raises(ValidationFailed):
+        run_protoc("@opts", files)
+    assert not marker.exists()
 
 
 def test_duplicate_upload_names() -> None:
@@ -397,3 +454,59 @@ def test_text_starting_with_a_newline_is_not_mistaken_for_a_descriptor_set(prefi
     compiled = compile_schema(ProtoFile("trip.proto", content))
     assert compiled.sources["trip.proto"].startswith(prefix.decode())
     assert compiled.message_names() == ["trip.v1.Trip", "trip.v1.Vendor"]
+
+
+def test_uploads_over_the_total_size_cap_are_payload_too_large() -> None:
+    from bqlite_app.errors import PayloadTooLarge
+    from bqlite_app.schemas.uploads import MAX_FILE_BYTES, MAX_TOTAL_BYTES
+
+    filler = b"// " + b"x" * (MAX_FILE_BYTES - 10) + b"\n"
+    main = text("main.proto", 'syntax = "proto3";\nmessage M {}\n')
+    imports = tuple(ProtoFile(f"f{n}.proto", filler) for n in range(MAX_TOTAL_BYTES // len(filler) + 1))
+    with pytest.raises(PayloadTooLarge) as info:
+        compile_schema(main, imports)
+    assert info.value.status == 413 and "total" in info.value.detail
+
+
+# --- how deeply message types may chain ----------------------------------------------------------------------------
+
+
+def _chain(count: int, *, back: bool = False) -> str:
+    """``count`` messages, each holding the next; with ``back`` the last one refers to the first (one big cycle)."""
+    body = "".join(f"message M{i} {{ M{i + 1} next = 1; }}\n" for i in range(count - 1))
+    last = f"message M{count - 1} {{ int32 x = 1;{' M0 first = 2;' if back else ''} }}\n"
+    return f'syntax = "proto3";\npackage deep;\n{body}{last}'
+
+
+@pytest.mark.parametrize("count", [101, 1500, 5000])
+def test_message_types_chained_past_the_cap_are_a_parse_error(count: int) -> None:
+    detail = parse_error(text("deep.proto", _chain(count)))
+    assert detail.startswith("Message types nest too deeply: starting at deep.M0") and f"up to {count} " in detail
+
+
+def test_a_large_cycle_of_message_types_counts_whole() -> None:
+    assert "nest too deeply" in parse_error(text("deep.proto", _chain(150, back=True)))
+
+
+def test_chains_up_to_the_cap_compile_fingerprint_and_compare() -> None:
+    from bqlite_app.schemas.compat import compare
+
+    old = compile_schema(text("deep.proto", _chain(100, back=True)))
+    changed = _chain(100, back=True).replace("int32 x = 1;", "int32 x = 1; int32 y = 3;")
+    new = compile_schema(text("deep.proto", changed))
+    assert fingerprint(old, "deep.M0") != fingerprint(new, "deep.M0")
+    assert compare(old.descriptor("deep.M0"), new.descriptor("deep.M0")).compatible
+
+
+def test_a_descriptor_set_with_chained_types_is_checked_too() -> None:
+    files = descriptor_pb2.FileDescriptorSet()
+    proto = files.file.add(name="deep.proto", package="deep", syntax="proto3")
+    for i in range(300):
+        message = proto.message_type.add(name=f"M{i}")
+        field = message.field.add(name="next" if i < 299 else "x", number=1,
+                                  label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+        if i < 299:
+            field.type, field.type_name = descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE, f".deep.M{i + 1}"
+        else:
+            field.type = descriptor_pb2.FieldDescriptorProto.TYPE_INT32
+    assert "nest too deeply" in parse_error(ProtoFile("deep.desc", files.SerializeToString()))

@@ -327,8 +327,8 @@ def test_empty_delimited_body_gives_no_batches(clickhouse_engine, work_dir):
 
 @pytest.mark.parametrize("engine_name", ["duckdb", "clickhouse"])
 def test_batches_insert_into_the_tables_both_engines_create(request, clickhouse_engine, work_dir, engine_name):
-    """Null structs, bytes, maps, durations... land as they are. For ClickHouse the stream holds one client while
-    the insert uses another (the engine's capacity is at least 2)."""
+    """Null structs, bytes, maps, durations... land as they are. For ClickHouse the stream runs on a decode client
+    of its own while the insert leases a pooled one."""
     target = request.getfixturevalue(f"{engine_name}_engine")
     cls = EVERY.message_class("nt.v1.Everything")
     rich = cls(raw=b"\xff", counts={"a": 1}, took={"seconds": 2}, legs=[{"name": "x", "blobs": [b"\n"]}],

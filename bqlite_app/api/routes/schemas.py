@@ -16,10 +16,10 @@ from bqlite_app.errors import PayloadTooLarge, ValidationFailed
 from bqlite_app.jobs.models import iso_utc
 from bqlite_app.schemas.compiler import ProtoFile
 from bqlite_app.schemas.registry import DEFAULT_DATABASE
+from bqlite_app.schemas.uploads import MAX_FILE_BYTES, MAX_IMPORTS, MAX_TOTAL_BYTES
 
 router = APIRouter(tags=["schemas"], responses=ERROR_RESPONSES)
 
-MAX_PROTO_BYTES = 10 * 1024**2
 SPOOL_CHUNK = 1024**2
 
 
@@ -42,8 +42,7 @@ async def register_schema(
     message_type: Annotated[str | None, Form()] = None,
 ) -> JSONResponse:
     """Register (or re-register) a message as `database_name.table_name`. Same content answers the same version."""
-    main = await _read_upload(file)
-    extra = [await _read_upload(upload) for upload in imports or []]
+    main, extra = await _read_uploads(file, imports)
     registration = await run_in_threadpool(
         core.schemas.register, main, extra, table_name=table_name, database_name=database_name,
         description=description, message_type=message_type or None,
@@ -67,8 +66,7 @@ async def diff_schema(
     message_type: Annotated[str | None, Form()] = None,
 ) -> dict[str, Any]:
     """What registering this content over the schema would change, and whether it would break. Changes nothing."""
-    main = await _read_upload(file)
-    extra = [await _read_upload(upload) for upload in imports or []]
+    main, extra = await _read_uploads(file, imports)
     diff = await run_in_threadpool(core.schemas.diff, schema_id, main, extra, message_type=message_type or None)
     return {
         "schema_id": schema_id, "message_type": diff.message_type, "current_version": diff.current_version,
@@ -139,10 +137,20 @@ async def delete_schema(schema_id: str, core: CoreDep, drop_tables: bool = False
     return {"message": message}
 
 
-async def _read_upload(upload: UploadFile) -> ProtoFile:
-    content = await upload.read(MAX_PROTO_BYTES + 1)
-    if len(content) > MAX_PROTO_BYTES:
-        raise PayloadTooLarge(f"{upload.filename}: .proto uploads are limited to {MAX_PROTO_BYTES:,} bytes")
-    if not upload.filename:
-        raise ValidationFailed("file: the upload has no file name")
-    return ProtoFile(name=upload.filename, content=content)
+async def _read_uploads(file: UploadFile, imports: list[UploadFile] | None) -> tuple[ProtoFile, list[ProtoFile]]:
+    """The uploads in memory, within the caps; the core checks the names before anything is written or run."""
+    imports = imports or []
+    if len(imports) > MAX_IMPORTS:   # before reading any of them
+        raise ValidationFailed(f"imports: {len(imports)} files uploaded; at most {MAX_IMPORTS} are allowed")
+    files, total = [], 0
+    for upload in (file, *imports):
+        content = await upload.read(MAX_FILE_BYTES + 1)
+        if len(content) > MAX_FILE_BYTES:
+            raise PayloadTooLarge(f"{upload.filename}: .proto uploads are limited to {MAX_FILE_BYTES:,} bytes")
+        total += len(content)
+        if total > MAX_TOTAL_BYTES:
+            raise PayloadTooLarge(f"The uploaded files total over {MAX_TOTAL_BYTES:,} bytes, the limit")
+        if not upload.filename:
+            raise ValidationFailed(f"{'file' if upload is file else 'imports'}: the upload has no file name")
+        files.append(ProtoFile(name=upload.filename, content=content))
+    return files[0], files[1:]
