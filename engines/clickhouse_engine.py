@@ -179,16 +179,8 @@ class ClickHouseEngine:
             if self.memory_limit:
                 client.set_client_setting("max_memory_usage", str(parse_bytes(self.memory_limit)))
             try:
-                # Not _stream(): that one reads with readonly=1 for user SQL, which refuses the file() read here.
-                with client.query_column_block_stream(text, use_none=True, query_formats=QUERY_FORMATS) as stream:
-                    converter = None
-                    for block in stream:
-                        check_stopped(run)
-                        if converter is None:
-                            converter = BlockConverter(stream.source.column_names, stream.source.column_types,
-                                                       _zone(client))
-                        yield from hand_over(run, slice_batch(converter.convert(block), batch_rows))
-                check_stopped(run)
+                # Not read-only like user SQL: that would refuse the file() read here.
+                yield from self._stream(client, text, sql, run, batch_rows, settings=None)
             except ClickHouseError as exc:
                 raise translate(exc, text, len(text) - len(sql), run) from exc
         finally:
@@ -237,10 +229,10 @@ class ClickHouseEngine:
                 self._registry.remove(run)
 
     def _stream(self, client: Any, text: str, sql: str, run: RunningQuery, batch_rows: int,
-                ) -> Iterator[pa.RecordBatch]:
+                settings: dict[str, str] | None = _READ_ONLY) -> Iterator[pa.RecordBatch]:
         converter = None
         with client.query_column_block_stream(text, use_none=True, query_formats=QUERY_FORMATS,
-                                              settings=_READ_ONLY) as stream:
+                                              settings=settings) as stream:
             for block in stream:
                 check_stopped(run)
                 if converter is None:
