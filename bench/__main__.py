@@ -1,6 +1,6 @@
 """Run every benchmark against one real backend and print ratios against baselines measured in the same run.
 
-    make bench            # or: .venv/bin/python -m bench [job_overhead|throughput|export ...]
+    make bench            # or: .venv/bin/python -m bench [job_overhead|throughput|export|jsonify ...]
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import json
 import platform
 import sys
 
-from bench import cli, export, ingest, job_overhead, throughput
+from bench import cli, export, ingest, job_overhead, jsonify, throughput
 from bench.server import ROOT, running_backend
 
 BENCHMARKS = {"job_overhead": job_overhead.run, "throughput": throughput.run, "export": export.run,
-              "ingest": ingest.run, "cli": cli.run}
+              "ingest": ingest.run, "cli": cli.run, "jsonify": jsonify.run}
 
 
 def main(names: list[str]) -> None:

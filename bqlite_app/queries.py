@@ -17,6 +17,7 @@ from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import Scheduler
 from bqlite_app.jobs.store import MAX_LIST_LIMIT, MAX_LIST_OFFSET, JobStore
 from engines.base import Engine
+from engines.errors import EngineQueryError
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,11 @@ class QueryService:
     def explain(self, job: Job) -> str:
         # Jobs were judged when submitted, but history may predate the sandbox: planning must never execute them.
         self._policy.check(self._engines[job.engine], job.sql)
-        return self._engines[job.engine].explain(job.sql)
+        try:
+            return self._engines[job.engine].explain(job.sql)
+        except EngineQueryError as exc:
+            # The job failed the same way and says so in its status; asking for its plan is no server error.
+            raise ValidationFailed(f"Job {job.job_id} has no plan: the engine rejects its SQL: {exc.message}") from exc
 
     # -- results -------------------------------------------------------------------------------------------------
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from bqlite_app.jobs.labels import KEY_PATTERN, MAX_LABELS, MAX_VALUE_CHARS, LabelError, check_labels
 
 
 class QueryCreate(BaseModel):
@@ -17,7 +20,24 @@ class QueryCreate(BaseModel):
     max_execution_time: int | None = Field(
         None, ge=1, le=86400, description="Seconds; enforced in the engine. Default: BQLITE_DEFAULT_TIMEOUT_S (300).")
     dry_run: bool = False
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"At most {MAX_LABELS}. Keys match `^[a-z][a-z0-9_-]{{0,62}}$` (as in BigQuery); values are at "
+                    f"most {MAX_VALUE_CHARS:,} characters of valid Unicode.",
+        json_schema_extra={"maxProperties": MAX_LABELS, "propertyNames": {"pattern": f"^{KEY_PATTERN.pattern}$"},
+                           "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_CHARS}})
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _check_labels(cls, value: Any) -> Any:
+        # Before pydantic's own checks: those would name an offending key in the error's location, and a key that
+        # is not valid Unicode cannot be encoded into the error answer.
+        if not isinstance(value, dict):
+            return value
+        try:
+            return check_labels(value)
+        except LabelError as exc:
+            raise PydanticCustomError("labels", "{reason}", {"reason": str(exc)}) from None
 
 
 class QueryAccepted(BaseModel):
@@ -90,5 +110,5 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 500)
+    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 500, 503)
 }

@@ -61,7 +61,7 @@ class Job(JobBase, table=True):
         """The API.md job shape (timestamps are made timezone-aware: SQLite drops the offset)."""
         return {
             "job_id": self.job_id,
-            "sql": self.sql,
+            "sql": valid_text(self.sql),
             "engine": self.engine,
             "status": str(self.status),
             "priority": self.priority,
@@ -77,8 +77,20 @@ class Job(JobBase, table=True):
             "error_position": self.error_position,
             "progress": progress,
             "queue_position": queue_position,
-            "labels": dict(self.labels or {}),
+            "labels": {valid_text(k): valid_text(v) for k, v in (self.labels or {}).items()},
         }
+
+
+def valid_text(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD. History written before labels were checked may hold them,
+    and one such string made every listing that includes its job fail to encode."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def iso_utc(value: datetime | None) -> str | None:

@@ -5,14 +5,16 @@ memory map makes that zero-copy. Writes stream batch by batch into a temp file t
 reader sees either no result or a whole one. Small results also stay in an in-memory LRU/TTL cache, so the hot
 path (``SELECT 1`` then fetch) never goes back to disk.
 
-Files are not fsync'ed: a result is a re-creatable artifact, and a file torn by a power cut fails to open and is
-reported as ``ResultNotAvailable`` like an expired one.
+Files are not fsync'ed: a result is a re-creatable artifact, and a file torn by a power cut (or truncated or damaged
+by anything else) is reported as ``ResultNotAvailable`` like an expired one, wherever the damage shows: opening the
+file, reading its footer or reading a batch.
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -24,12 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from bqlite_app.errors import ResultNotAvailable, ValidationFailed
 from bqlite_app.jobs.exports import EXPORT_FORMATS, ExportFormat, stream_export
+from bqlite_app.jobs.storable import conform, storable_schema
 
 __all__ = ["EXPORT_FORMATS", "CacheStats", "ExportFormat", "ResultInfo", "ResultStore"]
+
+log = logging.getLogger(__name__)
 
 _SUFFIX = ".arrow"
 _TMP_SUFFIX = ".tmp"
@@ -162,9 +166,9 @@ class ResultStore:
             try:
                 for batch in source:
                     if writer is None:
-                        schema = _storable_schema(batch.schema)
+                        schema = storable_schema(batch.schema)
                         writer = pa.ipc.new_file(sink, schema)
-                    batch = _conform(batch, schema)
+                    batch = conform(batch, schema)
                     if batch.num_rows:
                         writer.write_batch(batch)
                         starts.append(starts[-1] + batch.num_rows)
@@ -177,7 +181,7 @@ class ResultStore:
                     if on_batch is not None:
                         on_batch(starts[-1])
                 if writer is None:
-                    schema = _storable_schema(known_schema if known_schema is not None else pa.schema([]))
+                    schema = storable_schema(known_schema if known_schema is not None else pa.schema([]))
                     writer = pa.ipc.new_file(sink, schema)
             finally:
                 if writer is not None:
@@ -214,21 +218,25 @@ class ResultStore:
         reader = self._open(job_id)
         pieces = []
         i = bisect.bisect_right(starts, offset) - 1
-        while i < len(starts) - 1 and starts[i] < end:
-            batch = reader.get_batch(i)
-            lo = max(offset - starts[i], 0)
-            hi = min(end - starts[i], batch.num_rows)
-            pieces.append(batch.slice(lo, hi - lo))
-            i += 1
-        return pa.Table.from_batches(pieces, schema=reader.schema)
+        with _unreadable(job_id):
+            while i < len(starts) - 1 and starts[i] < end:
+                batch = reader.get_batch(i)
+                lo = max(offset - starts[i], 0)
+                hi = min(end - starts[i], batch.num_rows)
+                pieces.append(batch.slice(lo, hi - lo))
+                i += 1
+            return pa.Table.from_batches(pieces, schema=reader.schema)
 
     def iter_batches(self, job_id: str) -> Iterator[pa.RecordBatch]:
-        """Every batch of the result, one at a time. Raises ``ResultNotAvailable`` now, not on first ``next``."""
+        """Every batch of the result, one at a time. Raises ``ResultNotAvailable`` now, not on first ``next``:
+        every batch header is read up front (on a memory map that maps the bodies without reading them), so a
+        damaged file fails before an export has sent its first byte."""
         cached = self._cache_get(job_id)
         if cached is not None:
             return iter(cached.to_batches())
         reader = self._open(job_id)
-        return (reader.get_batch(i) for i in range(reader.num_record_batches))
+        with _unreadable(job_id):
+            return iter([reader.get_batch(i) for i in range(reader.num_record_batches)])
 
     def schema(self, job_id: str) -> pa.Schema:
         cached = self._cache_get(job_id, count=False)
@@ -371,9 +379,11 @@ class ResultStore:
                 return meta
         reader = self._open(job_id)
         # Batch headers only: on a memory map, get_batch reads metadata and maps the bodies without touching them.
+        # A damaged footer or batch header shows here, before any page or export is answered.
         starts = [0]
-        for i in range(reader.num_record_batches):
-            starts.append(starts[-1] + reader.get_batch(i).num_rows)
+        with _unreadable(job_id):
+            for i in range(reader.num_record_batches):
+                starts.append(starts[-1] + reader.get_batch(i).num_rows)
         try:
             size = self.path(job_id).stat().st_size
         except FileNotFoundError:  # removed since we mapped it; the map still answers this call
@@ -385,51 +395,29 @@ class ResultStore:
     def _open(self, job_id: str) -> pa.ipc.RecordBatchFileReader:
         path = self.path(job_id)
         try:
-            return pa.ipc.open_file(pa.memory_map(str(path), "r"))
+            source = pa.memory_map(str(path), "r")
         except FileNotFoundError:
             raise ResultNotAvailable(
                 f"The result of job {job_id} is no longer available; it expired or was removed. Run the query again."
             ) from None
-        except (pa.ArrowInvalid, OSError) as e:
-            raise ResultNotAvailable(
-                f"The stored result of job {job_id} is unreadable ({e}). Run the query again.") from e
+        except OSError as e:
+            raise _damaged(job_id, e) from e
+        with _unreadable(job_id):
+            return pa.ipc.open_file(source)
 
 
-def _storable_schema(schema: pa.Schema) -> pa.Schema:
-    fields = [f.with_type(_storable_type(f.type)) for f in schema]
-    return pa.schema(fields, metadata=schema.metadata)
+@contextlib.contextmanager
+def _unreadable(job_id: str) -> Iterator[None]:
+    """Any Arrow or I/O error while reading a stored result means the file is damaged (truncated, torn by a crash,
+    overwritten): the job's answer is that its result is gone, never an internal error."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as e:
+        raise _damaged(job_id, e) from e
 
 
-def _storable_type(t: pa.DataType) -> pa.DataType:
-    """The type a column is stored as: dictionaries decoded (IPC files allow one dictionary per column for the
-    whole file, and engines send a new one per batch), run-end encoding expanded; nesting is followed."""
-    if pa.types.is_dictionary(t) or pa.types.is_run_end_encoded(t):
-        return _storable_type(t.value_type)
-    if pa.types.is_struct(t):
-        return pa.struct([f.with_type(_storable_type(f.type)) for f in t])
-    if pa.types.is_map(t):
-        return pa.map_(t.key_field.with_type(_storable_type(t.key_type)),
-                       t.item_field.with_type(_storable_type(t.item_type)), t.keys_sorted)
-    if pa.types.is_list(t):
-        return pa.list_(t.value_field.with_type(_storable_type(t.value_type)))
-    if pa.types.is_large_list(t):
-        return pa.large_list(t.value_field.with_type(_storable_type(t.value_type)))
-    if pa.types.is_fixed_size_list(t):
-        return pa.list_(t.value_field.with_type(_storable_type(t.value_type)), t.list_size)
-    return t
-
-
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    if batch.schema.equals(schema):
-        return batch
-    if batch.num_columns != len(schema):
-        raise ValueError(f"a result batch has {batch.num_columns} columns, the result's schema {len(schema)}")
-    columns = []
-    for column, field in zip(batch.columns, schema):
-        if pa.types.is_run_end_encoded(column.type):
-            column = pc.run_end_decode(column)
-        if column.type != field.type:
-            column = column.cast(field.type)
-        columns.append(column)
-    # Rebuilding with the stored schema also irons out nullability/metadata differences between batches.
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+def _damaged(job_id: str, error: Exception) -> ResultNotAvailable:
+    # Logged with Arrow's own words for the operator; the client gets a plain sentence.
+    log.warning("the stored result of job %s is unreadable: %s", job_id, error)
+    return ResultNotAvailable(
+        f"The stored result of job {job_id} is unreadable (the file is damaged). Run the query again.")

@@ -4,6 +4,9 @@ Jobs are dispatched from the ``JobQueue`` into a thread pool whenever something 
 cancel (a dispatcher thread would add a thread hop to every small job). Each worker streams the engine's record
 batches straight into the result store, so memory stays bounded whatever the result size. Cancels and
 time limits stop the query *in the engine* (``Engine.cancel``); the worker then records the final status.
+
+A status write that fails (a locked or sick database) is retried, but never holds a job hostage: the job still ends
+in memory, frees its slots and wakes its waiters, and the watchdog saves the change once the store answers again.
 """
 
 from __future__ import annotations
@@ -27,11 +30,20 @@ from engines.errors import EngineQueryError, QueryCancelled, QueryTimeout
 log = logging.getLogger(__name__)
 
 INTERRUPTED_BY_RESTART = "interrupted by restart"
+STOPPED_BY_SHUTDOWN = "stopped by server shutdown"
 # How long past its deadline a query may run before the watchdog cancels it itself; engines enforce the limit
 # natively, this is the backstop for an engine that missed it.
 WATCHDOG_GRACE_S = 1.0
 # Finished jobs kept in memory, so the poll that follows a job's end does not need the database.
 RECENT_JOBS = 1024
+# A status write that fails is tried again after these pauses. Past them the job still moves on in memory (slots
+# freed, waiters woken) and the watchdog keeps retrying the write every UNSAVED_RETRY_S.
+WRITE_RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.8)
+# ...but no retry starts after this long: each attempt on a locked database already waits the store's busy timeout.
+WRITE_RETRY_BUDGET_S = 5.0
+UNSAVED_RETRY_S = 1.0
+# How long stop() waits for stopped queries to end before it gives up on them.
+STOP_WAIT_S = 10.0
 
 
 @dataclass
@@ -41,7 +53,15 @@ class RunningJob:
     deadline: float
     cancel_requested: bool = False
     timed_out: bool = False
+    shutdown: bool = False          # stopped because the server is stopping
+    # False while a stop was asked for but the engine had not registered the query yet (the worker is between
+    # dispatch and the engine's first step); the watchdog sends it again.
+    stop_delivered: bool = True
     done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def stop_wanted(self) -> bool:
+        return self.cancel_requested or self.shutdown or self.timed_out
 
 
 JobListener = Callable[[Job], None]
@@ -67,6 +87,10 @@ class Scheduler:
         self._watchers: dict[str, list[Callable[[], None]]] = {}   # called once when the job finishes
         self._recent: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
+        # Status changes not yet in the store, by job id (newest values win). Every write goes through here under
+        # _persist_lock, so a retried old change can never land after a newer one.
+        self._unsaved: dict[str, dict[str, object]] = {}
+        self._persist_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent_jobs, thread_name_prefix="bqlite-job")
         self._stopping = False
         self._watchdog: threading.Thread | None = None
@@ -89,14 +113,32 @@ class Scheduler:
         self._watchdog.start()
 
     def stop(self) -> None:
+        """Stop running queries in their engines and record them as stopped by shutdown; queued jobs stay queued
+        in the store and run again at the next start."""
         with self._lock:
             self._stopping = True
-            running = [(r.job.engine, job_id) for job_id, r in self._running.items()]
-        for engine, job_id in running:
-            self._engines[engine].cancel(job_id)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+            running = list(self._running.values())
+            for run in running:
+                run.shutdown = True
+        for run in running:
+            run.stop_delivered = self._engines[run.job.engine].cancel(run.job.job_id)
+        deadline = time.monotonic() + STOP_WAIT_S
+        for run in running:
+            # The watchdog has quit, so a stop the engine could not take yet (not registered) is re-sent here.
+            while not run.done.is_set() and (left := deadline - time.monotonic()) > 0:
+                if not run.stop_delivered:
+                    run.stop_delivered = self._engines[run.job.engine].cancel(run.job.job_id)
+                run.done.wait(left if run.stop_delivered else min(left, 0.05))
+            if not run.done.is_set():
+                # An engine that ignores its stop must not hang the shutdown; its worker records the same later.
+                log.warning("job %s did not stop within %.0f s; recording it as stopped", run.job.job_id, STOP_WAIT_S)
+                self._record(run.job, {"status": JobStatus.FAILED, "error": STOPPED_BY_SHUTDOWN,
+                                       "completed_at": utcnow()}, retries=())
+        self._pool.shutdown(wait=False, cancel_futures=True)
         if self._watchdog is not None:
             self._watchdog.join(timeout=5)
+        if self.flush_unsaved():
+            log.error("%d job status change(s) could not be saved before shutdown", len(self._unsaved))
 
     # -- commands ------------------------------------------------------------------------------------------------
 
@@ -114,16 +156,23 @@ class Scheduler:
         """
         with self._lock:
             if self._queue.remove(job_id):
-                job = self._jobs.pop(job_id)
-                self._record(job, {"status": JobStatus.CANCELLED, "completed_at": utcnow(),
-                                   "error": "cancelled by user before it started"})
+                # Still in _jobs while the status is written (outside the lock: a write may be retried), so it
+                # stays visible as queued and can never be dispatched.
+                job = self._jobs[job_id]
+            else:
+                job = None
+                running = self._running.get(job_id)
+                if running is None:
+                    return None
+                running.cancel_requested = True
+        if job is not None:
+            self._record(job, {"status": JobStatus.CANCELLED, "completed_at": utcnow(),
+                               "error": "cancelled by user before it started"})
+            with self._lock:
+                self._jobs.pop(job_id, None)
                 self._notify_finished_locked(job)
-                return JobStatus.CANCELLED
-            running = self._running.get(job_id)
-            if running is None:
-                return None
-            running.cancel_requested = True
-        self._engines[running.job.engine].cancel(job_id)
+            return JobStatus.CANCELLED
+        running.stop_delivered = self._engines[running.job.engine].cancel(job_id)
         running.done.wait(wait_s)
         return running.job.status
 
@@ -206,6 +255,7 @@ class Scheduler:
             self._pool.submit(self._run, running)
 
     def _watchdog_loop(self) -> None:
+        next_flush = 0.0
         while True:
             with self._lock:
                 if self._stopping:
@@ -214,51 +264,113 @@ class Scheduler:
                 overdue = [r for r in self._running.values()
                            if not r.timed_out and now > r.deadline + WATCHDOG_GRACE_S]
                 for running in overdue:
+                    log.warning("job %s passed its time limit; cancelling in engine", running.job.job_id)
                     running.timed_out = True
-            for running in overdue:
-                log.warning("job %s passed its time limit; cancelling in engine", running.job.job_id)
-                self._engines[running.job.engine].cancel(running.job.job_id)
+                    running.stop_delivered = False
+                undelivered = [r for r in self._running.values() if r.stop_wanted and not r.stop_delivered]
+                unsaved = bool(self._unsaved)
+            for running in undelivered:
+                running.stop_delivered = self._engines[running.job.engine].cancel(running.job.job_id)
+            if unsaved and now >= next_flush:
+                self.flush_unsaved()
+                next_flush = now + UNSAVED_RETRY_S
             time.sleep(0.25)
 
     def _run(self, running: RunningJob) -> None:
         job = running.job
-        self._record(job, {"status": JobStatus.RUNNING, "started_at": utcnow()})
+        changes: dict[str, object] = {"status": JobStatus.FAILED, "error": "internal error: the job ended abruptly"}
+        try:
+            # No retries here: the query need not wait for the database. An unsaved start is saved with the
+            # next write of this job, or by the watchdog, whichever comes first.
+            self._record(job, {"status": JobStatus.RUNNING, "started_at": utcnow()}, retries=())
+            changes = self._execute(running)
+        finally:
+            # Whatever happened above, the job ends: a job left running holds its slots and its waiters forever.
+            changes["completed_at"] = utcnow()
+            changes["execution_time_ms"] = int((time.monotonic() - running.started) * 1000)
+            try:
+                self._record(job, changes)
+            finally:
+                with self._lock:
+                    self._queue.finish(job.job_id)
+                    self._running.pop(job.job_id, None)
+                    self._notify_finished_locked(job)
+                    self._dispatch_locked()
+                running.done.set()
+
+    def _execute(self, running: RunningJob) -> dict[str, object]:
+        job = running.job
+        if running.stop_wanted:  # stopped before the engine ever saw it
+            return self._stopped_changes(running, QueryCancelled("stopped before it started"))
         stats = QueryStats()
-        changes: dict[str, object]
         try:
             batches = self._engines[job.engine].execute(
                 job.sql, query_tag=job.job_id, stats=stats,
                 limits=QueryLimits(timeout_s=job.max_execution_time, memory_limit=self._memory_limit),
             )
             info = self._results.write(job.job_id, batches)
-            changes = {"status": JobStatus.COMPLETED, "rows_returned": info.rows, "result_bytes": info.bytes,
-                       "bytes_processed": stats.bytes_processed}
+            return {"status": JobStatus.COMPLETED, "rows_returned": info.rows, "result_bytes": info.bytes,
+                    "bytes_processed": stats.bytes_processed}
         except (QueryCancelled, QueryTimeout) as exc:
-            changes = self._stopped_changes(running, exc)
+            return self._stopped_changes(running, exc)
         except EngineQueryError as exc:
-            changes = {"status": JobStatus.FAILED, "error": exc.message, "error_position": exc.position}
+            if running.shutdown:  # an engine may report its interrupt as a plain error
+                return self._stopped_changes(running, exc)
+            return {"status": JobStatus.FAILED, "error": exc.message, "error_position": exc.position}
         except Exception as exc:  # a bug or an engine crash must still end the job, never leave it running
             log.exception("job %s crashed", job.job_id)
-            changes = {"status": JobStatus.FAILED, "error": f"internal error: {type(exc).__name__}: {exc}"}
-        changes["completed_at"] = utcnow()
-        changes["execution_time_ms"] = int((time.monotonic() - running.started) * 1000)
-        self._record(job, changes)
-        with self._lock:
-            self._queue.finish(job.job_id)
-            self._running.pop(job.job_id, None)
-            self._notify_finished_locked(job)
-            self._dispatch_locked()
-        running.done.set()
+            return {"status": JobStatus.FAILED, "error": f"internal error: {type(exc).__name__}: {exc}"}
 
-    def _record(self, job: Job, changes: dict[str, object]) -> None:
-        """Persist first, then show: a reader never sees a state the store could lose."""
-        self._store.update(job.job_id, **changes)
+    def _record(self, job: Job, changes: dict[str, object],
+                retries: tuple[float, ...] = WRITE_RETRY_DELAYS_S) -> bool:
+        """Persist, then show. Never raises: a write that keeps failing is left to the watchdog to retry, and the
+        job moves on in memory anyway, since a job stuck in a state it has left is worse than a late write."""
+        with self._lock:
+            self._unsaved[job.job_id] = {**self._unsaved.get(job.job_id, {}), **changes}
+        started = time.monotonic()
+        saved = self._persist(job.job_id)
+        for delay in retries:
+            if saved or time.monotonic() - started > WRITE_RETRY_BUDGET_S:
+                break
+            time.sleep(delay)
+            saved = self._persist(job.job_id)
+        if not saved:
+            log.error("could not save the status of job %s; will retry in the background", job.job_id)
         for key, value in changes.items():
             setattr(job, key, value)
+        return saved
+
+    def _persist(self, job_id: str) -> bool:
+        """Write a job's unsaved changes in one UPDATE. False (and the changes kept) when the store fails."""
+        with self._persist_lock:
+            with self._lock:
+                changes = self._unsaved.pop(job_id, None)
+            if not changes:
+                return True
+            try:
+                self._store.update(job_id, **changes)
+                return True
+            except Exception as exc:
+                log.warning("saving the status of job %s failed: %s", job_id, exc)
+                with self._lock:  # changes made meanwhile are newer and win
+                    self._unsaved[job_id] = {**changes, **self._unsaved.get(job_id, {})}
+                return False
+
+    def flush_unsaved(self) -> int:
+        """Try once more to save every status change a failed write left behind; returns how many jobs remain."""
+        with self._lock:
+            pending = list(self._unsaved)
+        for job_id in pending:
+            if not self._persist(job_id):
+                break  # the store is still failing; the rest would only wait out the same busy timeout
+        with self._lock:
+            return len(self._unsaved)
 
     def _stopped_changes(self, running: RunningJob, exc: Exception) -> dict[str, object]:
         if running.cancel_requested and not isinstance(exc, QueryTimeout):
             return {"status": JobStatus.CANCELLED, "error": "cancelled by user"}
+        if running.shutdown:
+            return {"status": JobStatus.FAILED, "error": STOPPED_BY_SHUTDOWN}
         limit = running.job.max_execution_time
         return {"status": JobStatus.FAILED,
                 "error": f"Query exceeded the maximum execution time of {limit} s and was stopped"}

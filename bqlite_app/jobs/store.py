@@ -8,16 +8,20 @@ fast path writes is exactly what the ORM reads back.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
+from bqlite_app.errors import JobStoreBusy
 from bqlite_app.jobs.models import Job, JobStatus, utcnow
 
 _JOBS = Job.__table__
@@ -26,18 +30,29 @@ _DIALECT = sqlite.dialect()
 _BIND: dict[str, Callable[[Any], Any] | None] = {c.name: c.type.bind_processor(_DIALECT) for c in _JOBS.columns}
 _INSERT = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 
+# How long a write waits for another connection's lock before giving up. Short on purpose: a request that cannot
+# write should answer 503 quickly and let the client retry, not hold a thread (or, before, the event loop) for 30 s.
+BUSY_TIMEOUT_S = 3.0
+# Paging bounds for the history: larger offsets overflow SQLite's 64-bit integers, larger pages are no page at all.
+MAX_LIST_LIMIT = 1000
+MAX_LIST_OFFSET = 1_000_000_000
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+_BUSY_DETAIL = "The job database is locked by another connection; nothing was changed. Try again shortly."
+
 
 class JobStore:
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, *, busy_timeout_s: float | None = None) -> None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
+        timeout = BUSY_TIMEOUT_S if busy_timeout_s is None else busy_timeout_s
         self._engine = create_engine(
-            f"sqlite:///{db_path}", connect_args={"check_same_thread": False, "timeout": 30},
+            f"sqlite:///{db_path}", connect_args={"check_same_thread": False, "timeout": timeout},
         )
-        event.listen(self._engine, "connect", sqlite_pragmas)
+        pragmas = functools.partial(sqlite_pragmas, busy_timeout_ms=int(timeout * 1000))
+        event.listen(self._engine, "connect", pragmas)
         SQLModel.metadata.create_all(self._engine)
         # One writer connection: SQLite serialises writers anyway, and a Python lock avoids busy-wait retries.
-        self._writer = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
-        sqlite_pragmas(self._writer, None)
+        self._writer = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=timeout)
+        pragmas(self._writer, None)
         self._write_lock = threading.Lock()
 
     def close(self) -> None:
@@ -47,9 +62,11 @@ class JobStore:
 
     # -- writes -----------------------------------------------------------------------------------------------
 
+    # Every write raises ``JobStoreBusy`` (503) when the database stays locked past the busy timeout.
+
     def add(self, job: Job) -> Job:
         values = [_bind(name, getattr(job, name)) for name in _COLUMNS]
-        with self._write_lock:
+        with self._write_lock, _busy_is_unavailable():
             self._writer.execute(_INSERT, values)
         return job
 
@@ -57,13 +74,13 @@ class JobStore:
         """Set columns of one job in a single UPDATE."""
         assignments = ", ".join(f"{name} = ?" for name in changes)
         values = [_bind(name, value) for name, value in changes.items()]
-        with self._write_lock:
+        with self._write_lock, _busy_is_unavailable():
             cursor = self._writer.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", [*values, job_id])
         return cursor.rowcount == 1
 
     def fail_interrupted(self, reason: str) -> int:
         """Jobs left `running` by a previous process cannot be resumed: their engine work died with it."""
-        with self._write_lock, Session(self._engine) as session:
+        with self._write_lock, _busy_is_unavailable(), Session(self._engine) as session:
             jobs = session.exec(select(Job).where(Job.status == JobStatus.RUNNING)).all()
             now = utcnow()
             for job in jobs:
@@ -102,6 +119,27 @@ class JobStore:
         return {str(status): n for status, n in rows}
 
 
+@contextlib.contextmanager
+def _busy_is_unavailable() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            raise JobStoreBusy(_BUSY_DETAIL) from exc
+        raise
+    except OperationalError as exc:  # the same through SQLAlchemy (fail_interrupted)
+        if isinstance(exc.orig, sqlite3.OperationalError) and _is_busy(exc.orig):
+            raise JobStoreBusy(_BUSY_DETAIL) from exc
+        raise
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)  # extended codes keep the primary code in the low byte
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _bind(name: str, value: Any) -> Any:
     processor = _BIND[name]
     return value if processor is None or value is None else processor(value)
@@ -116,10 +154,11 @@ def _filters(status: str | None, engine: str | None, search: str | None) -> Iter
         yield col(Job.sql).icontains(search)
 
 
-def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int = 30_000) -> None:
     cursor = dbapi_connection.cursor()
+    # busy_timeout first: switching to WAL needs a lock, and another connection may hold one right now.
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()

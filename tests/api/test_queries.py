@@ -1,5 +1,10 @@
 """POST /queries: jobs, dry runs and bad input."""
 
+import contextlib
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.conftest import run_job
@@ -99,3 +104,106 @@ def test_sql_over_one_megabyte_is_refused_before_it_runs(client):
 def test_unknown_route_uses_the_envelope(client):
     assert_error(client.get("/no/such/route"), 404, "NOT_FOUND")
     assert_error(client.put("/queries", json={}), 405, "METHOD_NOT_ALLOWED")
+
+
+# -- labels ----------------------------------------------------------------------------------------------------
+
+
+def post_raw(client, body: bytes):
+    # Raw bytes: a JSON "\udfff" escape decodes to a lone surrogate, which no Python client would encode for us.
+    return client.post("/queries", content=body, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("labels", [
+    {f"k{i}": "v" for i in range(65)},
+    {"Team": "x"}, {"1team": "x"}, {"team.name": "x"}, {"a" * 64: "x"}, {"": "x"},
+    {"team": "x" * 1025},
+    {"team": 5},
+])
+def test_labels_outside_the_limits_are_refused(client, labels):
+    body = assert_error(client.post("/queries", json={"sql": "SELECT 1", "labels": labels}), 422, "VALIDATION_FAILED")
+    assert "label" in body["detail"]
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"sql": "SELECT 1", "labels": {"team": "\\udfff"}}',
+    b'{"sql": "SELECT 1", "labels": {"\\udfff": "x"}}',
+    b'{"sql": "SELECT 1", "labels": {"team": "ok \\ud83d"}}',
+])
+def test_labels_that_are_not_valid_unicode_are_refused_and_the_history_still_lists(client, raw):
+    before = client.get("/jobs").json()["total"]
+    body = assert_error(post_raw(client, raw), 422, "VALIDATION_FAILED")
+    assert "label" in body["detail"]
+    listed = client.get("/jobs")
+    assert listed.status_code == 200 and listed.json()["total"] == before
+
+
+def test_labels_at_the_limits_are_kept(client):
+    labels = {f"k{i:02d}": "v" for i in range(63)} | {"k" + "x" * 62: "é😀" + "v" * 1022}
+    job = run_job(client, "SELECT 1", labels=labels)
+    assert job["status"] == "completed" and job["labels"] == labels
+
+
+def test_the_core_checks_labels_for_every_face(core):
+    from bqlite_app.errors import ValidationFailed
+    from bqlite_app.queries import QuerySpec
+
+    for labels in ({"team": "\udfff"}, {"Team": "x"}, {f"k{i}": "" for i in range(65)}):
+        with pytest.raises(ValidationFailed, match="label"):
+            core.queries.submit(QuerySpec(sql="SELECT 1", labels=labels))
+
+
+def test_a_bad_label_already_in_the_history_does_not_break_the_listing(client, core):
+    from bqlite_app.jobs.models import Job, JobStatus
+
+    # As written before labels were checked: straight into the store.
+    core.store.add(Job(sql="SELECT 'legacy-bad-label'", engine="duckdb", status=JobStatus.FAILED,
+                       labels={"team": "x\udfffy"}))
+    listed = client.get("/jobs", params={"search": "legacy-bad-label"})
+    assert listed.status_code == 200
+    assert listed.json()["jobs"][0]["labels"] == {"team": "x\ufffdy"}
+
+
+# -- a locked job database -------------------------------------------------------------------------------------
+
+
+def test_a_locked_job_database_answers_503_and_the_api_keeps_serving(client, core, monkeypatch):
+    before = client.get("/jobs").json()["total"]
+    in_store, others_answered = threading.Event(), threading.Event()
+    real_add = core.store.add
+
+    def add_once_others_answered(job):
+        # Parks the submit inside the store until the other requests have answered. Were the write on the event
+        # loop, they could never answer: that ordering, not a duration, is what this test checks.
+        in_store.set()
+        others_answered.wait(60)
+        return real_add(job)
+
+    monkeypatch.setattr(core.store, "add", add_once_others_answered)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_exclusive_lock(core))
+        pool = stack.enter_context(ThreadPoolExecutor(1))
+        submitted = pool.submit(client.post, "/queries", json={"sql": "SELECT 'while-locked'"})
+        assert in_store.wait(60)
+        assert client.get("/health").status_code == 200
+        assert client.get("/").status_code == 200
+        assert client.get("/jobs", params={"limit": 1}).status_code == 200   # reads go on (WAL)
+        assert not submitted.done()
+        others_answered.set()
+        response = submitted.result(120)
+    body = assert_error(response, 503, "JOB_STORE_BUSY")
+    assert "locked" in body["detail"] and int(response.headers["Retry-After"]) >= 1
+    monkeypatch.undo()
+    assert client.get("/jobs").json()["total"] == before    # no job was half-created
+    assert run_job(client, "SELECT 'after-the-lock'")["status"] == "completed"
+
+
+@contextlib.contextmanager
+def _exclusive_lock(core):
+    holder = sqlite3.connect(core.settings.db_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()

@@ -2,6 +2,7 @@
 
 Usage: python -m tests.jobs.core_process DATA_DIR COMMAND
   submit-and-hang   submit a long job and a queued one, print their ids as JSON, then wait to be killed
+  submit-and-stop   the same, but stop the core as the app's shutdown does, then print the ids
   resume            start again, wait for queued jobs to finish, print every job as JSON
   memory            run a query over a tiny memory limit, then a small one; print both jobs as JSON
 """
@@ -26,11 +27,15 @@ def main(data_dir: str, command: str) -> None:
     core = Core(settings)
     core.start()
     queries = core.queries
-    if command == "submit-and-hang":
+    if command in ("submit-and-hang", "submit-and-stop"):
         running = queries.submit(QuerySpec(sql=LONG))
         queued = queries.submit(QuerySpec(sql="SELECT 7 AS seven"))
         while queries.get(running.job_id).status != "running":
             time.sleep(0.05)
+        if command == "submit-and-stop":
+            core.stop()
+            print(json.dumps({"running": running.job_id, "queued": queued.job_id}), flush=True)
+            return
         print(json.dumps({"running": running.job_id, "queued": queued.job_id}), flush=True)
         time.sleep(600)
     elif command == "resume":

@@ -13,6 +13,16 @@ def spawn(data_dir, command: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def finish(process: subprocess.Popen, timeout_s: float = 120) -> tuple[str, str]:
+    """Its output once it exits; a process that hangs is killed, not left behind."""
+    try:
+        return process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+
+
 @pytest.mark.timeout(180)
 def test_kill_mid_job_then_restart(tmp_path):
     server = spawn(tmp_path, "submit-and-hang")
@@ -27,6 +37,23 @@ def test_kill_mid_job_then_restart(tmp_path):
     interrupted, resumed = jobs[ids["running"]], jobs[ids["queued"]]
     assert interrupted["status"] == "failed"
     assert interrupted["error"] == "interrupted by restart"
+    assert resumed["status"] == "completed" and resumed["rows_returned"] == 1
+
+
+@pytest.mark.timeout(180)
+def test_stopping_the_server_mid_job_says_so_and_queued_jobs_resume(tmp_path):
+    server = spawn(tmp_path, "submit-and-stop")
+    out, err = finish(server)   # a stop that never reached the engine would hang here
+    assert server.returncode == 0, err
+    ids = json.loads(out)
+
+    restarted = spawn(tmp_path, "resume")
+    out, err = finish(restarted)
+    assert restarted.returncode == 0, err
+    jobs = json.loads(out)
+    stopped, resumed = jobs[ids["running"]], jobs[ids["queued"]]
+    assert stopped["status"] == "failed"
+    assert stopped["error"] == "stopped by server shutdown"
     assert resumed["status"] == "completed" and resumed["rows_returned"] == 1
 
 

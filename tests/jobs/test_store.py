@@ -1,7 +1,11 @@
 """The job store: what the fast write path stores, the ORM reads back; history filters and restart bookkeeping."""
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from bqlite_app.errors import JobStoreBusy
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.store import JobStore
 
@@ -44,3 +48,25 @@ def test_restart_bookkeeping(tmp_path):
     failed = store.get(running.job_id)
     assert failed.status == JobStatus.FAILED and failed.error == "interrupted by restart" and failed.completed_at
     assert [j.job_id for j in store.queued()] == [queued.job_id]
+
+
+def test_a_locked_database_is_a_quick_503_not_a_30_s_stall(tmp_path):
+    path = tmp_path / "jobs.sqlite"
+    store = JobStore(path, busy_timeout_s=0.2)
+    job = store.add(Job(sql="SELECT 1", engine="duckdb"))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")   # another process holding the write lock
+    try:
+        with pytest.raises(JobStoreBusy) as refused:
+            store.add(Job(sql="SELECT 2", engine="duckdb"))
+        assert refused.value.status == 503 and refused.value.retry_after
+        assert "locked" in refused.value.detail
+        with pytest.raises(JobStoreBusy):
+            store.update(job.job_id, status=JobStatus.RUNNING)
+        assert store.get(job.job_id).status == JobStatus.QUEUED   # reads still work (WAL)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert store.update(job.job_id, status=JobStatus.RUNNING)
+    assert store.add(Job(sql="SELECT 2", engine="duckdb"))
+    assert store.list()[1] == 2

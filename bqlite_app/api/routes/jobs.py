@@ -9,30 +9,34 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from bqlite_app.api.deps import QueriesDep
-from bqlite_app.api.models import ERROR_RESPONSES, JobList, JobPublic, ResultPagePublic
+from bqlite_app.api.models import ERROR_RESPONSES, ErrorBody, JobList, JobPublic, ResultPagePublic
 from bqlite_app.api.responses import FastJSONResponse
 from bqlite_app.errors import ValidationFailed
 from bqlite_app.jobs.jsonify import describe_columns, rows_from_table
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.results import EXPORT_FORMATS
+from bqlite_app.jobs.store import MAX_LIST_LIMIT, MAX_LIST_OFFSET
 from bqlite_app.queries import QueryService
 
 router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 
 MAX_PAGE_ROWS = 10_000
+# Rows of a result a page may start at: every such offset is exact in JSON (2^53) and in Arrow's 64-bit indices.
+MAX_RESULT_OFFSET = 2**53 - 1
 # Pages up to this many values are converted on the event loop: a thread hop would cost more than the work.
 INLINE_PAGE_CELLS = 2_000
 
 
 @router.get("/jobs", responses={200: {"model": JobList}})
-async def list_jobs(
+def list_jobs(
     queries: QueriesDep,
     status: str | None = None,
     engine: str | None = None,
     search: str | None = Query(None, description="Case-insensitive text search over the SQL."),
-    limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=MAX_LIST_LIMIT),
+    offset: int = Query(0, ge=0, le=MAX_LIST_OFFSET),
 ) -> FastJSONResponse:
+    # Sync, so it runs in the thread pool: a text search scans the whole history, which must not stall the loop.
     jobs, total = queries.list(status=status or None, engine=engine or None, search=search, limit=limit,
                                offset=offset)
     return FastJSONResponse({"jobs": [queries.describe(job) for job in jobs], "total": total})
@@ -56,7 +60,10 @@ def cancel_job_post(job_id: str, queries: QueriesDep) -> dict[str, Any]:
 
 @router.get("/jobs/{job_id}/plan")
 def job_plan(job_id: str, queries: QueriesDep) -> dict[str, Any]:
-    """The engine's query plan for the job's SQL (EXPLAIN); runs nothing."""
+    """The engine's query plan for the job's SQL (EXPLAIN); runs nothing.
+
+    SQL the engine cannot plan (a syntax error, a missing table) answers 422 `VALIDATION_FAILED` with its message.
+    """
     job = queries.get(job_id)
     return {"job_id": job.job_id, "engine": job.engine, "plan": queries.explain(job)}
 
@@ -64,11 +71,12 @@ def job_plan(job_id: str, queries: QueriesDep) -> dict[str, Any]:
 @router.get("/jobs/{job_id}/result", responses={
     200: {"model": ResultPagePublic, "description": "A page of rows, or the error of a failed/cancelled job."},
     202: {"description": "The job is still queued or running."},
+    410: {"model": ErrorBody, "description": "The stored result expired, was removed or is unreadable."},
 })
 async def job_result(
     job_id: str,
     queries: QueriesDep,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_RESULT_OFFSET),
     limit: int = Query(1000, ge=1, le=MAX_PAGE_ROWS),
     format: Literal["json", "csv", "ndjson", "parquet", "arrow"] = "json",
     timeout_ms: int = Query(0, ge=0, le=60_000, description="Wait up to this long for the job to finish."),
