@@ -90,7 +90,7 @@ class OriginNotAllowed(BqliteError):
     status, error_code = 403, "ORIGIN_NOT_ALLOWED"
 
 
-class JobStoreBusy(ServiceUnavailable):
-    """The job database stayed locked (another process or a long transaction holds it); the client may retry."""
+class DatabaseBusy(ServiceUnavailable):
+    """The SQLite database stayed locked (another process or a long transaction holds it); the client may retry."""
 
-    error_code = "JOB_STORE_BUSY"
+    error_code = "DATABASE_BUSY"

@@ -8,21 +8,19 @@ fast path writes is exactly what the ORM reads back.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from bqlite_app.errors import JobStoreBusy
 from bqlite_app.jobs.models import Job, JobStatus, utcnow
+from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, busy_is_unavailable, sqlite_pragmas
 
 _JOBS = Job.__table__
 _COLUMNS = [column.name for column in _JOBS.columns]
@@ -30,14 +28,9 @@ _DIALECT = sqlite.dialect()
 _BIND: dict[str, Callable[[Any], Any] | None] = {c.name: c.type.bind_processor(_DIALECT) for c in _JOBS.columns}
 _INSERT = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 
-# How long a write waits for another connection's lock before giving up. Short on purpose: a request that cannot
-# write should answer 503 quickly and let the client retry, not hold a thread (or, before, the event loop) for 30 s.
-BUSY_TIMEOUT_S = 3.0
 # Paging bounds for the history: larger offsets overflow SQLite's 64-bit integers, larger pages are no page at all.
 MAX_LIST_LIMIT = 1000
 MAX_LIST_OFFSET = 1_000_000_000
-_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
-_BUSY_DETAIL = "The job database is locked by another connection; nothing was changed. Try again shortly."
 
 
 class JobStore:
@@ -62,11 +55,11 @@ class JobStore:
 
     # -- writes -----------------------------------------------------------------------------------------------
 
-    # Every write raises ``JobStoreBusy`` (503) when the database stays locked past the busy timeout.
+    # Every write raises ``DatabaseBusy`` (503) when the database stays locked past the busy timeout.
 
     def add(self, job: Job) -> Job:
         values = [_bind(name, getattr(job, name)) for name in _COLUMNS]
-        with self._write_lock, _busy_is_unavailable():
+        with self._write_lock, busy_is_unavailable("job history"):
             self._writer.execute(_INSERT, values)
         return job
 
@@ -74,13 +67,13 @@ class JobStore:
         """Set columns of one job in a single UPDATE."""
         assignments = ", ".join(f"{name} = ?" for name in changes)
         values = [_bind(name, value) for name, value in changes.items()]
-        with self._write_lock, _busy_is_unavailable():
+        with self._write_lock, busy_is_unavailable("job history"):
             cursor = self._writer.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", [*values, job_id])
         return cursor.rowcount == 1
 
     def fail_interrupted(self, reason: str) -> int:
         """Jobs left `running` by a previous process cannot be resumed: their engine work died with it."""
-        with self._write_lock, _busy_is_unavailable(), Session(self._engine) as session:
+        with self._write_lock, busy_is_unavailable("job history"), Session(self._engine) as session:
             jobs = session.exec(select(Job).where(Job.status == JobStatus.RUNNING)).all()
             now = utcnow()
             for job in jobs:
@@ -119,27 +112,6 @@ class JobStore:
         return {str(status): n for status, n in rows}
 
 
-@contextlib.contextmanager
-def _busy_is_unavailable() -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        if _is_busy(exc):
-            raise JobStoreBusy(_BUSY_DETAIL) from exc
-        raise
-    except OperationalError as exc:  # the same through SQLAlchemy (fail_interrupted)
-        if isinstance(exc.orig, sqlite3.OperationalError) and _is_busy(exc.orig):
-            raise JobStoreBusy(_BUSY_DETAIL) from exc
-        raise
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)  # extended codes keep the primary code in the low byte
-    return "locked" in str(exc) or "busy" in str(exc)
-
-
 def _bind(name: str, value: Any) -> Any:
     processor = _BIND[name]
     return value if processor is None or value is None else processor(value)
@@ -152,13 +124,3 @@ def _filters(status: str | None, engine: str | None, search: str | None) -> Iter
         yield Job.engine == engine
     if search:
         yield col(Job.sql).icontains(search)
-
-
-def sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int = 30_000) -> None:
-    cursor = dbapi_connection.cursor()
-    # busy_timeout first: switching to WAL needs a lock, and another connection may hold one right now.
-    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()

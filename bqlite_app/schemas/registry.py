@@ -6,8 +6,9 @@ change becomes a new version and migrates existing tables (new nullable columns)
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,6 @@ from bqlite_app.errors import (
     ValidationFailed,
 )
 from bqlite_app.jobs.models import iso_utc, utcnow
-from bqlite_app.jobs.store import sqlite_pragmas
 from bqlite_app.schemas import _ownership as ownership
 from bqlite_app.schemas._load import engine_errors, load_body
 from bqlite_app.schemas.compat import Comparison, compare
@@ -33,6 +33,7 @@ from bqlite_app.schemas.ingest import IngestFormat, IngestResult, ProgressCallba
 from bqlite_app.schemas.models import EngineTable, SchemaRecord, SchemaVersion
 from bqlite_app.schemas.translate import columns_for, field_tree, top_level_field_count
 from bqlite_app.schemas.uploads import check_dataset, check_identifier
+from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, busy_is_unavailable, sqlite_pragmas
 from engines.base import Engine
 from engines.errors import EngineError
 from engines.types import Column
@@ -69,7 +70,8 @@ class SchemaDiff:
 class SchemaRegistry:
     def __init__(self, db_path: Path, engines: dict[str, Engine], *, max_depth: int, work_dir: Path) -> None:
         """``work_dir`` holds the .proto files ClickHouse's native Protobuf reader needs."""
-        self._db = create_engine(f"sqlite:///{db_path}", connect_args={"check_same_thread": False, "timeout": 30})
+        self._db = create_engine(f"sqlite:///{db_path}",
+                                 connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
         event.listen(self._db, "connect", sqlite_pragmas)
         SQLModel.metadata.create_all(self._db, tables=[
             SchemaRecord.__table__, SchemaVersion.__table__, EngineTable.__table__,  # type: ignore[attr-defined]
@@ -81,6 +83,12 @@ class SchemaRegistry:
         # Registration, table creation and deletion change several rows and tables together: one at a time.
         self._lock = threading.Lock()
         self._compiled: dict[tuple[str, int], CompiledSchema] = {}
+
+    @contextlib.contextmanager
+    def _session(self, **options: Any) -> Iterator[Session]:
+        """A session whose "database is locked" is a 503 the client may retry, not a 500."""
+        with busy_is_unavailable("schema registry"), Session(self._db, **options) as session:
+            yield session
 
     def close(self) -> None:
         self._db.dispose()
@@ -99,7 +107,7 @@ class SchemaRegistry:
         columns = columns_for(descriptor, max_depth=self._max_depth)
         digest = fingerprint(compiled, message)
         field_count = top_level_field_count(descriptor)
-        with self._lock, Session(self._db, expire_on_commit=False) as session, engine_errors():
+        with self._lock, self._session(expire_on_commit=False) as session, engine_errors():
             record = session.exec(select(SchemaRecord).where(
                 SchemaRecord.database_name == database_name, SchemaRecord.table_name == table_name)).first()
             if record is None:
@@ -156,7 +164,7 @@ class SchemaRegistry:
         if message_type is None and record.message_type in compiled.message_names():
             message_type = record.message_type
         message = _choose_message(compiled, message_type)
-        with Session(self._db) as session:
+        with self._session() as session:
             latest = self._latest(session, schema_id)
         comparison = compare(self._compile(latest).descriptor(latest.message_type), compiled.descriptor(message))
         added, changed = _column_changes(
@@ -170,19 +178,19 @@ class SchemaRegistry:
     # -- read ----------------------------------------------------------------------------------------------------
 
     def get(self, schema_id: str) -> SchemaRecord:
-        with Session(self._db) as session:
+        with self._session() as session:
             record = session.get(SchemaRecord, schema_id)
         if record is None:
             raise SchemaNotFound(f"Schema {schema_id!r} not found")
         return record
 
     def summaries(self) -> list[dict[str, Any]]:
-        with Session(self._db) as session:
+        with self._session() as session:
             records = session.exec(select(SchemaRecord).order_by(col(SchemaRecord.created_at).desc())).all()
             return [self._summary(session, record) for record in records]
 
     def detail(self, schema_id: str) -> dict[str, Any]:
-        with Session(self._db) as session:
+        with self._session() as session:
             record = session.get(SchemaRecord, schema_id)
             if record is None:
                 raise SchemaNotFound(f"Schema {schema_id!r} not found")
@@ -203,7 +211,7 @@ class SchemaRegistry:
             }
 
     def columns(self, schema_id: str) -> list[Column]:
-        with Session(self._db) as session:
+        with self._session() as session:
             latest = self._latest(session, schema_id)
         return self._columns_of(latest)
 
@@ -221,7 +229,7 @@ class SchemaRegistry:
         database, table = record.database_name, record.table_name
         qualified = f"{database}.{table}"
         results: dict[str, dict[str, Any]] = {}
-        with self._lock, Session(self._db) as session, engine_errors():
+        with self._lock, self._session() as session, engine_errors():
             existed = {name: self._engines[name].table_exists(database, table) for name in engines}
             foreign = [name for name in engines if existed[name] and not ownership.is_owned(session, name, database,
                                                                                             table)]
@@ -269,7 +277,7 @@ class SchemaRegistry:
     def ingest(self, schema_id: str, body: Path, fmt: IngestFormat, engines: Sequence[str] | None = None,
                on_progress: ProgressCallback | None = None) -> IngestResult:
         record = self.get(schema_id)
-        with Session(self._db) as session:
+        with self._session() as session:
             latest = self._latest(session, schema_id)
             tables = {t.engine: t for t in session.exec(
                 select(EngineTable).where(EngineTable.schema_id == schema_id)).all()}
@@ -298,7 +306,7 @@ class SchemaRegistry:
     # -- delete --------------------------------------------------------------------------------------------------
 
     def delete(self, schema_id: str, *, drop_tables: bool = False) -> str:
-        with self._lock, Session(self._db) as session, engine_errors():
+        with self._lock, self._session() as session, engine_errors():
             record = session.get(SchemaRecord, schema_id)
             if record is None:
                 raise SchemaNotFound(f"Schema {schema_id!r} not found")

@@ -17,7 +17,7 @@ import reflex as rx
 
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import DASH, human_bytes, human_count, human_duration_ms, local_time
-from bqlite_app.jobs.models import JobStatus
+from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.queries import QuerySpec
 from bqlite_app.runtime import core
 from bqlite_app.state.display import route_tail, seconds_between
@@ -250,6 +250,14 @@ def read_job(job_id: str) -> JobView:
     return job_view(core.queries.describe(core.queries.get(job_id)))
 
 
+def rerun_job(job_id: str) -> Job:
+    """Submit a job's SQL again with its settings."""
+    job = core.queries.get(job_id)
+    return core.queries.submit(QuerySpec(
+        sql=job.sql, engine=job.engine, priority=job.priority, estimated_slots=job.estimated_slots,
+        max_execution_time=job.max_execution_time, labels=dict(job.labels or {})))
+
+
 def read_plan(job_id: str) -> str:
     return core.queries.explain(core.queries.get(job_id))
 
@@ -327,22 +335,21 @@ class JobDetailState(rx.State):
                 self.plan, self.plan_error, self.plan_loading = plan, error, False
 
     @rx.event
-    def rerun(self):
+    async def rerun(self):
+        # Off the event loop: a submit writes to SQLite, which may wait on a lock.
         try:
-            job = core.queries.get(self.job.job_id)
-            new = core.queries.submit(QuerySpec(
-                sql=job.sql, engine=job.engine, priority=job.priority, estimated_slots=job.estimated_slots,
-                max_execution_time=job.max_execution_time, labels=dict(job.labels or {})))
+            new = await asyncio.to_thread(rerun_job, self.job.job_id)
         except BqliteError as exc:
             self.action_error = exc.detail
             return None
         return rx.redirect(f"/jobs/{new.job_id}")
 
     @rx.event
-    def cancel(self):
+    async def cancel(self):
+        # Off the event loop: a cancel waits up to two seconds for the engine to stop the query.
         try:
-            core.queries.cancel(self.job.job_id)
-            self.job = read_job(self.job.job_id)
+            await asyncio.to_thread(core.queries.cancel, self.job.job_id)
+            self.job = await asyncio.to_thread(read_job, self.job.job_id)
             self.action_error = ""
         except BqliteError as exc:
             self.action_error = exc.detail

@@ -191,7 +191,7 @@ def test_a_locked_job_database_answers_503_and_the_api_keeps_serving(client, cor
         assert not submitted.done()
         others_answered.set()
         response = submitted.result(120)
-    body = assert_error(response, 503, "JOB_STORE_BUSY")
+    body = assert_error(response, 503, "DATABASE_BUSY")
     assert "locked" in body["detail"] and int(response.headers["Retry-After"]) >= 1
     monkeypatch.undo()
     assert client.get("/jobs").json()["total"] == before    # no job was half-created

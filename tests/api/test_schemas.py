@@ -330,3 +330,15 @@ message Event { int64 id = 1; Inner inner = 2; oneof how { string walk = 3; int3
     assert listed[registered.json()["schema_id"]]["field_count"] == 4
     again = register(client, proto, table=registered.json()["table_name"], message_type="fc.v1.Event")
     assert again.status_code == 200 and again.json()["field_count"] == 4
+
+
+def test_a_locked_database_answers_503_for_the_registry_too(client, core):
+    from tests.api.test_queries import _exclusive_lock
+
+    with _exclusive_lock(core):
+        response = register(client)
+        listing = client.get("/schemas")
+    body = assert_error(response, 503, "DATABASE_BUSY")
+    assert "schema registry" in body["detail"] and response.headers["Retry-After"]
+    assert listing.status_code == 200          # reads go on (WAL)
+    assert register(client).status_code == 201

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bqlite_app.errors import JobStoreBusy
+from bqlite_app.errors import DatabaseBusy
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.store import JobStore
 
@@ -57,11 +57,11 @@ def test_a_locked_database_is_a_quick_503_not_a_30_s_stall(tmp_path):
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")   # another process holding the write lock
     try:
-        with pytest.raises(JobStoreBusy) as refused:
+        with pytest.raises(DatabaseBusy) as refused:
             store.add(Job(sql="SELECT 2", engine="duckdb"))
         assert refused.value.status == 503 and refused.value.retry_after
         assert "locked" in refused.value.detail
-        with pytest.raises(JobStoreBusy):
+        with pytest.raises(DatabaseBusy):
             store.update(job.job_id, status=JobStatus.RUNNING)
         assert store.get(job.job_id).status == JobStatus.QUEUED   # reads still work (WAL)
     finally:

@@ -24,7 +24,7 @@ async def submit_query(body: QueryCreate, core: CoreDep) -> QueryAccepted:
         answer = await run_in_threadpool(queries.dry_run, spec)
         message = "Query is valid" if answer["valid"] else "Query is invalid"
         return QueryAccepted(job_id=None, status="dry_run", message=message, **answer)
-    # In the thread pool: submitting writes to SQLite, which may wait for a lock (then 503, JOB_STORE_BUSY), and the
+    # In the thread pool: submitting writes to SQLite, which may wait for a lock (then 503, DATABASE_BUSY), and the
     # event loop serves every other request, /health included, meanwhile.
     job = await run_in_threadpool(queries.submit, spec)
     return QueryAccepted(job_id=job.job_id, status=str(job.status), message="Query submitted",
