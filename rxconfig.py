@@ -17,7 +17,8 @@ config = rx.Config(
     backend_host=_settings.host,
     telemetry_enabled=False,
     show_built_with_reflex=False,
-    cors_allowed_origins=_settings.cors_origins,
+    # Also python-socketio's origin check for the UI's websocket: never empty (that turns the check off) nor "*".
+    cors_allowed_origins=_settings.allowed_origins,
     disable_plugins=[SitemapPlugin],
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="blue", gray_color="slate", radius="medium"))],
 )

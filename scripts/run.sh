@@ -1,31 +1,26 @@
 #!/usr/bin/env bash
 # Start BigQuery-Lite: the backend (REST API + Reflex state) and the web UI, as two processes.
 # In Reflex 0.10 a prod run serves both on one port, which would put UI pages on the API's paths,
-# so the backend and the frontend run separately (as in Reflex's self-hosting guide). Ctrl+C stops both.
+# so the backend and the frontend run separately (as in Reflex's self-hosting guide).
+# Both are supervised (scripts/supervise.sh): when either dies the other is stopped too and this script exits 1,
+# naming the one that died; Ctrl+C stops both and exits 130.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/supervise.sh
 
 API_PORT="${BQLITE_API_PORT:-8000}"
 UI_PORT="${BQLITE_UI_PORT:-3000}"
 HOST="${BQLITE_HOST:-127.0.0.1}"
 ENVIRONMENT="${ENVIRONMENT:-production}"
 
-pids=()
-stop() {
-  trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap stop EXIT INT TERM
-
 if [[ "$ENVIRONMENT" == "development" ]]; then
   # Dev mode: auto-reload on code changes, debug logs.
-  LOG_LEVEL="${LOG_LEVEL:-DEBUG}" reflex run --env dev --loglevel debug \
-    --backend-port "$API_PORT" --frontend-port "$UI_PORT" &
-  pids+=($!)
+  export LOG_LEVEL="${LOG_LEVEL:-DEBUG}"
+  supervise_start "the app (reflex dev)" reflex run --env dev --loglevel debug \
+    --backend-port "$API_PORT" --frontend-port "$UI_PORT"
 else
-  reflex run --env prod --backend-only --backend-port "$API_PORT" &
-  pids+=($!)
+  supervise_start "the API backend (reflex, port $API_PORT)" \
+    reflex run --env prod --backend-only --backend-port "$API_PORT"
   # Build the UI only when its sources (or the API address baked into it) changed since the last build, so a
   # second `make run` starts in seconds.
   ui_hash=$( (echo "$HOST:$API_PORT:$UI_PORT"; cat rxconfig.py pyproject.toml uv.lock \
@@ -35,8 +30,8 @@ else
     reflex export --frontend-only --no-zip --env prod >/dev/null
     echo "$ui_hash" > .web/.bqlite-ui-hash
   fi
-  python scripts/serve_ui.py "$HOST" "$UI_PORT" &
-  pids+=($!)
+  supervise_alive_or_exit  # a backend that died during the build is reported now, not after the UI starts
+  supervise_start "the web UI (port $UI_PORT)" python scripts/serve_ui.py "$HOST" "$UI_PORT"
 fi
 
 # Report when the API answers (the first start also loads the sample data into both engines).
@@ -45,6 +40,7 @@ for _ in $(seq 1 600); do
     echo "BigQuery-Lite API: http://$HOST:$API_PORT  (docs: http://$HOST:$API_PORT/docs)"
     break
   fi
+  supervise_alive_or_exit
   sleep 0.5
 done
 for _ in $(seq 1 600); do
@@ -52,8 +48,9 @@ for _ in $(seq 1 600); do
     echo "BigQuery-Lite UI:  http://$HOST:$UI_PORT"
     break
   fi
+  supervise_alive_or_exit
   sleep 0.5
 done
 
-# Stop everything as soon as either process exits.
-wait -n "${pids[@]}"
+# From here on, run until one of them dies (then stop the other and exit 1) or Ctrl+C (stop both, exit 130).
+supervise_wait

@@ -12,12 +12,18 @@ from bqlite_app import __version__
 from bqlite_app.api.docs import install_offline_docs
 from bqlite_app.api.errors import envelope, install_error_handlers
 from bqlite_app.api.middleware import RequestContextMiddleware
+from bqlite_app.api.models import ErrorBody
+from bqlite_app.api.origin import OriginCheckMiddleware
 from bqlite_app.api.routes import jobs, queries, schemas, system
 from bqlite_app.core import Core
 
 DESCRIPTION = """BigQuery's jobs API on your own machine: SQL runs as prioritised jobs on DuckDB or ClickHouse.
 
 Every error answers `{"detail", "error_code", "timestamp"}`."""
+
+# Any route may be refused: a write from a foreign Origin (ORIGIN_NOT_ALLOWED), SQL outside the sandbox
+# (SQL_NOT_ALLOWED). Documented once here so every operation in /openapi.json lists it.
+FORBIDDEN_RESPONSE = {403: {"model": ErrorBody, "description": "Refused (ORIGIN_NOT_ALLOWED, SQL_NOT_ALLOWED, ...)"}}
 
 # Paths the Reflex backend itself serves (websocket events, uploads, ping); everything else is ours.
 REFLEX_PATHS = tuple(str(endpoint) for endpoint in Endpoint)
@@ -31,7 +37,9 @@ def create_api(core: Core) -> FastAPI:
     install_error_handlers(app)
     install_offline_docs(app)
     for module in (system, queries, jobs, schemas):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=FORBIDDEN_RESPONSE)
+    # Added first, so it runs inside the request context: a refusal still gets a request id and is counted.
+    app.add_middleware(OriginCheckMiddleware, allowed_origins=core.settings.allowed_origins)
     app.add_middleware(RequestContextMiddleware, metrics=core.metrics)
     return app
 

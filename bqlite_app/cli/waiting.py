@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -20,23 +25,67 @@ FINISHED = {"completed", "failed", "cancelled"}
 POLL_MS = 500
 
 
+def submit_and_wait(client: ApiClient, body: dict[str, Any]) -> dict[str, Any]:
+    """Submit a query and answer its job once it has finished, with Ctrl+C handled as in ``wait_for_job``.
+
+    The server may start the job before its id reaches us, so a Ctrl+C during the submission is held until the id
+    is known and then handled like any other: otherwise the job would keep running with nobody told its id.
+    """
+    job_id: str | None = None
+    try:
+        with _sigint_deferred() as pending:
+            job_id = client.submit_query(body)["job_id"]
+        if pending.is_set():
+            raise KeyboardInterrupt
+        return _follow(client, job_id)
+    except KeyboardInterrupt:
+        if job_id is None:  # only a second Ctrl+C gets here: the user would not wait for the submission
+            raise Interrupted("stopped while submitting the query; it may have reached the server",
+                              hint="Look for it with `bqlite jobs list`.") from None
+        _interrupted(client, job_id)
+
+
 def wait_for_job(client: ApiClient, job_id: str) -> dict[str, Any]:
     """Answer the job once it has finished. Ctrl+C asks whether to cancel it on the server (see ``_interrupted``)."""
+    try:
+        return _follow(client, job_id)
+    except KeyboardInterrupt:
+        _interrupted(client, job_id)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[threading.Event]:
+    """Hold a first Ctrl+C (the event is set) until the block ends; a second one interrupts at once."""
+    pending = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield pending  # signal handlers can only be set from the main thread; nothing to defer elsewhere
+        return
+
+    def hold(_signum: int, _frame: FrameType | None) -> None:
+        if pending.is_set():
+            raise KeyboardInterrupt
+        pending.set()
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield pending
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _follow(client: ApiClient, job_id: str) -> dict[str, Any]:
     job = client.job(job_id)
     if job["status"] in FINISHED:
         return job
-    try:
-        with live_progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=24),
-                           TimeElapsedColumn()) as progress:
-            task = progress.add_task(_describe(job), total=None)
-            while job["status"] not in FINISHED:
-                fraction = job.get("progress")
-                progress.update(task, description=_describe(job), total=None if fraction is None else 1,
-                                completed=fraction or 0)
-                client.result_page(job_id, limit=1, timeout_ms=POLL_MS)
-                job = client.job(job_id)
-    except KeyboardInterrupt:
-        _interrupted(client, job_id)
+    with live_progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=24),
+                       TimeElapsedColumn()) as progress:
+        task = progress.add_task(_describe(job), total=None)
+        while job["status"] not in FINISHED:
+            fraction = job.get("progress")
+            progress.update(task, description=_describe(job), total=None if fraction is None else 1,
+                            completed=fraction or 0)
+            client.result_page(job_id, limit=1, timeout_ms=POLL_MS)
+            job = client.job(job_id)
     return job
 
 
@@ -49,7 +98,7 @@ def _describe(job: dict[str, Any]) -> str:
     return f"{name} running on {job['engine']}" + (f" · {progress:.0%}" if progress is not None else "")
 
 
-def _interrupted(client: ApiClient, job_id: str) -> None:
+def _interrupted(client: ApiClient, job_id: str) -> NoReturn:
     """Cancel on the server if the user agrees; with no terminal to ask on, the interrupt itself is the answer."""
     if sys.stdin.isatty():
         try:

@@ -69,7 +69,10 @@ def job_plan(job_id: str, queries: QueriesDep) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}/result", responses={
-    200: {"model": ResultPagePublic, "description": "A page of rows, or the error of a failed/cancelled job."},
+    200: {"model": ResultPagePublic,
+          "description": "A page of rows, or the error of a failed/cancelled job; with `format`, the whole result.",
+          # The exports stream in their own formats; naming them keeps clients that check content types honest.
+          "content": {media_type: {} for media_type, _ in EXPORT_FORMATS.values()}},
     202: {"description": "The job is still queued or running."},
     410: {"model": ErrorBody, "description": "The stored result expired, was removed or is unreadable."},
 })

@@ -14,7 +14,7 @@ from bqlite_app.cli.errors import JobFailed
 from bqlite_app.cli.output import out
 from bqlite_app.cli.render import default_format
 from bqlite_app.cli.results import check_output_options, emit_result, error_pointer
-from bqlite_app.cli.waiting import wait_for_job
+from bqlite_app.cli.waiting import submit_and_wait
 from bqlite_app.humanize import human_bytes
 
 
@@ -57,6 +57,10 @@ def query(
     if timeout is not None:
         body["max_execution_time"] = timeout
     client = context.client
+    if not (dry_run or no_wait):
+        job = submit_and_wait(client, body)
+        emit_result(client, job, fmt, destination=output, max_rows=max_rows, raw_json=context.raw_json)
+        return
     answer = client.submit_query(body)
     if dry_run:
         context.respond(answer, _print_estimate)
@@ -64,11 +68,7 @@ def query(
             raise JobFailed(f"the query is not valid: {answer.get('error') or 'no error message'}",
                             hint=error_pointer(text, answer.get("error_position")))
         return
-    if no_wait:
-        context.respond(answer, lambda answer: out.print(answer["job_id"]))
-        return
-    job = wait_for_job(client, answer["job_id"])
-    emit_result(client, job, fmt, destination=output, max_rows=max_rows, raw_json=context.raw_json)
+    context.respond(answer, lambda answer: out.print(answer["job_id"]))
 
 
 def _read_sql(sql: str | None, file: Path | None) -> str:
