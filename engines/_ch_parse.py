@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engines.base import Statement
+from engines.errors import StatementUnreadable
 
 # Runs one statement with optional bound parameters and returns its rows.
 Query = Callable[[str, dict[str, Any] | None], list[tuple]]
@@ -33,7 +34,7 @@ _TREE_FUNCTION = re.compile(r"^(\s*)(?:Function|FunctionWithKeyValueArguments)\s
 
 def parse(query: Query, sql: str) -> Statement:
     """The one statement in ``sql`` (ClickHouse refuses multi-statement text); raises the driver's error when the
-    text does not parse."""
+    text does not parse, and ``StatementUnreadable`` when it parses but its tree cannot be read."""
     text = str(query("SELECT formatQuery({sql:String})", {"sql": sql})[0][0])
     bare = _STRING.sub(lambda m: "'" + " " * (len(m.group(0)) - 2) + "'", text)
     words = tuple(word.upper() for word in _WORD.findall(bare)[:8])
@@ -44,7 +45,10 @@ def parse(query: Query, sql: str) -> Statement:
         # Refused whatever the tree says: do not hand a statement that writes or reads files to the server at all.
         return Statement(kind=words[0] if words else "", text=text, words=words, functions=tuple(sorted(calls)),
                          clauses=clauses, settings=settings, reads_only=False)
-    tree = [str(row[0]) for row in query("EXPLAIN AST " + text, None)]
+    try:
+        tree = [str(row[0]) for row in query("EXPLAIN AST " + text, None)]
+    except Exception as exc:  # it parsed above, so this is no syntax error: whatever it is, it is not judged safe
+        raise StatementUnreadable(f"ClickHouse parsed the statement but would not show its syntax tree: {exc}") from exc
     kind = tree[0].split()[0] if tree else ""
     functions, storage = _tree_functions(tree)
     if any(line.strip().startswith("Dictionary definition") for line in tree):

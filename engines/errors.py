@@ -23,6 +23,10 @@ class QueryCancelled(EngineError):
     """The query was stopped by ``Engine.cancel`` (a cancel is a status, not a failure)."""
 
 
+class StatementUnreadable(EngineError):
+    """The statement parses, but the engine would not describe it: treat it as unsafe, never as a syntax error."""
+
+
 class EngineUnavailable(EngineError):
     """The engine cannot be reached or was not started."""
 

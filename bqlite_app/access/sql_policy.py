@@ -2,7 +2,9 @@
 
 Every statement is classified by its engine's own parser (``Engine.parse``) before a job exists, dry runs and plans
 included, and judged here by the dialect's rules. A refusal names the construct. Text that does not parse is let
-through: the engine fails it with the same parser, and the job reports the syntax error like any other.
+through: the engine fails it with the same parser, and the job reports the syntax error like any other. Anything
+else that stops the judging (an engine that does not answer, a tree it will not show) refuses: the check fails
+closed.
 
 This is the first wall. The engines are also configured so that a statement which slipped past still cannot reach
 files, the network or a setting (see ``engines/duckdb_engine.py`` and ``engines/clickhouse_engine.py``).
@@ -17,11 +19,11 @@ from collections.abc import Callable
 
 from bqlite_app.access import _clickhouse_rules, _duckdb_rules
 from bqlite_app.access._rules import Limits, Refusal
-from bqlite_app.errors import SqlNotAllowed
+from bqlite_app.errors import ServiceUnavailable, SqlNotAllowed
 from bqlite_app.settings import Settings
 from engines._common import parse_bytes
 from engines.base import Engine, Statement
-from engines.errors import EngineError
+from engines.errors import EngineError, EngineQueryError, EngineUnavailable
 
 Rules = Callable[[Statement, Limits], Refusal | None]
 _RULES: dict[str, Rules] = {"duckdb": _duckdb_rules.judge, "clickhouse": _clickhouse_rules.judge}
@@ -63,8 +65,13 @@ class SqlPolicy:
                 return self._cache[key]
         try:
             statements: list[Statement] | None = engine.parse(sql)
-        except EngineError:
-            statements = None
+        except EngineQueryError:
+            statements = None      # does not parse, and never will: the engine fails it the same way
+        except EngineUnavailable as exc:
+            # Fail closed, and remember nothing: the same text is judged again once the engine answers.
+            raise ServiceUnavailable(f"{engine.name} cannot check this statement right now: {exc}") from exc
+        except EngineError as exc:
+            raise SqlNotAllowed(f"The statement could not be analysed, so it is not run: {exc}") from exc
         with self._lock:
             self._cache[key] = statements
             while len(self._cache) > self._cache_size:

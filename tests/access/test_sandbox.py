@@ -198,3 +198,23 @@ def test_the_plan_of_an_old_job_is_judged_again(client, core):
     assert answer.status_code == 403
     assert answer.json()["error_code"] == "SQL_NOT_ALLOWED"
     assert not Path("/tmp/bqlite-plan-escape").exists()
+
+
+def test_an_engine_that_cannot_answer_fails_the_check_closed_and_nothing_is_remembered(core, settings):
+    """A parse that failed because the engine was away must not let that text through later without a check."""
+    from bqlite_app.access.sql_policy import SqlPolicy, sandbox_limits
+    from bqlite_app.errors import ServiceUnavailable, SqlNotAllowed
+    from engines.clickhouse_engine import ClickHouseEngine
+
+    policy = SqlPolicy(sandbox_limits(settings))
+    engine = ClickHouseEngine.embedded(settings.chdb_path, capacity=1)   # same data path: chdb allows it
+    escape = "SELECT * FROM file('/etc/passwd', LineAsString)"
+    with pytest.raises(ServiceUnavailable):
+        policy.check(engine, escape)
+    engine.start()
+    try:
+        with pytest.raises(SqlNotAllowed):
+            policy.check(engine, escape)
+        policy.check(engine, "SELECT 1")
+    finally:
+        engine.close()
