@@ -46,8 +46,8 @@ _UNTOUCHABLE_SETTINGS = {"readonly", "allow_ddl", "allow_introspection_functions
 
 def judge(statement: Statement, limits: Limits) -> Refusal | None:
     lead = statement.words[0] if statement.words else ""
-    for clause in statement.clauses:
-        return Refusal(clause, _CLAUSES[clause])
+    if statement.clauses:
+        return Refusal(statement.clauses[0], _CLAUSES[statement.clauses[0]])
     if not statement.kind.startswith(_ALLOWED_CLASSES):
         return Refusal(lead or statement.kind, _WHY_NOT.get(lead, "it reaches beyond the engine's tables"))
     for function in statement.functions:

@@ -218,3 +218,20 @@ def test_an_engine_that_cannot_answer_fails_the_check_closed_and_nothing_is_reme
         policy.check(engine, "SELECT 1")
     finally:
         engine.close()
+
+
+def test_allowed_directories_open_file_reading_on_duckdb_only(duckdb_engine, clickhouse_engine):
+    """With BQLITE_ALLOWED_DIRECTORIES set, DuckDB's file readers pass the policy (DuckDB itself confines the
+    paths); writing files stays refused, and ClickHouse's file() too, which clickhouse-local cannot confine."""
+    from bqlite_app.access._rules import Limits
+    from bqlite_app.access.sql_policy import SqlPolicy
+    from bqlite_app.errors import SqlNotAllowed
+
+    policy = SqlPolicy(Limits(files_readable=True))
+    policy.check(duckdb_engine, "SELECT * FROM read_csv('/srv/exports/trips.csv')")
+    policy.check(duckdb_engine, "SELECT * FROM '/srv/exports/trips.parquet'")
+    for engine, sql in [(duckdb_engine, "COPY nyc_taxi TO '/srv/exports/out.csv'"),
+                        (duckdb_engine, "SELECT getenv('HOME')"),
+                        (clickhouse_engine, "SELECT * FROM file('/srv/exports/trips.csv')")]:
+        with pytest.raises(SqlNotAllowed):
+            policy.check(engine, sql)
