@@ -14,10 +14,14 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export PATH := $(CURDIR)/$(BUN_DIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test setup setup-test bench lint clean
+.PHONY: run test setup setup-test bench lint clean check-exposure
 
-run: setup ## Install what is missing, then start the API (:8000) and the UI (:3000)
+# check-exposure comes first, so an unsafe configuration is refused before anything is installed or built.
+run: check-exposure setup ## Install what is missing, then start the API (:8000) and the UI (:3000)
 	@scripts/run.sh
+
+check-exposure:
+	@scripts/run.sh --check-only
 
 test: setup-test ## Install what the tests need, then run them all
 	$(VENV)/bin/ruff check bqlite_app engines bench tests

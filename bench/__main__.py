@@ -9,11 +9,12 @@ import json
 import platform
 import sys
 
-from bench import cli, export, ingest, job_overhead, jsonify, sandbox, throughput
+from bench import auth, cli, export, ingest, job_overhead, jsonify, sandbox, throughput
 from bench.server import ROOT, running_backend
 
 BENCHMARKS = {"job_overhead": job_overhead.run, "throughput": throughput.run, "export": export.run,
-              "ingest": ingest.run, "cli": cli.run, "jsonify": jsonify.run, "sandbox": sandbox.run}
+              "ingest": ingest.run, "cli": cli.run, "jsonify": jsonify.run, "sandbox": sandbox.run,
+              "auth": auth.run}
 
 
 def main(names: list[str]) -> None:

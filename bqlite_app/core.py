@@ -6,12 +6,22 @@ supervisor process before forking the worker, so nothing may open a database at 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
 from typing import Any
 
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy import event
+from sqlmodel import create_engine
+
 from bqlite_app import __version__
+from bqlite_app.access.audit import AuditLog
+from bqlite_app.access.grants import Grants
+from bqlite_app.access.identity import Identity
+from bqlite_app.access.limits import Limiter
+from bqlite_app.access.quotas import Quotas, user_max_running
 from bqlite_app.access.sql_policy import SqlPolicy, sandbox_limits
 from bqlite_app.jobs.models import Job
 from bqlite_app.jobs.results import ResultStore
@@ -22,6 +32,7 @@ from bqlite_app.queries import QueryService
 from bqlite_app.sample_data import ensure_sample_loaded
 from bqlite_app.schemas.registry import SchemaRegistry
 from bqlite_app.settings import Settings
+from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, sqlite_pragmas
 from engines.base import Engine
 
 log = logging.getLogger(__name__)
@@ -61,11 +72,17 @@ class Core:
         self._queries: QueryService | None = None
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
+        self._db: SqlEngine | None = None
+        self._audit: AuditLog | None = None
+        self._identity: Identity | None = None
+        self._grants: Grants | None = None
+        self._limiter: Limiter | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         settings = self.settings
+        refuse_open_host_without_auth(settings)  # again here: `make run` checks first, but not every start is make
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if self._owns_engines:
             for engine in self.engines.values():
@@ -77,12 +94,16 @@ class Core:
             store=self.store, results=self.results, engines=self.engines, total_slots=settings.total_slots,
             max_concurrent_jobs=settings.max_concurrent_jobs, aging_interval_s=settings.aging_interval_s,
             memory_limit=settings.query_memory_limit, on_finished=self._job_finished,
+            user_max_running=user_max_running(settings),
         )
+        self._start_access()
         self._schemas = SchemaRegistry(settings.db_path, self.engines, max_depth=settings.proto_max_depth,
-                                       work_dir=settings.data_dir / "proto-schemas")
+                                       work_dir=settings.data_dir / "proto-schemas", grants=self._grants,
+                                       audit=self._audit)
         self._queries = QueryService(engines=self.engines, store=self.store, results=self.results,
                                      scheduler=self.scheduler, max_sql_bytes=settings.max_sql_bytes,
-                                     policy=SqlPolicy(sandbox_limits(settings)))
+                                     policy=SqlPolicy(sandbox_limits(settings)), grants=self._grants,
+                                     audit=self._audit, quotas=Quotas(settings, self.store.bytes_since))
         self._load_sample_data()
         self.scheduler.start()
         self._janitor = threading.Thread(target=self._expire_results_loop, name="bqlite-janitor", daemon=True)
@@ -98,6 +119,8 @@ class Core:
             self.store.close()
         if self._schemas is not None:
             self._schemas.close()
+        if self._db is not None:
+            self._db.dispose()
         if self._owns_engines:
             for engine in self.engines.values():
                 engine.close()
@@ -113,6 +136,30 @@ class Core:
         if self._schemas is None:
             raise RuntimeError("the core has not been started")
         return self._schemas
+
+    @property
+    def audit(self) -> AuditLog:
+        if self._audit is None:
+            raise RuntimeError("the core has not been started")
+        return self._audit
+
+    @property
+    def identity(self) -> Identity:
+        if self._identity is None:
+            raise RuntimeError("the core has not been started")
+        return self._identity
+
+    @property
+    def grants(self) -> Grants:
+        if self._grants is None:
+            raise RuntimeError("the core has not been started")
+        return self._grants
+
+    @property
+    def limiter(self) -> Limiter:
+        if self._limiter is None:
+            raise RuntimeError("the core has not been started")
+        return self._limiter
 
     # -- system --------------------------------------------------------------------------------------------------
 
@@ -148,6 +195,18 @@ class Core:
 
     # -- internals -----------------------------------------------------------------------------------------------
 
+    def _start_access(self) -> None:
+        """Users, tokens, grants and the audit log share the jobs' SQLite file (the JobStore created the tables)."""
+        self._db = create_engine(f"sqlite:///{self.settings.db_path}",
+                                 connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
+        event.listen(self._db, "connect", sqlite_pragmas)
+        self._audit = AuditLog(self._db)
+        self._limiter = Limiter(self.settings)
+        self._grants = Grants(self._db, self.settings, self._audit)
+        self._identity = Identity(self._db, self.settings, self._audit, grants=self._grants, limiter=self._limiter)
+        if self.settings.auth_on:
+            self._identity.bootstrap()
+
     def _job_finished(self, job: Job) -> None:
         self.metrics.job_finished(job.engine, str(job.status), job.execution_time_ms)
         if self._queries is not None:
@@ -177,6 +236,25 @@ class Core:
         if removed:
             log.info("expired %d stored result(s)", removed)
         return removed
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
+
+
+def refuse_open_host_without_auth(settings: Settings) -> None:
+    """Serving beyond this machine with auth off would give everyone on the network the admin role."""
+    if not settings.auth_on and not is_loopback(settings.host):
+        raise SystemExit(
+            f"Refusing to start: BQLITE_HOST={settings.host} is reachable from other machines and BQLITE_AUTH is off, "
+            "so anyone could act as the admin. Set BQLITE_AUTH=on (and BQLITE_ADMIN_PASSWORD, or read the generated "
+            "one from the data dir), or serve on BQLITE_HOST=127.0.0.1."
+        )
 
 
 def _safe_health(engine: Engine) -> bool:

@@ -12,6 +12,8 @@ class BqliteError(Exception):
     error_code: str = "INTERNAL_ERROR"
     # Seconds a client should wait before trying again; the API sends it as ``Retry-After`` when set.
     retry_after: int | None = None
+    # More response headers the API sends with this error.
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
         super().__init__(detail)
@@ -94,3 +96,38 @@ class DatabaseBusy(ServiceUnavailable):
     """The SQLite database stayed locked (another process or a long transaction holds it); the client may retry."""
 
     error_code = "DATABASE_BUSY"
+
+
+class AuthRequired(BqliteError):
+    """No valid credentials: a missing, malformed, expired or revoked token, or a bad login."""
+
+    status, error_code = 401, "AUTH_REQUIRED"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class AccessDenied(BqliteError):
+    """The caller's role or grants do not allow the action; the detail names the dataset and the role needed."""
+
+    status, error_code = 403, "ACCESS_DENIED"
+
+
+class RateLimited(BqliteError):
+    status, error_code, retry_after = 429, "RATE_LIMITED", 1
+
+
+class QuotaExceeded(BqliteError):
+    status, error_code = 403, "QUOTA_EXCEEDED"
+
+
+class ValidationConflict(ValidationFailed):
+    """The request is well-formed but conflicts with the current state (the last admin, a taken username)."""
+
+    status = 409
+
+
+class UserNotFound(BqliteError):
+    status, error_code = 404, "USER_NOT_FOUND"
+
+
+class ApiTokenNotFound(BqliteError):
+    status, error_code = 404, "TOKEN_NOT_FOUND"

@@ -9,8 +9,20 @@ from typing import Any
 
 import pyarrow as pa
 
+from bqlite_app.access.audit import AuditLog
+from bqlite_app.access.authorize import Authorizer, split_name
+from bqlite_app.access.grants import Grants
+from bqlite_app.access.principal import LOCAL, Principal
+from bqlite_app.access.quotas import Quotas
 from bqlite_app.access.sql_policy import SqlPolicy
-from bqlite_app.errors import EngineNotAvailable, JobAlreadyFinished, JobNotFound, ValidationFailed
+from bqlite_app.errors import (
+    EngineNotAvailable,
+    JobAlreadyFinished,
+    JobNotFound,
+    QuotaExceeded,
+    SqlNotAllowed,
+    ValidationFailed,
+)
 from bqlite_app.jobs.labels import validate_labels
 from bqlite_app.jobs.models import Job, JobStatus, utcnow
 from bqlite_app.jobs.results import ResultStore
@@ -44,10 +56,18 @@ class ResultPage:
 
 
 class QueryService:
+    """Every method that acts for someone takes ``user``: SQL is checked against the user's grants before a job
+    exists, and someone else's job is ``JobNotFound`` (admins see every job)."""
+
     def __init__(self, *, engines: dict[str, Engine], store: JobStore, results: ResultStore, scheduler: Scheduler,
-                 max_sql_bytes: int, policy: SqlPolicy) -> None:
+                 max_sql_bytes: int, policy: SqlPolicy, grants: Grants | None = None, audit: AuditLog | None = None,
+                 quotas: Quotas | None = None) -> None:
         self._engines = engines
         self._policy = policy
+        self._audit = audit
+        self._grants = grants
+        self._authorizer = Authorizer(grants, audit) if grants is not None and audit is not None else None
+        self._quotas = quotas
         self._store = store
         self._results = results
         self._scheduler = scheduler
@@ -57,16 +77,27 @@ class QueryService:
 
     # -- submit --------------------------------------------------------------------------------------------------
 
-    def submit(self, spec: QuerySpec) -> Job:
+    def submit(self, spec: QuerySpec, *, user: Principal) -> Job:
         self._validate(spec)
-        self._policy.check(self._engines[spec.engine], spec.sql)
+        self._check_sql(user, spec.engine, spec.sql)
+        if self._quotas is not None and self._quotas.daily_bytes is not None:
+            estimate = self._engines[spec.engine].estimate(spec.sql)
+            try:
+                self._quotas.check_daily_bytes(user, estimate.estimated_bytes_processed if estimate.valid else 0)
+            except QuotaExceeded as exc:
+                self._record(user, "access.denied", spec.engine, outcome="denied",
+                             detail={"reason": "daily bytes quota", "message": exc.detail})
+                raise
         job = Job(sql=spec.sql, engine=spec.engine, priority=spec.priority, estimated_slots=spec.estimated_slots,
-                  max_execution_time=spec.max_execution_time, labels=dict(spec.labels))
-        return self._scheduler.submit(job)
+                  max_execution_time=spec.max_execution_time, labels=dict(spec.labels), user=user.username)
+        job = self._scheduler.submit(job)
+        self._record(user, "job.submit", job.job_id, detail={"engine": job.engine})
+        self._own_created_datasets(user, spec)
+        return job
 
-    def dry_run(self, spec: QuerySpec) -> dict[str, Any]:
+    def dry_run(self, spec: QuerySpec, *, user: Principal) -> dict[str, Any]:
         self._validate(spec)
-        self._policy.check(self._engines[spec.engine], spec.sql)
+        self._check_sql(user, spec.engine, spec.sql)
         estimate = self._engines[spec.engine].estimate(spec.sql)
         answer: dict[str, Any] = {
             "dry_run": True, "valid": estimate.valid,
@@ -90,6 +121,30 @@ class QueryService:
             previous = self._avg_ms.get(job.engine, float(job.execution_time_ms))
             self._avg_ms[job.engine] = 0.8 * previous + 0.2 * job.execution_time_ms
 
+    def _check_sql(self, user: Principal, engine_name: str, sql: str) -> None:
+        """The sandbox, then the caller's grants: both before anything else touches the engine."""
+        engine = self._engines[engine_name]
+        try:
+            self._policy.check(engine, sql)
+        except SqlNotAllowed as exc:
+            self._record(user, "sql.refused", engine_name, outcome="denied", detail={"reason": exc.detail})
+            raise
+        if self._authorizer is not None and not user.is_admin:
+            self._authorizer.check_sql(user, engine, self._policy.statements(engine, sql))
+
+    def _own_created_datasets(self, user: Principal, spec: QuerySpec) -> None:
+        """Whoever creates a dataset (``CREATE SCHEMA``/``DATABASE``, which only admins may run) owns it."""
+        if self._grants is None or user.user_id == LOCAL.user_id:
+            return
+        for statement in self._policy.statements(self._engines[spec.engine], spec.sql) or []:
+            if statement.operation == "create_database" and statement.targets:
+                self._grants.make_owner(user.user_id, split_name(statement.targets[0], spec.engine, None)[1])
+
+    def _record(self, user: Principal, action: str, target: str, *, outcome: str = "ok",
+                detail: dict[str, Any] | None = None) -> None:
+        if self._audit is not None:
+            self._audit.record(user, action, target=target, outcome=outcome, detail=detail)
+
     def _validate(self, spec: QuerySpec) -> None:
         if spec.engine not in self._engines:
             raise EngineNotAvailable(
@@ -106,9 +161,10 @@ class QueryService:
 
     # -- inspect -------------------------------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, *, user: Principal) -> Job:
         job = self._scheduler.live_job(job_id) or self._store.get(job_id)
-        if job is None:
+        if job is None or not (user.is_admin or job.user == user.username):
+            # Someone else's job answers exactly as a missing one: its id tells nothing.
             raise JobNotFound(f"Job {job_id!r} not found")
         return job
 
@@ -122,34 +178,42 @@ class QueryService:
         position = self._scheduler.queue_position(job.job_id) if job.status == JobStatus.QUEUED else None
         return job.as_public(progress=progress, queue_position=position)
 
-    def list(self, *, status: str | None = None, engine: str | None = None, search: str | None = None,
-             limit: int = 50, offset: int = 0) -> tuple[list[Job], int]:
+    def list(self, *, user: Principal, status: str | None = None, engine: str | None = None,
+             search: str | None = None, limit: int = 50, offset: int = 0,
+             owner: str | None = None) -> tuple[list[Job], int]:
+        """The caller's jobs; an admin sees everyone's, or only ``owner``'s when given."""
         if status is not None and status not in {s.value for s in JobStatus}:
             raise ValidationFailed(f"status: must be one of {', '.join(s.value for s in JobStatus)}")
         if engine is not None and engine not in self._engines:
             raise EngineNotAvailable(f"Unknown engine {engine!r}")
         _check_range("limit", limit, 1, MAX_LIST_LIMIT)
         _check_range("offset", offset, 0, MAX_LIST_OFFSET)
-        return self._store.list(status=status, engine=engine, search=search, limit=limit, offset=offset)
+        who = (owner or None) if user.is_admin else user.username
+        return self._store.list(status=status, engine=engine, search=search, limit=limit, offset=offset, user=who)
 
-    def cancel(self, job_id: str) -> Job:
-        job = self.get(job_id)
+    def cancel(self, job_id: str, *, user: Principal) -> Job:
+        job = self.get(job_id, user=user)
         if JobStatus(job.status).finished or self._scheduler.cancel(job_id) is None:
-            job = self.get(job_id)
+            job = self.get(job_id, user=user)
             raise JobAlreadyFinished(f"Job {job_id} already finished with status {job.status}")
-        return self.get(job_id)
+        self._record(user, "job.cancel", job_id)
+        return self.get(job_id, user=user)
 
-    def wait(self, job_id: str, timeout_s: float) -> Job:
+    def wait(self, job_id: str, timeout_s: float, *, user: Principal) -> Job:
+        self.get(job_id, user=user)
         self._scheduler.wait(job_id, timeout_s)
-        return self.get(job_id)
+        return self.get(job_id, user=user)
 
-    async def wait_async(self, job_id: str, timeout_s: float) -> Job:
+    async def wait_async(self, job_id: str, timeout_s: float, *, user: Principal) -> Job:
+        self.get(job_id, user=user)
         await self._scheduler.wait_async(job_id, timeout_s)
-        return self.get(job_id)
+        return self.get(job_id, user=user)
 
-    def explain(self, job: Job) -> str:
-        # Jobs were judged when submitted, but history may predate the sandbox: planning must never execute them.
-        self._policy.check(self._engines[job.engine], job.sql)
+    def explain(self, job: Job, *, user: Principal) -> str:
+        self._owned(job, user)
+        # Jobs were judged when submitted, but history may predate the sandbox (and grants change): planning is
+        # checked again, and must never execute anything.
+        self._check_sql(user, job.engine, job.sql)
         try:
             return self._engines[job.engine].explain(job.sql)
         except EngineQueryError as exc:
@@ -158,18 +222,27 @@ class QueryService:
 
     # -- results -------------------------------------------------------------------------------------------------
 
-    def result_cells(self, job: Job) -> int:
+    def result_cells(self, job: Job, *, user: Principal) -> int:
         """Rows x columns of the stored result (from cached metadata: cheap)."""
+        self._owned(job, user)
         info = self._results.info(job.job_id)
         return info.rows * max(1, len(info.schema))
 
-    def page(self, job: Job, *, offset: int, limit: int) -> ResultPage:
+    def page(self, job: Job, *, offset: int, limit: int, user: Principal) -> ResultPage:
+        self._owned(job, user)
         info = self._results.info(job.job_id)
         table = self._results.page(job.job_id, offset, limit)
         return ResultPage(job=job, table=table, total_rows=info.rows, offset=offset)
 
-    def export(self, job: Job, fmt: str) -> Iterator[bytes]:
-        return self._results.export(job.job_id, fmt)  # type: ignore[arg-type]
+    def export(self, job: Job, fmt: str, *, user: Principal) -> Iterator[bytes]:
+        self._owned(job, user)
+        chunks = self._results.export(job.job_id, fmt)  # type: ignore[arg-type]
+        self._record(user, "job.export", job.job_id, detail={"format": fmt})
+        return chunks
+
+    def _owned(self, job: Job, user: Principal) -> None:
+        if not (user.is_admin or job.user == user.username):
+            raise JobNotFound(f"Job {job.job_id!r} not found")
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

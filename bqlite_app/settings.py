@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -33,6 +33,19 @@ class Settings(BaseSettings):
 
     # The sandbox: directories whose files DuckDB queries may read (a JSON list; empty means no file access at all).
     allowed_directories: list[Path] = Field(default_factory=list, alias="BQLITE_ALLOWED_DIRECTORIES")
+
+    # Identity and access (docs/security.md). Off: everyone is the built-in admin "local", as on a laptop.
+    auth: Literal["off", "on"] = Field("off", alias="BQLITE_AUTH")
+    secret_key: SecretStr | None = Field(None, alias="BQLITE_SECRET_KEY")
+    token_ttl_s: int = Field(43200, ge=60, le=30 * 86400, alias="BQLITE_TOKEN_TTL_S")
+    admin_user: str = Field("admin", alias="BQLITE_ADMIN_USER")
+    admin_password: SecretStr | None = Field(None, alias="BQLITE_ADMIN_PASSWORD")
+    default_grants: dict[str, Literal["reader", "writer", "owner"]] = Field(
+        default_factory=lambda: {"default": "reader"}, alias="BQLITE_DEFAULT_GRANTS")
+    rate_limit: str = Field("120/minute", alias="BQLITE_RATE_LIMIT")
+    redis_url: str | None = Field(None, alias="BQLITE_REDIS_URL")
+    user_max_running: int = Field(4, ge=1, alias="BQLITE_USER_MAX_RUNNING")
+    user_daily_bytes: int | None = Field(None, ge=0, alias="BQLITE_USER_DAILY_BYTES")
 
     # Scheduling.
     max_concurrent_jobs: int = Field(4, ge=1, le=64, alias="MAX_CONCURRENT_JOBS")
@@ -83,6 +96,10 @@ class Settings(BaseSettings):
     @property
     def chdb_path(self) -> Path:
         return self.data_dir / "chdb"
+
+    @property
+    def auth_on(self) -> bool:
+        return self.auth == "on"
 
     @property
     def api_url(self) -> str:

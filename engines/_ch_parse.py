@@ -29,6 +29,16 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'")
 _SETTING = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^'\\]|\\.|'')*'|[^,\s()]+(?:\([^)]*\))?)\s*(,?)")
+_CTE = re.compile(r"(?:\bWITH|,)\s+`?([A-Za-z_][A-Za-z0-9_]*)`?\s+AS\s*\(", re.I)
+_OPERATIONS = {"InsertQuery": "insert", "CreateQuery": "create", "DropQuery": "drop", "AlterQuery": "alter",
+               "TruncateQuery": "truncate", "DeleteQuery": "delete", "UpdateQuery": "update", "Rename": "rename",
+               "OptimizeQuery": "alter", "DetachQuery": "drop", "AttachQuery": "create", "UndropQuery": "create"}
+_TREE_TABLE = re.compile(r"\btable_name: (\S+)")
+_VIEW_TARGET = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?MATERIALIZED\s+VIEW\s+.*?\bTO\s+"
+                          r"((?:`[^`]+`|[A-Za-z_][A-Za-z0-9_]*)(?:\.(?:`[^`]+`|[A-Za-z_][A-Za-z0-9_]*))?)", re.I | re.S)
+_CHILDREN = re.compile(r"\s*\(children \d+\)\s*$")
+_INSERT_TARGET = re.compile(r"^\s*INSERT\s+INTO\s+(?:TABLE\s+)?((?:`[^`]+`|[A-Za-z_][A-Za-z0-9_]*)"
+                            r"(?:\.(?:`[^`]+`|[A-Za-z_][A-Za-z0-9_]*))?)", re.I)
 _TREE_FUNCTION = re.compile(r"^(\s*)(?:Function|FunctionWithKeyValueArguments)\s+(\S+)")
 
 
@@ -55,9 +65,59 @@ def parse(query: Query, sql: str) -> Statement:
         clauses += ("DICTIONARY",)
     tables = tuple(dict.fromkeys(line.split()[1] for line in tree
                                  if line.strip().startswith("TableIdentifier ") and len(line.split()) > 1))
+    read_tables = _read_tables(query, text, bare, tables)
+    operation, targets = _writes(kind, words, tree, bare)
     return Statement(kind=kind, text=text, words=words, functions=tuple(sorted(calls | functions)),
                      storage=storage, tables=tables, clauses=clauses, settings=settings,
-                     reads_only=kind.startswith(_READ_CLASSES))
+                     reads_only=kind.startswith(_READ_CLASSES), read_tables=read_tables, operation=operation,
+                     targets=targets)
+
+
+def _read_tables(query: Query, text: str, bare: str, tables: tuple[str, ...]) -> tuple[str, ...]:
+    """The tables the tree names, less its CTE names. A CTE's scope is not in the tree, so when a name could be
+    either, the analyzer's query tree (names resolved, CTEs inlined) decides; if it cannot, every name counts."""
+    ctes = {name.lower() for name in _CTE.findall(bare)}
+    ambiguous = [name for name in tables if "." not in name and name.lower() in ctes]
+    if not ambiguous:
+        return tables
+    try:
+        rows = query("EXPLAIN QUERY TREE " + text, None)
+    except Exception:  # no tree: a CTE name counts as a table, which can only refuse more
+        return tables
+    resolved = {match.group(1) for (line, *_) in rows for match in [_TREE_TABLE.search(str(line))] if match}
+    return tuple(dict.fromkeys([name for name in tables if name not in ambiguous]
+                               + sorted(resolved - {"system.one"})))
+
+
+def _writes(kind: str, words: tuple[str, ...], tree: list[str], bare: str) -> tuple[str, tuple[str, ...]]:
+    """(operation, targets): the names come from the root line ("DropQuery db table"), or for an INSERT (whose root
+    line names nothing) from its canonical text. The root's direct ``Identifier`` children are not used for single
+    names: the trailing one is the output format (``Native``), not a table."""
+    operation = _OPERATIONS.get(kind, "")
+    if not operation:
+        return "", ()
+    if kind == "AlterQuery":
+        commands = {line.split()[1] for line in tree if line.strip().startswith("AlterCommand ")}
+        if commands and commands <= {"UPDATE", "DELETE"}:
+            operation = "update" if "UPDATE" in commands else "delete"
+    if kind == "Rename":
+        names = [line.strip()[len("Identifier "):] for line in tree[1:]
+                 if line.startswith(" Identifier ") and not line.startswith("  ")]
+        if len(names) >= 4:   # pairs of database and table, then the output format
+            return "rename", tuple(f"{names[i]}.{names[i + 1]}" for i in range(0, len(names) - 1, 2))
+        return "rename", tuple(names[:-1] or names)
+    if kind == "InsertQuery":
+        match = _INSERT_TARGET.search(bare)
+        return operation, (match.group(1),) if match else ()
+    root = _CHILDREN.sub("", tree[0])[len(kind) + 1:] if tree else ""
+    database, _, table = root.partition(" ")
+    if "DATABASE" in words[:4] or "SCHEMA" in words[:4]:
+        if kind in {"CreateQuery", "DropQuery"} and not table:
+            return {"CreateQuery": "create_database", "DropQuery": "drop_database"}[kind], (database,)
+    targets = (f"{database}.{table}",) if database and table else tuple(name for name in (table or database,) if name)
+    if kind == "CreateQuery" and (into := _VIEW_TARGET.search(bare)):
+        targets += (into.group(1),)     # a materialized view writes into its TO table
+    return operation, targets
 
 
 def _tree_functions(tree: list[str]) -> tuple[set[str], tuple[str, ...]]:

@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
+from engines import _duckdb_access
 from engines.base import Statement
 
 # Statement types that only read (DuckDB reports DESCRIBE, SHOW and SUMMARIZE as SELECT too).
@@ -34,8 +37,30 @@ def _describe(con: duckdb.DuckDBPyConnection, statement: duckdb.Statement) -> St
         tables = tuple(sorted(con.get_table_names(text)))
     except duckdb.Error:
         tables = ()
+    operation, targets = _duckdb_access.writes(kind, tokens)
     return Statement(kind=kind, text=text, words=words, functions=functions, tables=tables,
-                     reads_only=kind in _READ_KINDS)
+                     reads_only=kind in _READ_KINDS, read_tables=_read_tables(con, kind, text, tokens),
+                     operation=operation, targets=targets)
+
+
+def _read_tables(con: duckdb.DuckDBPyConnection, kind: str, text: str,
+                 tokens: list[tuple[str, duckdb.token_type]]) -> tuple[str, ...]:
+    """Tables the statement reads, qualified as written: the parser's own names for a SELECT (views unexpanded),
+    and the binder's ``get_table_names`` (views expanded) for everything it can bind; the tokens after FROM and
+    JOIN when it cannot (it binds some statements, and fails on a table that does not exist)."""
+    names: set[str] = set()
+    if kind == "SELECT":
+        try:
+            tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0])
+            if not tree.get("error"):
+                names |= _duckdb_access.tree_tables(tree)
+        except (duckdb.Error, ValueError, TypeError):
+            pass
+    try:
+        names |= set(con.get_table_names(text, qualified=True))
+    except duckdb.Error:
+        names |= _duckdb_access.token_tables(tokens)
+    return tuple(sorted(names))
 
 
 def _tokens(text: str) -> list[tuple[str, duckdb.token_type]]:

@@ -44,6 +44,11 @@ class Statement:
     ``tables`` are the tables it names, as written. ``clauses`` are extra clauses that reach outside the engine
     ("INTO OUTFILE", "FROM INFILE", "INTO FUNCTION"). ``settings`` are its ``SETTINGS name = value`` pairs.
     ``reads_only`` is False for statements that change data, tables or databases.
+
+    For access checks: ``read_tables`` are the tables (and views) it reads, qualified as written (``db.table`` or
+    ``table``; CTE names left out). ``operation`` is what it does to ``targets`` ("insert", "create", "update",
+    "delete", "drop", "alter", "truncate", "rename", "create_database", "drop_database"; "" when it reads only),
+    and ``targets`` are the tables it writes as written, or the database for the ``*_database`` operations.
     """
 
     kind: str
@@ -55,6 +60,9 @@ class Statement:
     clauses: tuple[str, ...] = ()
     settings: tuple[tuple[str, str], ...] = ()
     reads_only: bool = True
+    read_tables: tuple[str, ...] = ()
+    operation: str = ""
+    targets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -154,6 +162,10 @@ class Engine(Protocol):
         """User-visible tables with their columns (system schemas excluded)."""
 
     def table_exists(self, database: str, table: str) -> bool: ...
+
+    def views(self) -> dict[tuple[str, str], str]:
+        """Every user view's defining query, by (database, name); read on a bookkeeping connection, so it never
+        waits for a query slot."""
 
     def render_ddl(
         self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True,

@@ -351,6 +351,11 @@ class ClickHouseEngine:
             entry.columns.append(CatalogColumn(column, ch_type))
         return list(tables.values())
 
+    def views(self) -> dict[tuple[str, str], str]:
+        rows = self._call(lambda c: c.query(
+            "SELECT database, name, as_select FROM system.tables WHERE engine = 'View'").result_rows)
+        return {(str(database), str(name)): str(sql) for database, name, sql in rows if sql}
+
     def table_exists(self, database: str, table: str) -> bool:
         sql = (f"SELECT count() FROM system.tables "
                f"WHERE database = {plan.literal(database)} AND name = {plan.literal(table)}")

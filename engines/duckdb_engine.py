@@ -302,6 +302,12 @@ class DuckDBEngine:
             entry.columns.append(CatalogColumn(column, data_type))
         return list(tables.values())
 
+    def views(self) -> dict[tuple[str, str], str]:
+        with self._cursor() as cur:
+            rows = cur.execute("SELECT schema_name, view_name, sql FROM duckdb_views() "
+                               "WHERE NOT internal AND database_name = current_database()").fetchall()
+        return {(schema, name): sql for schema, name, sql in rows if sql}
+
     def table_exists(self, database: str, table: str) -> bool:
         with self._cursor() as cur:
             return cur.execute(

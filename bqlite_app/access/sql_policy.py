@@ -57,6 +57,10 @@ class SqlPolicy:
             if refusal is not None:
                 raise SqlNotAllowed(f"{refusal.construct} is not allowed: {refusal.reason}; {_DOCS}")
 
+    def statements(self, engine: Engine, sql: str) -> list[Statement] | None:
+        """The parsed statements (cached), or None when the text does not parse; for the access checks."""
+        return self._parse(engine, sql)
+
     def _parse(self, engine: Engine, sql: str) -> list[Statement] | None:
         key = (engine.name, sql)
         with self._lock:

@@ -30,6 +30,7 @@ def install_error_handlers(app: FastAPI) -> None:
         response = envelope(exc.status, exc.detail, exc.error_code)
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
+        response.headers.update(exc.headers)
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -72,6 +72,7 @@ class JobPublic(BaseModel):
     progress: float | None
     queue_position: int | None
     labels: dict[str, str]
+    user: str = "local"
 
 
 class JobList(BaseModel):

@@ -9,6 +9,7 @@ import contextlib
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -24,12 +25,15 @@ ProtoUpload = tuple[str, bytes]  # (file name, content)
 
 
 class ApiClient:
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, base_url: str, *, token: str | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        headers = {"user-agent": f"bqlite-cli/{__version__}"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
         # Plain http needs no certificates: loading the CA bundle would cost every command ~50 ms of startup.
         self._http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, transport=transport,
-                                  verify=self.base_url.startswith("https:"),
-                                  headers={"user-agent": f"bqlite-cli/{__version__}"})
+                                  verify=self.base_url.startswith("https:"), headers=headers)
 
     def close(self) -> None:
         self._http.close()
@@ -104,6 +108,54 @@ class ApiClient:
     def delete_schema(self, schema_id: str, *, drop_tables: bool) -> dict[str, Any]:
         return self._json("DELETE", f"/schemas/{schema_id}", params={"drop_tables": str(drop_tables).lower()})
 
+    # -- identity, access and audit ------------------------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        """``POST /auth/token`` (the OAuth2 password form): ``{"access_token", "token_type", "expires_in"}``."""
+        return self._json("POST", "/auth/token", data={"username": username, "password": password})
+
+    def me(self) -> dict[str, Any]:
+        return self._json("GET", "/auth/me")
+
+    def change_password(self, current: str, new: str) -> dict[str, Any]:
+        return self._json("POST", "/auth/password", json={"current_password": current, "new_password": new})
+
+    def api_tokens(self) -> dict[str, Any]:
+        return self._json("GET", "/auth/api-tokens")
+
+    def create_api_token(self, name: str, expires_in_days: int | None) -> dict[str, Any]:
+        return self._json("POST", "/auth/api-tokens", json={"name": name, "expires_in_days": expires_in_days})
+
+    def revoke_api_token(self, token_id: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/auth/api-tokens/{_segment(token_id)}")
+
+    def users(self) -> dict[str, Any]:
+        return self._json("GET", "/users")
+
+    def create_user(self, username: str, password: str, role: str) -> dict[str, Any]:
+        return self._json("POST", "/users", json={"username": username, "password": password, "role": role})
+
+    def update_user(self, username: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return self._json("PATCH", f"/users/{_segment(username)}", json=changes)
+
+    def delete_user(self, username: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/users/{_segment(username)}")
+
+    def grants(self, dataset: str) -> dict[str, Any]:
+        return self._json("GET", f"/datasets/{_segment(dataset)}/grants")
+
+    def set_grant(self, dataset: str, username: str, role: str) -> dict[str, Any]:
+        return self._json("PUT", f"/datasets/{_segment(dataset)}/grants/{_segment(username)}", json={"role": role})
+
+    def revoke_grant(self, dataset: str, username: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/datasets/{_segment(dataset)}/grants/{_segment(username)}")
+
+    def audit(self, **filters: Any) -> dict[str, Any]:
+        return self._json("GET", "/audit", params=_present(**filters))
+
+    def audit_verify(self) -> dict[str, Any]:
+        return self._json("GET", "/audit/verify")
+
     # -- transport -----------------------------------------------------------------------------------------------
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -132,7 +184,11 @@ def _api_error(response: httpx.Response) -> ApiError:
         body = None
     if isinstance(body, dict) and "detail" in body:
         detail = body["detail"] if isinstance(body["detail"], str) else json.dumps(body["detail"])
-        return ApiError(response.status_code, detail, str(body.get("error_code") or "UNKNOWN_ERROR"))
+        error = ApiError(response.status_code, detail, str(body.get("error_code") or "UNKNOWN_ERROR"))
+        retry_after = response.headers.get("retry-after")
+        if response.status_code == 429 and retry_after and "try again" not in detail.lower():
+            error.hint = f"Try again in {retry_after} s."
+        return error
     # Not our envelope: probably not a BigQuery-Lite server at this URL.
     text = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
     return ApiError(response.status_code, f"{text} (is {response.url.host}:{response.url.port} BigQuery-Lite?)",
@@ -143,6 +199,11 @@ def _reason(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.ConnectError):
         return "connection refused" if "refused" in str(exc).lower() else (str(exc) or "cannot connect")
     return str(exc) or type(exc).__name__
+
+
+def _segment(value: str) -> str:
+    """One path segment: a name with `/`, `?` or `%` in it stays one segment."""
+    return quote(str(value), safe="")
 
 
 def _present(**params: Any) -> dict[str, Any]:

@@ -8,9 +8,9 @@ import typer
 from typer.core import TyperGroup
 
 from bqlite_app import __version__
-from bqlite_app.cli.commands import jobs, query, schemas, system
+from bqlite_app.cli.commands import access, jobs, query, schemas, system
 from bqlite_app.cli.context import CliContext
-from bqlite_app.cli.errors import CliError
+from bqlite_app.cli.errors import ApiError, CliError
 from bqlite_app.cli.output import error_line, fit_output_to_destination
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -27,12 +27,14 @@ class _BqliteGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CliError as exc:
+            if isinstance(exc, ApiError) and exc.status == 401 and exc.hint is None and ctx.obj is not None:
+                exc.hint = ctx.obj.login_hint()
             error_line(exc.message, exc.hint, label=exc.label)
             raise typer.Exit(exc.exit_code) from None
 
 
 def _hoist_global_options(args: list[str]) -> list[str]:
-    """Let --json and --url come anywhere before ``--`` (`bqlite jobs list --json`), as in gh or kubectl: click
+    """Let --json, --url and --token come anywhere before ``--`` (`bqlite jobs list --json`), as in gh or kubectl: click
     only reads a group's options before the command name."""
     hoisted: list[str] = []
     rest: list[str] = []
@@ -42,9 +44,9 @@ def _hoist_global_options(args: list[str]) -> list[str]:
         if arg == "--":
             rest.extend(args[position:])
             break
-        if arg == "--json" or arg.startswith("--url="):
+        if arg == "--json" or arg.startswith(("--url=", "--token=")):
             hoisted.append(arg)
-        elif arg == "--url" and position + 1 < len(args):
+        elif arg in ("--url", "--token") and position + 1 < len(args):
             hoisted += args[position:position + 2]
             position += 1
         else:
@@ -56,9 +58,10 @@ def _hoist_global_options(args: list[str]) -> list[str]:
 app = typer.Typer(
     name="bqlite", cls=_BqliteGroup, no_args_is_help=True, pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="BigQuery-Lite from the terminal: run SQL as jobs, follow them, fetch results, manage protobuf schemas.",
-    epilog="--url and --json also work after the command. Exit codes: 0 success · 1 the query, job or operation "
-           "failed · 2 usage error · 3 server unreachable · 4 API error · 130 interrupted.",
+    help="BigQuery-Lite from the terminal: run SQL as jobs, follow them, fetch results, manage protobuf schemas, "
+         "users, grants and the audit log.",
+    epilog="--url, --token and --json also work after the command. Exit codes: 0 success · 1 the query, job or "
+           "operation failed · 2 usage error · 3 server unreachable · 4 API error · 130 interrupted.",
 )
 
 
@@ -72,12 +75,19 @@ def _version(value: bool) -> None:
 def main(
     ctx: typer.Context,
     url: Annotated[str, typer.Option("--url", envvar="BQLITE_API_URL", help="The API's base URL.")] = DEFAULT_URL,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="BQLITE_TOKEN", show_envvar=True, show_default=False, metavar="TOKEN",
+        help="A bearer token (e.g. an API token) to use instead of the stored `bqlite login`. Prefer the "
+             "environment variable: an option lands in shell history.")] = None,
     raw_json: Annotated[bool, typer.Option("--json", help="Print the API's raw JSON answers instead.")] = False,
     version: Annotated[bool, typer.Option(
         "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     fit_output_to_destination()
-    context = CliContext(url=url, raw_json=raw_json)
+    # By name: typer vendors its own click, whose ParameterSource is not click's.
+    from_env = getattr(ctx.get_parameter_source("token"), "name", None) == "ENVIRONMENT"
+    context = CliContext(url=url, raw_json=raw_json, token=token or None,
+                         token_option="BQLITE_TOKEN" if from_env else "--token")
     ctx.obj = context
     ctx.call_on_close(context.close)
 
@@ -87,3 +97,11 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(schemas.app, name="schemas")
 app.command()(system.status)
 app.command()(system.examples)
+app.command()(access.login)
+app.command()(access.logout)
+app.command()(access.whoami)
+app.command()(access.password)
+app.add_typer(access.users_app, name="users")
+app.add_typer(access.grants_app, name="grants")
+app.add_typer(access.tokens_app, name="tokens")
+app.command()(access.audit)

@@ -6,15 +6,18 @@ import reflex as rx
 from reflex.config import get_config
 
 from bqlite_app.components.status_bar import status_bar
+from bqlite_app.components.user_menu import user_menu
+from bqlite_app.state.auth import AuthState
 
 NAV = [("Workspace", "/", "square-terminal"), ("Jobs", "/jobs", "list-checks"), ("Schemas", "/schemas", "boxes")]
+ADMIN_NAV = [("Admin", "/admin/users", "shield", "/admin/")]
 # The REST API the browser reaches (the same address its websocket uses).
 API_URL = get_config().api_url.rstrip("/")
 
 
-def _nav_link(label: str, href: str, icon: str) -> rx.Component:
+def _nav_link(label: str, href: str, icon: str, section: str = "") -> rx.Component:
     path = rx.State.router.url.path
-    active = (path == "/") if href == "/" else path.startswith(href)
+    active = (path == "/") if href == "/" else path.startswith(section or href)
     return rx.link(
         rx.hstack(rx.icon(icon, size=15), rx.text(label, size="2", weight="medium"), spacing="2", align="center"),
         href=href, underline="none", padding_x="0.6em", padding_y="0.3em", border_radius="var(--radius-2)",
@@ -31,11 +34,14 @@ def navbar() -> rx.Component:
             rx.heading("BigQuery-Lite", size="3", weight="bold"),
             spacing="2", align="center", margin_right="1em",
         ),
-        rx.el.nav(rx.hstack(*[_nav_link(*item) for item in NAV], spacing="1"), aria_label="Main"),
+        rx.el.nav(rx.hstack(*[_nav_link(*item) for item in NAV],
+                            rx.cond(AuthState.is_admin, rx.fragment(*[_nav_link(*item) for item in ADMIN_NAV])),
+                            spacing="1"), aria_label="Main"),
         rx.spacer(),
         rx.link(rx.hstack(rx.icon("book-open", size=14), rx.text("API docs", size="2"), spacing="1", align="center"),
                 href=f"{API_URL}/docs", is_external=True, color="var(--gray-11)", underline="none"),
         rx.color_mode.button(size="1", variant="ghost", aria_label="Toggle dark mode"),
+        user_menu(),
         align="center", spacing="3", padding_x="1em", height="48px", flex_shrink="0",
         border_bottom="1px solid var(--gray-a5)", background="var(--color-panel-solid)", width="100%",
     )

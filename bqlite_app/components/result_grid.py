@@ -11,6 +11,7 @@ import reflex as rx
 from bqlite_app.components.chart import quick_chart
 from bqlite_app.components.controls import select_control
 from bqlite_app.components.layout import API_URL
+from bqlite_app.state.auth import AuthState
 from bqlite_app.state.results import PAGE_SIZES
 from bqlite_app.state.workspace import WorkspaceState
 
@@ -52,6 +53,19 @@ def status_badge() -> rx.Component:
 
 
 def _export_link(label: str, fmt: str) -> rx.Component:
+    # With auth on the REST export needs a bearer token a plain link cannot send: download through the state.
+    return rx.cond(AuthState.auth_on, _export_button(label, fmt), _rest_export_link(label, fmt))
+
+
+def _export_button(label: str, fmt: str) -> rx.Component:
+    return rx.button(
+        rx.icon("download", size=13), rx.text(label, size="1", weight="medium"),
+        on_click=WorkspaceState.download_result(fmt), aria_label=f"Download {label}",
+        title=f"Download the whole result as {label}", size="1", variant="outline", color_scheme="gray",
+    )
+
+
+def _rest_export_link(label: str, fmt: str) -> rx.Component:
     return rx.link(
         rx.hstack(rx.icon("download", size=13), rx.text(label, size="1", weight="medium"), spacing="1",
                   align="center"),

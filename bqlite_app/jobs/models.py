@@ -56,6 +56,8 @@ class Job(JobBase, table=True):
     result_bytes: int | None = None
     error: str | None = None
     error_position: int | None = None
+    # Who submitted it ("local" with auth off, and for history from before users existed).
+    user: str = Field(default="local", index=True)
 
     def as_public(self, *, progress: float | None = None, queue_position: int | None = None) -> dict[str, Any]:
         """The API.md job shape (timestamps are made timezone-aware: SQLite drops the offset)."""
@@ -78,6 +80,7 @@ class Job(JobBase, table=True):
             "progress": progress,
             "queue_position": queue_position,
             "labels": {valid_text(k): valid_text(v) for k, v in (self.labels or {}).items()},
+            "user": self.user,
         }
 
 

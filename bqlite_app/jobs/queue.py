@@ -17,6 +17,7 @@ class PendingJob:
     slots: int
     enqueued_at: float = field(default_factory=time.monotonic)
     sequence: int = 0      # FIFO tie-break among equals
+    user: str = ""         # who submitted it, for the per-user running limit
 
     def effective_priority(self, now: float, aging_interval_s: float) -> float:
         """Lower runs first. A waiting job gains one level per ``aging_interval_s``, so batch work never starves."""
@@ -25,8 +26,10 @@ class PendingJob:
 
 class JobQueue:
     def __init__(self, *, total_slots: int, engine_capacity: dict[str, int], max_concurrent: int,
-                 aging_interval_s: float) -> None:
+                 aging_interval_s: float, user_max_running: int | None = None) -> None:
+        """``user_max_running``: how many jobs of one user may run at once (None: no such limit)."""
         self.total_slots = total_slots
+        self.user_max_running = user_max_running
         self.engine_capacity = dict(engine_capacity)
         self.max_concurrent = max_concurrent
         self.aging_interval_s = aging_interval_s
@@ -70,18 +73,23 @@ class JobQueue:
         """The next job to start, or None when nothing may start now.
 
         Candidates are taken in effective-priority order. A job whose engine is at capacity is skipped (others can
-        use their engines), but the first job that only lacks slots blocks the rest: backfilling smaller jobs past
-        it would starve large ones.
+        use their engines), and so is a job whose user already runs ``user_max_running`` jobs (it waits, others
+        go first), but the first job that only lacks slots blocks the rest: backfilling smaller jobs past it would
+        starve large ones.
         """
         if len(self._running) >= self.max_concurrent:
             return None
         now = time.monotonic() if now is None else now
         engine_load: dict[str, int] = {}
+        user_load: dict[str, int] = {}
         for job in self._running.values():
             engine_load[job.engine] = engine_load.get(job.engine, 0) + 1
+            user_load[job.user] = user_load.get(job.user, 0) + 1
         free_slots = self.total_slots - self.slots_in_use
         for job in self._ordered(now):
             if engine_load.get(job.engine, 0) >= self.engine_capacity.get(job.engine, 1):
+                continue
+            if self.user_max_running is not None and user_load.get(job.user, 0) >= self.user_max_running:
                 continue
             if job.slots > free_slots:
                 return None

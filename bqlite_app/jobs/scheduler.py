@@ -71,8 +71,9 @@ class Scheduler:
     def __init__(
         self, *, store: JobStore, results: ResultStore, engines: dict[str, Engine], total_slots: int,
         max_concurrent_jobs: int, aging_interval_s: float, memory_limit: str | None = None,
-        on_finished: JobListener | None = None,
+        on_finished: JobListener | None = None, user_max_running: int | None = None,
     ) -> None:
+        """``user_max_running``: jobs of one user beyond it wait in the queue (None: no per-user limit)."""
         self._store = store
         self._results = results
         self._engines = engines
@@ -80,7 +81,7 @@ class Scheduler:
         self._on_finished = on_finished
         self._queue = JobQueue(
             total_slots=total_slots, engine_capacity={name: e.capacity for name, e in engines.items()},
-            max_concurrent=max_concurrent_jobs, aging_interval_s=aging_interval_s,
+            max_concurrent=max_concurrent_jobs, aging_interval_s=aging_interval_s, user_max_running=user_max_running,
         )
         self._jobs: dict[str, Job] = {}            # queued jobs, by id
         self._running: dict[str, RunningJob] = {}
@@ -243,7 +244,7 @@ class Scheduler:
     def _enqueue_locked(self, job: Job) -> None:
         self._jobs[job.job_id] = job
         self._watchers[job.job_id] = []
-        self._queue.push(PendingJob(job.job_id, job.engine, job.priority, job.estimated_slots))
+        self._queue.push(PendingJob(job.job_id, job.engine, job.priority, job.estimated_slots, user=job.user))
 
     def _dispatch_locked(self) -> None:
         """Start every job that may start now. Aging needs no timer: order is computed at each dispatch."""

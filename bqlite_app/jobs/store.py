@@ -12,10 +12,11 @@ import functools
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func
+from sqlalchemy import Engine, event, func, text
 from sqlalchemy.dialects import sqlite
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
@@ -26,7 +27,8 @@ _JOBS = Job.__table__
 _COLUMNS = [column.name for column in _JOBS.columns]
 _DIALECT = sqlite.dialect()
 _BIND: dict[str, Callable[[Any], Any] | None] = {c.name: c.type.bind_processor(_DIALECT) for c in _JOBS.columns}
-_INSERT = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_QUOTED = ", ".join(f'"{name}"' for name in _COLUMNS)   # "user" is a column too
+_INSERT = f"INSERT INTO jobs ({_QUOTED}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 
 # Paging bounds for the history: larger offsets overflow SQLite's 64-bit integers, larger pages are no page at all.
 MAX_LIST_LIMIT = 1000
@@ -43,6 +45,7 @@ class JobStore:
         pragmas = functools.partial(sqlite_pragmas, busy_timeout_ms=int(timeout * 1000))
         event.listen(self._engine, "connect", pragmas)
         SQLModel.metadata.create_all(self._engine)
+        _migrate(self._engine)
         # One writer connection: SQLite serialises writers anyway, and a Python lock avoids busy-wait retries.
         self._writer = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=timeout)
         pragmas(self._writer, None)
@@ -90,12 +93,12 @@ class JobStore:
 
     def list(
         self, *, status: str | None = None, engine: str | None = None, search: str | None = None,
-        limit: int = 50, offset: int = 0,
+        limit: int = 50, offset: int = 0, user: str | None = None,
     ) -> tuple[list[Job], int]:
-        """Newest first, with the total count of matching jobs for paging."""
+        """Newest first, with the total count of matching jobs for paging; ``user`` keeps only that user's jobs."""
         query = select(Job)
         count = select(func.count()).select_from(Job)
-        for clause in _filters(status, engine, search):
+        for clause in _filters(status, engine, search, user):
             query, count = query.where(clause), count.where(clause)
         query = query.order_by(col(Job.created_at).desc()).offset(offset).limit(limit)
         with Session(self._engine) as session:
@@ -105,6 +108,13 @@ class JobStore:
         with Session(self._engine) as session:
             query = select(Job).where(Job.status == JobStatus.QUEUED).order_by(col(Job.created_at))
             return list(session.exec(query).all())
+
+    def bytes_since(self, user: str, since: datetime) -> int:
+        """Bytes the user's jobs processed, counting jobs created at or after ``since`` (the daily quota)."""
+        query = select(func.coalesce(func.sum(Job.bytes_processed), 0)).where(Job.user == user,
+                                                                               Job.created_at >= since)
+        with Session(self._engine) as session:
+            return int(session.exec(query).one())
 
     def count_by_status(self) -> dict[str, int]:
         with Session(self._engine) as session:
@@ -117,7 +127,18 @@ def _bind(name: str, value: Any) -> Any:
     return value if processor is None or value is None else processor(value)
 
 
-def _filters(status: str | None, engine: str | None, search: str | None) -> Iterable[Any]:
+def _migrate(engine: Engine) -> None:
+    """Columns added since a data dir was created: ``jobs.user`` (issue 10; older jobs belong to "local")."""
+    with engine.begin() as connection:
+        columns = {row[1] for row in connection.execute(text("PRAGMA table_info(jobs)"))}
+        if "user" not in columns:
+            connection.execute(text('ALTER TABLE jobs ADD COLUMN "user" VARCHAR NOT NULL DEFAULT \'local\''))
+            connection.execute(text('CREATE INDEX IF NOT EXISTS ix_jobs_user ON jobs ("user")'))
+
+
+def _filters(status: str | None, engine: str | None, search: str | None, user: str | None = None) -> Iterable[Any]:
+    if user is not None:
+        yield Job.user == user
     if status:
         yield Job.status == JobStatus(status)
     if engine:

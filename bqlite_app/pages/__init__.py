@@ -1,5 +1,16 @@
 """One module per route; importing this package registers every page."""
 
-from bqlite_app.pages import job_detail, jobs, schema_detail, schemas, workspace
+from bqlite_app.pages import (
+    admin_audit,
+    admin_datasets,
+    admin_users,
+    job_detail,
+    jobs,
+    login,
+    schema_detail,
+    schemas,
+    workspace,
+)
 
-__all__ = ["job_detail", "jobs", "schema_detail", "schemas", "workspace"]
+__all__ = ["admin_audit", "admin_datasets", "admin_users", "job_detail", "jobs", "login", "schema_detail", "schemas",
+           "workspace"]

@@ -6,6 +6,7 @@ import reflex as rx
 
 from bqlite_app.components.layout import page_layout
 from bqlite_app.pages.jobs import status_badge
+from bqlite_app.state.auth import AuthState
 from bqlite_app.state.jobs import JobDetailState
 
 JOB = JobDetailState.job
@@ -89,6 +90,7 @@ def details() -> rx.Component:
         )),
         section("Execution", rx.data_list.root(
             fact("Engine", rx.code(JOB.engine, variant="ghost")),
+            fact("User", rx.cond(JOB.user != "", JOB.user, "—")),
             fact("Priority", JOB.priority.to_string()), fact("Slots", JOB.slots.to_string()),
             fact("Time limit", JOB.max_execution_time),
             fact("Rows", JOB.rows), fact("Bytes processed", JOB.bytes),
@@ -154,7 +156,7 @@ def missing() -> rx.Component:
     )
 
 
-@rx.page(route="/jobs/[job_id]", title="Job · BigQuery-Lite", on_load=JobDetailState.load)
+@rx.page(route="/jobs/[job_id]", title="Job · BigQuery-Lite", on_load=[AuthState.check_login, JobDetailState.load])
 def job_detail_page() -> rx.Component:
     return page_layout(
         rx.box(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from bqlite_app.components.layout import page_layout
+from bqlite_app.state.auth import AuthState
 from bqlite_app.state.jobs import ENGINES, STATUSES, JobRow, JobsState
 
 STATUS_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "failed": "red", "cancelled": "orange"}
@@ -62,6 +63,7 @@ def job_row(row: JobRow) -> rx.Component:
                       max_width="0", width="100%", overflow="hidden", text_overflow="ellipsis",
                       white_space="nowrap"),
         rx.table.cell(rx.code(row.engine, variant="ghost", size="1")),
+        rx.cond(AuthState.is_admin, rx.table.cell(row.user, white_space="nowrap")),
         rx.table.cell(row.created, white_space="nowrap"),
         rx.table.cell(row.duration, white_space="nowrap", text_align="right"),
         rx.table.cell(row.rows, text_align="right"),
@@ -71,11 +73,15 @@ def job_row(row: JobRow) -> rx.Component:
 
 
 def jobs_table() -> rx.Component:
-    headers = [("Status", "left"), ("Job ID", "left"), ("Query", "left"), ("Engine", "left"), ("Created", "left"),
-               ("Duration", "right"), ("Rows", "right"), ("Bytes", "right")]
+    def header(name: str, align: str = "left") -> rx.Component:
+        return rx.table.column_header_cell(name, text_align=align, white_space="nowrap")
+
     return rx.table.root(
         rx.table.header(rx.table.row(
-            *[rx.table.column_header_cell(name, text_align=align, white_space="nowrap") for name, align in headers])),
+            *[header(name) for name in ("Status", "Job ID", "Query", "Engine")],
+            # Admins see everyone's jobs, so they need to know whose each one is.
+            rx.cond(AuthState.is_admin, header("User")),
+            header("Created"), *[header(name, "right") for name in ("Duration", "Rows", "Bytes")])),
         rx.table.body(rx.foreach(JobsState.rows, job_row)),
         size="1", variant="surface", width="100%", aria_label="Job history", table_layout="auto",
     )
@@ -93,7 +99,7 @@ def empty_state() -> rx.Component:
     )
 
 
-@rx.page(route="/jobs", title="Jobs · BigQuery-Lite")
+@rx.page(route="/jobs", title="Jobs · BigQuery-Lite", on_load=AuthState.check_login)
 def jobs_page() -> rx.Component:
     return page_layout(
         rx.vstack(

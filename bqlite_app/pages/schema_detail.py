@@ -8,6 +8,7 @@ from bqlite_app.components.layout import page_layout
 from bqlite_app.pages.job_detail import back_link, code_panel
 from bqlite_app.pages.jobs import labelled_select
 from bqlite_app.pages.schemas import error_callout
+from bqlite_app.state.auth import AuthState
 from bqlite_app.state.schema_detail import (
     ALL_TABLES,
     FORMATS,
@@ -245,7 +246,7 @@ def found() -> rx.Component:
     )
 
 
-@rx.page(route="/schemas/[schema_id]", title="Schema · BigQuery-Lite", on_load=S.load)
+@rx.page(route="/schemas/[schema_id]", title="Schema · BigQuery-Lite", on_load=[AuthState.check_login, S.load])
 def schema_detail_page() -> rx.Component:
     return page_layout(
         rx.box(

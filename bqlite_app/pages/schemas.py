@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from bqlite_app.components.layout import page_layout
+from bqlite_app.state.auth import AuthState
 from bqlite_app.state.schemas import ChangeRow, SchemaRow, SchemasState
 
 
@@ -173,7 +174,7 @@ def schema_table() -> rx.Component:
     )
 
 
-@rx.page(route="/schemas", title="Schemas · BigQuery-Lite", on_load=SchemasState.load)
+@rx.page(route="/schemas", title="Schemas · BigQuery-Lite", on_load=[AuthState.check_login, SchemasState.load])
 def schemas_page() -> rx.Component:
     return page_layout(
         rx.vstack(

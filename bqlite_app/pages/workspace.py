@@ -9,6 +9,7 @@ from bqlite_app.components.controls import select_control
 from bqlite_app.components.layout import page_layout
 from bqlite_app.components.result_grid import results_panel
 from bqlite_app.components.sql_editor import sql_editor
+from bqlite_app.state.auth import AuthState
 from bqlite_app.state.catalog import DEFAULT_DATABASES, CatalogState
 from bqlite_app.state.workspace import ENGINES, PRIORITIES, WorkspaceState
 
@@ -122,7 +123,7 @@ def editor() -> rx.Component:
     )
 
 
-@rx.page(route="/", title="Workspace · BigQuery-Lite", on_load=WorkspaceState.load_page)
+@rx.page(route="/", title="Workspace · BigQuery-Lite", on_load=[AuthState.check_login, WorkspaceState.load_page])
 def workspace() -> rx.Component:
     return page_layout(
         rx.box(

@@ -9,25 +9,35 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
+from bqlite_app.access.audit import AuditLog
+from bqlite_app.access.grants import Grants
+from bqlite_app.access.principal import DatasetRole, Principal
 from bqlite_app.errors import (
     DatasetReserved,
     EngineNotAvailable,
     SchemaIncompatible,
     SchemaNotFound,
     TableNotFound,
-    ValidationFailed,
 )
 from bqlite_app.jobs.models import iso_utc, utcnow
 from bqlite_app.schemas import _ownership as ownership
+from bqlite_app.schemas._access import SchemaAccess
 from bqlite_app.schemas._load import engine_errors, load_body
-from bqlite_app.schemas.compat import Comparison, compare
+from bqlite_app.schemas._versions import (
+    Registration,
+    SchemaDiff,
+    choose_message,
+    column_changes,
+    unchanged,
+    version_row,
+)
+from bqlite_app.schemas.compat import compare
 from bqlite_app.schemas.compiler import CompiledSchema, ProtoFile, compile_schema, fingerprint, load_compiled
 from bqlite_app.schemas.ingest import IngestFormat, IngestResult, ProgressCallback
 from bqlite_app.schemas.models import EngineTable, SchemaRecord, SchemaVersion
@@ -39,37 +49,15 @@ from engines.errors import EngineError
 from engines.types import Column
 
 DEFAULT_DATABASE = "bigquery_lite"
-
-
-@dataclass(frozen=True)
-class Registration:
-    record: SchemaRecord
-    version: SchemaVersion
-    field_count: int
-    new_version: bool
-
-
-@dataclass(frozen=True)
-class SchemaDiff:
-    """What registering new content over a schema's latest version would do, without doing it."""
-
-    current_version: int
-    message_type: str
-    unchanged: bool
-    comparison: Comparison
-    columns_added: list[str]
-    columns_changed: list[str]
-
-    @property
-    def next_version(self) -> int | None:
-        if self.unchanged:
-            return self.current_version
-        return self.current_version + 1 if self.comparison.compatible else None
+__all__ = ["DEFAULT_DATABASE", "Registration", "SchemaDiff", "SchemaRegistry"]
 
 
 class SchemaRegistry:
-    def __init__(self, db_path: Path, engines: dict[str, Engine], *, max_depth: int, work_dir: Path) -> None:
-        """``work_dir`` holds the .proto files ClickHouse's native Protobuf reader needs."""
+    def __init__(self, db_path: Path, engines: dict[str, Engine], *, max_depth: int, work_dir: Path,
+                 grants: Grants | None = None, audit: AuditLog | None = None) -> None:
+        """``work_dir`` holds the .proto files ClickHouse's native Protobuf reader needs. With ``grants`` every call
+        is checked against the caller's role on the schema's dataset; ``audit`` records what changes."""
+        self._access = SchemaAccess(grants, audit)
         self._db = create_engine(f"sqlite:///{db_path}",
                                  connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
         event.listen(self._db, "connect", sqlite_pragmas)
@@ -96,13 +84,26 @@ class SchemaRegistry:
     # -- register ------------------------------------------------------------------------------------------------
 
     def register(
-        self, main: ProtoFile, imports: Sequence[ProtoFile] = (), *, table_name: str,
+        self, main: ProtoFile, imports: Sequence[ProtoFile] = (), *, user: Principal, table_name: str,
         database_name: str = DEFAULT_DATABASE, description: str = "", message_type: str | None = None,
     ) -> Registration:
+        """Needs ``owner`` on the dataset, unless the registration creates it: then the caller becomes its owner."""
         check_identifier("table_name", table_name)
         check_dataset(database_name)
+        creates = self._access.before_register(user, database_name, self._dataset_in_use)
+        registration = self._register(main, imports, table_name=table_name, database_name=database_name,
+                                      description=description, message_type=message_type)
+        if creates:
+            self._access.created(user, database_name)
+        if registration.new_version:
+            self._access.record(user, "schema.register", registration.record.schema_id, {
+                "table": f"{database_name}.{table_name}", "version": registration.version.version})
+        return registration
+
+    def _register(self, main: ProtoFile, imports: Sequence[ProtoFile], *, table_name: str, database_name: str,
+                  description: str, message_type: str | None) -> Registration:
         compiled = compile_schema(main, imports)
-        message = _choose_message(compiled, message_type)
+        message = choose_message(compiled, message_type)
         descriptor = compiled.descriptor(message)
         columns = columns_for(descriptor, max_depth=self._max_depth)
         digest = fingerprint(compiled, message)
@@ -113,13 +114,13 @@ class SchemaRegistry:
             if record is None:
                 record = SchemaRecord(database_name=database_name, table_name=table_name, message_type=message,
                                       description=description)
-                version = _version_row(record, 1, compiled, message, digest, ["Initial version."])
+                version = version_row(record, 1, compiled, message, digest, ["Initial version."])
                 session.add(record)
                 session.add(version)
                 session.commit()
                 return Registration(record, version, field_count, True)
             latest = self._latest(session, record.schema_id)
-            if _unchanged(latest, digest, message):
+            if unchanged(latest, digest, message):
                 return Registration(record, latest, field_count, False)
             comparison = compare(self._compile(latest).descriptor(latest.message_type), compiled.descriptor(message))
             if comparison.breaking:
@@ -127,7 +128,7 @@ class SchemaRegistry:
                     f"{len(comparison.breaking)} breaking change(s) against version {latest.version}: "
                     + " ".join(comparison.breaking))
             notes = self._migrate_tables(session, record, self._columns_of(latest), columns, latest.version + 1)
-            version = _version_row(record, latest.version + 1, compiled, message, digest,
+            version = version_row(record, latest.version + 1, compiled, message, digest,
                                    comparison.changes + notes or ["No field changes."])
             record.version, record.message_type, record.updated_at = version.version, message, utcnow()
             if description:
@@ -140,7 +141,7 @@ class SchemaRegistry:
     def _migrate_tables(self, session: Session, record: SchemaRecord, old: list[Column], new: list[Column],
                         version: int) -> list[str]:
         """Add the new top-level columns to every existing table. Nested changes need the table recreated."""
-        added, changed = _column_changes(old, new)
+        added, changed = column_changes(old, new)
         notes = [f"Column {name!r} changed shape; recreate the tables (replace=true) to apply it." for name in changed]
         for table in session.exec(select(EngineTable).where(EngineTable.schema_id == record.schema_id)).all():
             if not ownership.is_owned(session, table.engine, record.database_name, record.table_name):
@@ -153,43 +154,66 @@ class SchemaRegistry:
             session.add(table)
         return notes
 
-    def diff(self, schema_id: str, main: ProtoFile, imports: Sequence[ProtoFile] = (), *,
+    def diff(self, schema_id: str, main: ProtoFile, imports: Sequence[ProtoFile] = (), *, user: Principal,
              message_type: str | None = None) -> SchemaDiff:
         """Compare new content with the latest version as ``register`` would, changing nothing.
 
         Without ``message_type`` the schema's current message is compared when the new file still defines it.
         """
-        record = self.get(schema_id)
+        record = self.get(schema_id, user=user)
         compiled = compile_schema(main, imports)
         if message_type is None and record.message_type in compiled.message_names():
             message_type = record.message_type
-        message = _choose_message(compiled, message_type)
+        message = choose_message(compiled, message_type)
         with self._session() as session:
             latest = self._latest(session, schema_id)
         comparison = compare(self._compile(latest).descriptor(latest.message_type), compiled.descriptor(message))
-        added, changed = _column_changes(
+        added, changed = column_changes(
             self._columns_of(latest), columns_for(compiled.descriptor(message), max_depth=self._max_depth))
         return SchemaDiff(
             current_version=latest.version, message_type=message,
-            unchanged=_unchanged(latest, fingerprint(compiled, message), message), comparison=comparison,
+            unchanged=unchanged(latest, fingerprint(compiled, message), message), comparison=comparison,
             columns_added=[c.name for c in added], columns_changed=changed,
         )
 
     # -- read ----------------------------------------------------------------------------------------------------
 
-    def get(self, schema_id: str) -> SchemaRecord:
+    def get(self, schema_id: str, *, user: Principal, role: DatasetRole = "reader",
+            action: str = "schema.read") -> SchemaRecord:
+        """The schema's record, when ``user`` holds ``role`` on its dataset (else ``AccessDenied``, recorded)."""
+        record = self._get(schema_id)
+        self._access.require(user, record.database_name, role, action)
+        return record
+
+    def _dataset_in_use(self, dataset: str) -> bool:
+        with self._session() as session:
+            if session.exec(select(SchemaRecord).where(SchemaRecord.database_name == dataset)).first():
+                return True
+        for engine in self._engines.values():
+            try:
+                if any(table.database == dataset for table in engine.catalog()):
+                    return True
+            except EngineError:
+                return True     # cannot tell: treat it as taken, so only its owners may register into it
+        return False
+
+    def _get(self, schema_id: str) -> SchemaRecord:
         with self._session() as session:
             record = session.get(SchemaRecord, schema_id)
         if record is None:
             raise SchemaNotFound(f"Schema {schema_id!r} not found")
         return record
 
-    def summaries(self) -> list[dict[str, Any]]:
+    def summaries(self, *, user: Principal) -> list[dict[str, Any]]:
+        """Every schema in a dataset ``user`` can read."""
+        readable = self._access.readable(user)
         with self._session() as session:
             records = session.exec(select(SchemaRecord).order_by(col(SchemaRecord.created_at).desc())).all()
-            return [self._summary(session, record) for record in records]
+            return [self._summary(session, record) for record in records
+                    if readable is None or record.database_name in readable]
 
-    def detail(self, schema_id: str) -> dict[str, Any]:
+    def detail(self, schema_id: str, *, user: Principal) -> dict[str, Any]:
+        self.get(schema_id, user=user)
         with self._session() as session:
             record = session.get(SchemaRecord, schema_id)
             if record is None:
@@ -217,14 +241,14 @@ class SchemaRegistry:
 
     # -- tables --------------------------------------------------------------------------------------------------
 
-    def create_tables(self, schema_id: str, engines: Sequence[str], *, if_not_exists: bool = True,
+    def create_tables(self, schema_id: str, engines: Sequence[str], *, user: Principal, if_not_exists: bool = True,
                       replace: bool = False) -> dict[str, dict[str, Any]]:
         """Create the schema's table in each engine. An existing table is used, or replaced with ``replace``, only
         when the registry created it; any other makes the whole request ``DatasetReserved`` before anything changes.
         """
         for name in engines:
             self._engine(name)
-        record = self.get(schema_id)
+        record = self.get(schema_id, user=user, role="writer", action="table.create")
         columns = self.columns(schema_id)
         database, table = record.database_name, record.table_name
         qualified = f"{database}.{table}"
@@ -254,6 +278,9 @@ class SchemaRegistry:
                     result["error"] = str(exc)
                 results[name] = result
             session.commit()
+        created = [name for name, result in results.items() if result["created"]]
+        if created:
+            self._access.record(user, "table.create", qualified, {"engines": created, "schema_id": schema_id})
         return results
 
     def _create_owned(self, session: Session, schema_id: str, name: str, columns: list[Column], database: str,
@@ -275,8 +302,8 @@ class SchemaRegistry:
     # -- ingest --------------------------------------------------------------------------------------------------
 
     def ingest(self, schema_id: str, body: Path, fmt: IngestFormat, engines: Sequence[str] | None = None,
-               on_progress: ProgressCallback | None = None) -> IngestResult:
-        record = self.get(schema_id)
+               on_progress: ProgressCallback | None = None, *, user: Principal) -> IngestResult:
+        record = self.get(schema_id, user=user, role="writer", action="ingest")
         with self._session() as session:
             latest = self._latest(session, schema_id)
             tables = {t.engine: t for t in session.exec(
@@ -299,13 +326,16 @@ class SchemaRegistry:
                                 "/tables/create")
         targets = {name: self._engines[name] for name in names}
         with engine_errors():
-            return load_body(self._compile(latest), latest.message_type, body, fmt, targets, record.database_name,
-                             record.table_name, clickhouse=self._engines.get("clickhouse"),
-                             max_depth=self._max_depth, work_dir=self._work_dir, on_progress=on_progress)
+            result = load_body(self._compile(latest), latest.message_type, body, fmt, targets, record.database_name,
+                               record.table_name, clickhouse=self._engines.get("clickhouse"),
+                               max_depth=self._max_depth, work_dir=self._work_dir, on_progress=on_progress)
+        self._access.record(user, "ingest", schema_id, {"rows": result.rows, "engines": sorted(result.engines)})
+        return result
 
     # -- delete --------------------------------------------------------------------------------------------------
 
-    def delete(self, schema_id: str, *, drop_tables: bool = False) -> str:
+    def delete(self, schema_id: str, *, user: Principal, drop_tables: bool = False) -> str:
+        self.get(schema_id, user=user, role="owner", action="schema.delete")
         with self._lock, self._session() as session, engine_errors():
             record = session.get(SchemaRecord, schema_id)
             if record is None:
@@ -327,6 +357,7 @@ class SchemaRegistry:
         suffix = f"; dropped {', '.join(dropped)}" if dropped else ""
         if kept:
             suffix += f"; kept {', '.join(kept)} (not created by the schema registry)"
+        self._access.record(user, "schema.delete", schema_id, {"dropped": dropped})
         return f"Schema {schema_id} ({record.database_name}.{record.table_name}) deleted{suffix}"
 
     # -- internals -----------------------------------------------------------------------------------------------
@@ -362,39 +393,3 @@ class SchemaRegistry:
         if name not in self._engines:
             raise EngineNotAvailable(f"Unknown engine {name!r}; available: {', '.join(sorted(self._engines))}")
         return self._engines[name]
-
-
-def _unchanged(latest: SchemaVersion, digest: str, message: str) -> bool:
-    return latest.fingerprint == digest and latest.message_type == message
-
-
-def _column_changes(old: list[Column], new: list[Column]) -> tuple[list[Column], list[str]]:
-    """New top-level columns, and the names of existing ones whose type changed (a nested message changed)."""
-    old_by_name = {c.name: c for c in old}
-    added = [c for c in new if c.name not in old_by_name]
-    changed = [c.name for c in new if c.name in old_by_name and old_by_name[c.name].type != c.type]
-    return added, changed
-
-
-def _choose_message(compiled: CompiledSchema, message_type: str | None) -> str:
-    names = compiled.message_names()
-    if message_type:
-        wanted = message_type.lstrip(".")
-        if wanted not in names:
-            raise ValidationFailed(f"message_type: {wanted!r} is not a top-level message of {compiled.main_file}; "
-                                   f"it defines {', '.join(names) or 'none'}")
-        return wanted
-    if len(names) != 1:
-        raise ValidationFailed(f"message_type is required: {compiled.main_file} defines {len(names)} top-level "
-                               f"messages ({', '.join(names) or 'none'})")
-    return names[0]
-
-
-def _version_row(record: SchemaRecord, number: int, compiled: CompiledSchema, message: str, digest: str,
-                 changes: list[str]) -> SchemaVersion:
-    return SchemaVersion(
-        schema_id=record.schema_id, version=number, fingerprint=digest, message_type=message,
-        main_file=compiled.main_file, proto_source=compiled.sources.get(compiled.main_file, ""),
-        sources=dict(compiled.sources), descriptor_set=compiled.descriptor_set, changes=changes,
-    )
-

@@ -12,7 +12,11 @@ import re
 
 import reflex as rx
 
+from bqlite_app.access.grants import dataset_of
+from bqlite_app.access.principal import Principal
+from bqlite_app.errors import AuthRequired
 from bqlite_app.runtime import core
+from bqlite_app.state.auth import AuthState, acting
 from engines.base import CatalogTable
 
 # The database whose tables the editor completes without a prefix.
@@ -71,14 +75,23 @@ def engine_tree(engine: str, tables: list[CatalogTable]) -> list[DatabaseNode]:
     return [DatabaseNode(key=f"{engine}/{name}", name=name, tables=items) for name, items in databases.items()]
 
 
-def read_engine(name: str) -> EngineNode:
+def readable_tables(engine: str, tables: list[CatalogTable], readable: set[str] | None) -> list[CatalogTable]:
+    """Only the tables in datasets the caller may read (``None``: all of them, for admins)."""
+    if readable is None:
+        return tables
+    return [t for t in tables if dataset_of(engine, t.database) in readable]
+
+
+def read_engine(name: str, *, user: Principal) -> EngineNode:
     try:
-        return EngineNode(key=name, name=name, error="", databases=engine_tree(name, core.engines[name].catalog()))
+        readable = core.grants.readable_datasets(user)
+        tables = readable_tables(name, core.engines[name].catalog(), readable)
+        return EngineNode(key=name, name=name, error="", databases=engine_tree(name, tables))
     except Exception as exc:  # an unavailable engine is shown as such; the other one still works
         return EngineNode(key=name, name=name, error=f"{type(exc).__name__}: {exc}", databases=[])
 
 
-class CatalogState(rx.State):
+class CatalogState(AuthState):
     engines: list[EngineNode] = []
     # Expanded tree nodes. Engines and databases start open, tables closed.
     open_keys: list[str] = []
@@ -150,11 +163,15 @@ class CatalogState(rx.State):
                 self._reload = True
                 return
             self._loading = self.loading = True
+            credentials = self._credentials()
         try:
             again = True
             while again:
                 for name in core.engines:
-                    node = await asyncio.to_thread(read_engine, name)
+                    try:
+                        node = await asyncio.to_thread(acting, credentials, read_engine, name)
+                    except AuthRequired:  # signed out: the page is on its way to the login form
+                        return
                     async with self:
                         self._show(node)
                 async with self:

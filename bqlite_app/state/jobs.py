@@ -15,11 +15,13 @@ from urllib.parse import quote
 
 import reflex as rx
 
+from bqlite_app.access.principal import Principal
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import DASH, human_bytes, human_count, human_duration_ms, local_time
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.queries import QuerySpec
 from bqlite_app.runtime import core
+from bqlite_app.state.auth import AuthState, acting
 from bqlite_app.state.display import route_tail, seconds_between
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class JobRow:
     rows: str = ""
     bytes: str = ""
     priority: int = 1
+    user: str = ""
 
 
 def job_row(info: dict[str, Any]) -> JobRow:
@@ -76,16 +79,17 @@ def job_row(info: dict[str, Any]) -> JobRow:
     return JobRow(job_id=info["job_id"], sql=sql, engine=info["engine"], status=info["status"],
                   created=local_time(info["created_at"]), duration=elapsed(info),
                   rows=human_count(info["rows_returned"]), bytes=human_bytes(info["bytes_processed"]),
-                  priority=info["priority"])
+                  priority=info["priority"], user=str(info.get("user") or ""))
 
 
-def fetch_rows(status: str, engine: str, search: str, offset: int) -> tuple[list[JobRow], int]:
+def fetch_rows(status: str, engine: str, search: str, offset: int, user: Principal) -> tuple[list[JobRow], int]:
+    """One page of the history the caller may see: their own jobs (admins: everyone's)."""
     jobs, total = core.queries.list(status=None if status == ALL else status, engine=None if engine == ALL else engine,
-                                    search=search.strip() or None, limit=PAGE_SIZE, offset=offset)
+                                    search=search.strip() or None, limit=PAGE_SIZE, offset=offset, user=user)
     return [job_row(core.queries.describe(job)) for job in jobs], total
 
 
-class JobsState(rx.State):
+class JobsState(AuthState):
     """The job history table and its filters."""
 
     rows: list[JobRow] = []
@@ -127,7 +131,7 @@ class JobsState(rx.State):
 
     def _refresh_now(self) -> None:
         try:
-            self._apply(*fetch_rows(*self._filters()))
+            self._apply(*fetch_rows(*self._filters(), self.principal()))
         except BqliteError as exc:
             self.load_error = exc.detail
 
@@ -180,11 +184,13 @@ class JobsState(rx.State):
                 if self._generation != generation:
                     return
                 filters = self._filters()
+                credentials = self._credentials()
             if not client_connected(token):
                 log.debug("job history watcher %s stops: its tab is gone", generation)
                 return
             try:
-                rows, total = await asyncio.to_thread(fetch_rows, *filters)
+                # Asked anew on every poll: a revoked token or a deactivated user stops seeing the history.
+                rows, total = await asyncio.to_thread(acting, credentials, fetch_rows, *filters)
                 error = ""
             except BqliteError as exc:
                 rows, total, error = [], 0, exc.detail
@@ -224,6 +230,7 @@ class JobView:
     queue_position: str = ""
     labels: str = ""
     finished_flag: bool = False
+    user: str = ""
 
 
 def job_view(info: dict[str, Any]) -> JobView:
@@ -242,27 +249,27 @@ def job_view(info: dict[str, Any]) -> JobView:
         progress=round(100 * (info["progress"] or 0)),
         queue_position="" if info["queue_position"] is None else f"#{info['queue_position']} in the queue",
         labels=", ".join(f"{k}={v}" for k, v in sorted(info["labels"].items())),
-        finished_flag=status.finished,
+        finished_flag=status.finished, user=str(info.get("user") or ""),
     )
 
 
-def read_job(job_id: str) -> JobView:
-    return job_view(core.queries.describe(core.queries.get(job_id)))
+def read_job(job_id: str, user: Principal) -> JobView:
+    return job_view(core.queries.describe(core.queries.get(job_id, user=user)))
 
 
-def rerun_job(job_id: str) -> Job:
-    """Submit a job's SQL again with its settings."""
-    job = core.queries.get(job_id)
+def rerun_job(job_id: str, user: Principal) -> Job:
+    """Submit a job's SQL again with its settings, as the caller."""
+    job = core.queries.get(job_id, user=user)
     return core.queries.submit(QuerySpec(
         sql=job.sql, engine=job.engine, priority=job.priority, estimated_slots=job.estimated_slots,
-        max_execution_time=job.max_execution_time, labels=dict(job.labels or {})))
+        max_execution_time=job.max_execution_time, labels=dict(job.labels or {})), user=user)
 
 
-def read_plan(job_id: str) -> str:
-    return core.queries.explain(core.queries.get(job_id))
+def read_plan(job_id: str, user: Principal) -> str:
+    return core.queries.explain(core.queries.get(job_id, user=user), user=user)
 
 
-class JobDetailState(rx.State):
+class JobDetailState(AuthState):
     """One job: its SQL, timings, numbers, error and plan, with Re-run, Open in editor and Cancel."""
 
     job: JobView = JobView()
@@ -289,7 +296,7 @@ class JobDetailState(rx.State):
         self.job, self.not_found, self.action_error = JobView(job_id=job_id), "", ""
         self.plan, self.plan_error, self.plan_loading = "", "", True
         try:
-            self.job = read_job(job_id)
+            self.job = read_job(job_id, self.principal())
         except BqliteError as exc:
             self.not_found, self.plan_loading = exc.detail, False
             return None
@@ -304,12 +311,13 @@ class JobDetailState(rx.State):
         """Refresh the job until it finishes (or the page is left)."""
         async with self:
             token, job_id = self.router.session.client_token, self.job.job_id
+            credentials = self._credentials()
         while True:
             await asyncio.sleep(POLL_S / 2)
             if not client_connected(token):
                 return
             try:
-                view = await asyncio.to_thread(read_job, job_id)
+                view = await asyncio.to_thread(acting, credentials, read_job, job_id)
             except BqliteError:
                 return
             async with self:
@@ -324,8 +332,9 @@ class JobDetailState(rx.State):
     async def load_plan(self, generation: int):
         async with self:
             job_id = self.job.job_id
+            credentials = self._credentials()
         try:
-            plan, error = await asyncio.to_thread(read_plan, job_id), ""
+            plan, error = await asyncio.to_thread(acting, credentials, read_plan, job_id), ""
         except BqliteError as exc:
             plan, error = "", exc.detail
         except Exception as exc:  # EXPLAIN of a query that never parsed: say so instead of failing the page
@@ -338,7 +347,8 @@ class JobDetailState(rx.State):
     async def rerun(self):
         # Off the event loop: a submit writes to SQLite, which may wait on a lock.
         try:
-            new = await asyncio.to_thread(rerun_job, self.job.job_id)
+            user = self.principal()
+            new = await asyncio.to_thread(rerun_job, self.job.job_id, user)
         except BqliteError as exc:
             self.action_error = exc.detail
             return None
@@ -348,8 +358,9 @@ class JobDetailState(rx.State):
     async def cancel(self):
         # Off the event loop: a cancel waits up to two seconds for the engine to stop the query.
         try:
-            await asyncio.to_thread(core.queries.cancel, self.job.job_id)
-            self.job = await asyncio.to_thread(read_job, self.job.job_id)
+            user, job_id = self.principal(), self.job.job_id
+            await asyncio.to_thread(lambda: core.queries.cancel(job_id, user=user))
+            self.job = await asyncio.to_thread(read_job, job_id, user)
             self.action_error = ""
         except BqliteError as exc:
             self.action_error = exc.detail

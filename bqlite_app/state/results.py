@@ -15,11 +15,14 @@ from typing import Any
 import pyarrow as pa
 import reflex as rx
 
+from bqlite_app.access.principal import Principal
 from bqlite_app.errors import BqliteError, ResultNotAvailable
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms
 from bqlite_app.jobs.jsonify import column_values, describe_columns, json_text
 from bqlite_app.jobs.models import JobStatus
+from bqlite_app.jobs.results import EXPORT_FORMATS
 from bqlite_app.runtime import core
+from bqlite_app.state.auth import acting
 from bqlite_app.state.display import seconds_between
 
 PAGE_SIZES = ["100", "1000", "10000"]
@@ -110,20 +113,28 @@ def table_to_page(job_id: str, table: pa.Table, total_rows: int, offset: int) ->
     return ResultPageData(job_id=job_id, columns=columns, rows=rows, total_rows=total_rows, offset=offset)
 
 
-def read_page(job_id: str, offset: int, limit: int) -> ResultPageData:
+def read_page(job_id: str, offset: int, limit: int, user: Principal) -> ResultPageData:
     """One page of a completed job's stored result. Raises BqliteError (e.g. RESULT_EXPIRED)."""
-    job = core.queries.get(job_id)
-    page = core.queries.page(job, offset=offset, limit=limit)
+    job = core.queries.get(job_id, user=user)
+    page = core.queries.page(job, offset=offset, limit=limit, user=user)
     return table_to_page(job_id, page.table, page.total_rows, offset)
 
 
-def snapshot_job(job_id: str, offset: int, limit: int) -> JobSnapshot:
+def export_bytes(job_id: str, fmt: str, user: Principal) -> tuple[bytes, str]:
+    """The whole result as a file, for downloads through the websocket (with auth on, a plain link to the REST
+    export would carry no token)."""
+    job = core.queries.get(job_id, user=user)
+    data = b"".join(core.queries.export(job, fmt, user=user))
+    return data, f"{job.job_id}.{EXPORT_FORMATS[fmt][1]}"
+
+
+def snapshot_job(job_id: str, offset: int, limit: int, user: Principal) -> JobSnapshot:
     """The job as the API describes it, plus its result page once it has completed."""
-    info = core.queries.describe(core.queries.get(job_id))
+    info = core.queries.describe(core.queries.get(job_id, user=user))
     if info["status"] != JobStatus.COMPLETED.value:
         return JobSnapshot(info=info)
     try:
-        return JobSnapshot(info=info, page=read_page(job_id, offset, limit))
+        return JobSnapshot(info=info, page=read_page(job_id, offset, limit, user))
     except ResultNotAvailable as exc:
         return JobSnapshot(info=info, page_error=exc.detail)
     except BqliteError as exc:
@@ -343,6 +354,16 @@ class ResultsMixin(rx.State, mixin=True):
     def set_chart_y(self, column: str) -> None:
         self.chart_y = column
 
+    @rx.event
+    async def download_result(self, fmt: str):
+        try:
+            user = self.principal()  # type: ignore[attr-defined]  (the concrete state is an AuthState)
+            data, name = await asyncio.to_thread(export_bytes, self.job_id, fmt, user)
+        except BqliteError as exc:
+            self.result_note = exc.detail
+            return None
+        return rx.download(data=data, filename=name)
+
     @rx.event(background=True)
     async def first_page(self):
         await self._load_page(lambda offset, size, total: 0)
@@ -374,9 +395,10 @@ class ResultsMixin(rx.State, mixin=True):
                 return
             job_id, size, total = self.job_id, self.page_size, self.total_rows
             offset = max(0, min(where(self.page_offset, size, total), max(total - 1, 0)))
+            credentials = self._credentials()  # type: ignore[attr-defined]  (the concrete state is an AuthState)
             self._paging = True
         try:
-            page = await asyncio.to_thread(read_page, job_id, offset, size)
+            page = await asyncio.to_thread(acting, credentials, read_page, job_id, offset, size)
             async with self:
                 if self.job_id == job_id:
                     self._apply_page(page)

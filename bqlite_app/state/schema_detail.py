@@ -19,6 +19,7 @@ import reflex as rx
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms, local_time
 from bqlite_app.runtime import core
+from bqlite_app.state.auth import AuthState, authenticate
 from bqlite_app.state.display import error_lines, route_tail
 from bqlite_app.state.schemas import ENGINE_LABELS
 
@@ -116,7 +117,7 @@ class _Progress:
 _running: dict[str, _Progress] = {}   # client token -> the ingest it runs, so Cancel can reach it
 
 
-class SchemaDetailState(rx.State):
+class SchemaDetailState(AuthState):
     current_schema_id: str = ""
     not_found: str = ""
     name: str = ""
@@ -185,7 +186,8 @@ class SchemaDetailState(rx.State):
 
     async def _reload(self, notes: dict[str, tuple[str, bool]] | None = None) -> None:
         try:
-            detail = await asyncio.to_thread(core.schemas.detail, self.current_schema_id)
+            user, schema_id = self.principal(), self.current_schema_id
+            detail = await asyncio.to_thread(lambda: core.schemas.detail(schema_id, user=user))
         except BqliteError as exc:
             self.not_found = exc.detail
             return
@@ -220,7 +222,8 @@ class SchemaDetailState(rx.State):
         self.creating, self.action_error_title, self.action_error = True, "", []
         yield
         try:
-            results = await asyncio.to_thread(core.schemas.create_tables, self.current_schema_id, names)
+            user, schema_id = self.principal(), self.current_schema_id
+            results = await asyncio.to_thread(lambda: core.schemas.create_tables(schema_id, names, user=user))
         except BqliteError as exc:
             self.action_error_title, self.action_error = error_lines(exc)
             return
@@ -269,6 +272,7 @@ class SchemaDetailState(rx.State):
                 self.ingest_error_title, self.ingest_error = "", []
             schema_id, fmt, target = self.current_schema_id, self.ingest_format, self.ingest_target
             token = self.router.session.client_token
+            credentials = self._credentials()
         if busy:  # one ingest per tab; the upload must still be read to its end
             async for _ in chunks:
                 pass
@@ -285,8 +289,10 @@ class SchemaDetailState(rx.State):
                 self.ingest_phase, self.ingest_percent = "Ingesting", 0
                 self.ingest_text = f"Decoding {human_bytes(size)}…"
             engines = None if target == ALL_TABLES else [target]
+            user = await asyncio.to_thread(authenticate, *credentials)
             work = asyncio.ensure_future(asyncio.to_thread(
-                core.schemas.ingest, schema_id, spool, fmt, engines, progress.update))  # type: ignore[arg-type]
+                lambda: core.schemas.ingest(schema_id, spool, fmt, engines, progress.update,  # type: ignore[arg-type]
+                                            user=user)))
             while not work.done():
                 await asyncio.wait({work}, timeout=PROGRESS_EVERY_S)
                 async with self:
@@ -337,7 +343,9 @@ class SchemaDetailState(rx.State):
         yield
         schema_id, drop_tables = self.current_schema_id, self.drop_tables
         try:
-            message = await asyncio.to_thread(lambda: core.schemas.delete(schema_id, drop_tables=drop_tables))
+            user = self.principal()
+            message = await asyncio.to_thread(lambda: core.schemas.delete(schema_id, drop_tables=drop_tables,
+                                                                          user=user))
         except BqliteError as exc:
             self.action_error_title, self.action_error = error_lines(exc)
             return

@@ -18,6 +18,7 @@ from bqlite_app.humanize import human_bytes, local_time
 from bqlite_app.runtime import core
 from bqlite_app.schemas.compiler import ProtoFile, compile_schema
 from bqlite_app.schemas.registry import DEFAULT_DATABASE, SchemaDiff
+from bqlite_app.state.auth import AuthState
 from bqlite_app.state.display import error_lines
 
 MAX_PROTO_BYTES = 10 * 1024**2
@@ -94,7 +95,7 @@ async def read_uploads(files: list[rx.UploadFile]) -> list[ProtoFile]:
     return out
 
 
-class SchemasState(rx.State):
+class SchemasState(AuthState):
     """Registered schemas and the Register form."""
 
     schemas: list[SchemaRow] = []
@@ -128,7 +129,8 @@ class SchemasState(rx.State):
     @rx.event
     async def load(self) -> None:
         try:
-            summaries = await asyncio.to_thread(core.schemas.summaries)
+            user = self.principal()   # the list shows only schemas in datasets the caller can read
+            summaries = await asyncio.to_thread(lambda: core.schemas.summaries(user=user))
             self.schemas, self.load_error = [schema_row(s) for s in summaries], ""
         except BqliteError as exc:
             self.load_error = exc.detail
@@ -214,7 +216,9 @@ class SchemasState(rx.State):
         main, schema_id, message = self._main, self.existing_schema_id, self.message_type or None
         imports = self._imports
         try:
-            diff = await asyncio.to_thread(lambda: core.schemas.diff(schema_id, main, imports, message_type=message))
+            user = self.principal()
+            diff = await asyncio.to_thread(lambda: core.schemas.diff(schema_id, main, imports, user=user,
+                                                                     message_type=message))
             self.preview = change_preview(diff)
         except BqliteError as exc:
             self.error_title, self.error_detail = error_lines(exc)
@@ -234,7 +238,9 @@ class SchemasState(rx.State):
                    "description": self.description.strip(), "message_type": self.message_type or None}
         imports = self._imports
         try:
-            registration = await asyncio.to_thread(lambda: core.schemas.register(main, imports, **options))
+            user = self.principal()
+            registration = await asyncio.to_thread(lambda: core.schemas.register(main, imports, user=user,
+                                                                                 **options))
         except BqliteError as exc:
             self.error_title, self.error_detail = error_lines(exc)
             return

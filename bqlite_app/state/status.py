@@ -1,6 +1,8 @@
 """The status bar under every page: slots, queue and engine health, refreshed while the page is open.
 
-The page drives the refresh (a timer in the browser calls ``refresh``), so nothing polls for a closed tab.
+The page drives the refresh (a timer in the browser calls ``refresh``), so nothing polls for a closed tab. Each tick
+also asks the core whether the tab's token is still good, so a signed-out, revoked or deactivated session is sent
+to the login page within seconds even when the user does nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import dataclasses
 
 import reflex as rx
 
+from bqlite_app.errors import AuthRequired
 from bqlite_app.runtime import core
+from bqlite_app.state.auth import AuthState, authenticate, login_path
 
 REFRESH_MS = 3000
 
@@ -22,7 +26,7 @@ class EngineHealth:
     detail: str         # "embedded · 26.1.2"
 
 
-class StatusState(rx.State):
+class StatusState(AuthState):
     slots_in_use: int = 0
     total_slots: int = 0
     queued_jobs: int = 0
@@ -43,8 +47,13 @@ class StatusState(rx.State):
             if self._refreshing:
                 return
             self._refreshing = True
+            credentials, path = self._credentials(), self._current_path()
         try:
+            await asyncio.to_thread(authenticate, *credentials)
             status = await asyncio.to_thread(core.status)
+        except AuthRequired:
+            yield rx.redirect(login_path(path), replace=True)
+            return
         except Exception:  # the core is starting or stopping: say so rather than fail the page
             async with self:
                 self.reachable = False

@@ -19,6 +19,7 @@ from bqlite_app.examples import examples_for
 from bqlite_app.humanize import human_bytes
 from bqlite_app.queries import QuerySpec
 from bqlite_app.runtime import core
+from bqlite_app.state.auth import AuthState, acting, authenticate
 from bqlite_app.state.catalog import CatalogState
 from bqlite_app.state.results import ACTIVE, ResultsMixin, line_and_column, snapshot_job
 from bqlite_app.state.status import StatusState
@@ -55,7 +56,7 @@ def _tabs_from_json(text: str) -> tuple[list[QueryTab], str]:
         return [], ""
 
 
-class WorkspaceState(ResultsMixin, rx.State):
+class WorkspaceState(ResultsMixin, AuthState):
     """One browser tab's workspace."""
 
     tabs: list[QueryTab] = []
@@ -117,7 +118,7 @@ class WorkspaceState(ResultsMixin, rx.State):
         """``/?job=<id>`` or ``/?sql=...&engine=...`` (links from the jobs and schema pages) open in a tab."""
         if job_id:
             try:
-                job = core.queries.get(job_id)
+                job = core.queries.get(job_id, user=self.principal())
                 sql, engine = job.sql, job.engine
             except BqliteError:
                 job_id = ""
@@ -280,11 +281,13 @@ class WorkspaceState(ResultsMixin, rx.State):
         async with self:
             self._dry_run_seq += 1
             seq, sql, engine = self._dry_run_seq, self._query_text(), self.engine
+            credentials = self._credentials()
             if not sql:
                 self.dry_run_message, self.dry_run_where, self.dry_run_valid = "", "", True
                 return
         try:
-            answer = await asyncio.to_thread(core.queries.dry_run, QuerySpec(sql=sql, engine=engine))
+            answer = await asyncio.to_thread(acting, credentials, core.queries.dry_run,
+                                             QuerySpec(sql=sql, engine=engine))
         except BqliteError as exc:
             answer = {"valid": False, "error": exc.detail}
         except Exception as exc:  # an engine hiccup must not break the page: say what happened
@@ -320,13 +323,14 @@ class WorkspaceState(ResultsMixin, rx.State):
                 timeout = core.settings.default_timeout_s
             spec = QuerySpec(sql=sql, engine=self.engine, priority=int(self.priority), max_execution_time=timeout)
             tab_id = self.active_id
+            credentials = self._credentials()
             self._submitting = True
             self._clear_job()
             self.job_status, self.job_sql, self.job_engine, self.job_settled = "submitting", sql, spec.engine, False
         job, error = None, "The query was not submitted."
         try:
-            job = await asyncio.to_thread(core.queries.submit, spec)
-        except BqliteError as exc:          # e.g. an unknown engine or an empty query
+            job = await asyncio.to_thread(acting, credentials, core.queries.submit, spec)
+        except BqliteError as exc:          # e.g. an unknown engine, an empty query, or ACCESS_DENIED
             error = exc.detail
         except Exception as exc:            # a broken backend: show it rather than spin forever
             error = f"The query was not submitted: {exc}"
@@ -374,8 +378,11 @@ class WorkspaceState(ResultsMixin, rx.State):
                         self._watching, released = False, True
                         break
                     offset, limit = 0, self.page_size
+                    credentials = self._credentials()
                 try:
-                    snap = await asyncio.to_thread(snapshot_job, job_id, offset, limit)
+                    # Asked on every round: a token revoked meanwhile stops the follower.
+                    user = await asyncio.to_thread(authenticate, *credentials)
+                    snap = await asyncio.to_thread(snapshot_job, job_id, offset, limit, user)
                 except JobNotFound:  # a tab saved by the browser names a job this backend never ran
                     async with self:
                         if self.job_id == job_id:
@@ -399,7 +406,10 @@ class WorkspaceState(ResultsMixin, rx.State):
                     if snap.status == "completed" and _CHANGES_CATALOG.search(snap.info["sql"]):
                         yield CatalogState.load
                     continue
-                await core.queries.wait_async(job_id, POLL_S)
+                try:
+                    await core.queries.wait_async(job_id, POLL_S, user=user)
+                except BqliteError:
+                    pass  # the next round reads the job again and says what happened
         finally:
             if not released:
                 async with self:
@@ -411,7 +421,8 @@ class WorkspaceState(ResultsMixin, rx.State):
             job_id = self.job_id
             if not job_id or not self._busy():
                 return
+            credentials = self._credentials()
         try:
-            await asyncio.to_thread(core.queries.cancel, job_id)
+            await asyncio.to_thread(acting, credentials, core.queries.cancel, job_id)
         except BqliteError:
             pass  # it finished meanwhile: the follower shows how

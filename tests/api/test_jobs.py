@@ -190,11 +190,12 @@ def test_history_paging_is_bounded(client, params):
 
 
 def test_core_history_paging_is_bounded(core):
+    from bqlite_app.access.principal import LOCAL
     from bqlite_app.errors import ValidationFailed
 
     for bad in ({"offset": 2**63}, {"limit": 10**6}):
         with pytest.raises(ValidationFailed):
-            core.queries.list(**bad)
+            core.queries.list(user=LOCAL, **bad)
 
 
 @pytest.mark.parametrize("params", [{"offset": 9223372036854775808}, {"offset": 2**53}, {"limit": 2**63}])

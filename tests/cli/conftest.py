@@ -30,6 +30,19 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+# The auth-on backend's first admin (tests/cli/test_access_live.py).
+ADMIN_PASSWORD = "cli-admin-password-1"
+
+
+@pytest.fixture(scope="session")
+def auth_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second backend with BQLITE_AUTH=on, its own data dir and port; its first admin is `admin`."""
+    with running_backend(tmp_path_factory.mktemp("cli-auth-backend"), sample_rows=1_000,
+                         extra_env={"BQLITE_AUTH": "on", "BQLITE_ADMIN_USER": "admin",
+                                    "BQLITE_ADMIN_PASSWORD": ADMIN_PASSWORD}) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def api(api_url: str) -> Iterator[httpx.Client]:
     """The REST API directly, to check what the CLI says against what the server holds."""
@@ -38,13 +51,17 @@ def api(api_url: str) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def bqlite(api_url: str) -> Bqlite:
-    """Run `bqlite ARGS...` in-process against the live backend (BQLITE_API_URL, as a user would set it)."""
+def bqlite(api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Bqlite:
+    """Run `bqlite ARGS...` in-process against the live backend (BQLITE_API_URL, as a user would set it), with
+    no stored login or BQLITE_TOKEN from the machine's user."""
     from bqlite_app.cli.main import app
+
+    isolated = {"BQLITE_API_URL": api_url, "BQLITE_TOKEN": None,
+                "XDG_CONFIG_HOME": str(tmp_path_factory.getbasetemp() / "cli-config")}
 
     def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Result:
         runner = CliRunner()
-        return runner.invoke(app, list(args), input=input, env={"BQLITE_API_URL": api_url, **(env or {})},
+        return runner.invoke(app, list(args), input=input, env={**isolated, **(env or {})},
                              catch_exceptions=False)
 
     return run

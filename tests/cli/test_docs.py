@@ -13,6 +13,7 @@ from bqlite_app.cli.main import app
 MAN_PAGE = (ROOT / "docs/cli.md").read_text()
 # `### bqlite jobs result [OPTIONS] JOB_ID` -> the usage line of `bqlite jobs result`
 COMMAND_HEADING = re.compile(r"^### (bqlite .+)$", re.MULTILINE)
+GROUPS = ("jobs", "schemas", "users", "grants", "tokens")
 
 
 def documented_commands() -> dict[str, str]:
@@ -68,7 +69,7 @@ def all_command_paths() -> list[list[str]]:
     paths = []
     for line in help_text([]).splitlines():
         match = re.match(r"│ ([a-z][a-z-]*)\s", line)
-        if match and match.group(1) in ("jobs", "schemas"):
+        if match and match.group(1) in GROUPS:
             group = match.group(1)
             paths += [[group, m.group(1)] for m in (re.match(r"│ ([a-z][a-z-]*)\s", sub)
                                                     for sub in help_text([group]).splitlines()) if m]
@@ -81,7 +82,7 @@ def test_every_command_in_help_has_a_section_and_every_section_a_command():
     in_help = {" ".join(path) for path in all_command_paths()}
     in_docs = {" ".join(command_path(usage)) for usage in documented_commands()}
     assert in_help == in_docs
-    assert len(in_help) == 14
+    assert len(in_help) == 31
 
 
 @pytest.mark.parametrize("usage", list(documented_commands()))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -41,22 +43,50 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout_s: float) 
 
 
 @pytest.fixture(scope="session")
-def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    # The UI build lives in the checkout's .web: two test sessions building it at once would corrupt it.
+def ui_build_lock() -> Iterator[None]:
+    """The UI build lives in the checkout's .web: two test sessions building it at once would corrupt it.
+
+    Taken once per session (every app fixture depends on it) and held until the session ends."""
     with (ROOT / ".e2e.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        yield from _run_app(tmp_path_factory)
+        yield
 
 
-def _run_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    data_dir = tmp_path_factory.mktemp("live-app")
+@pytest.fixture(scope="session")
+def live_app(ui_build_lock: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    yield from _run_app(tmp_path_factory)
+
+
+ADMIN_PASSWORD = "e2e-admin-password-1"
+
+
+@pytest.fixture(scope="module")
+def auth_app(ui_build_lock: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """The app with ``BQLITE_AUTH=on`` and a known first admin, beside ``live_app`` (auth off).
+
+    Its UI bakes in other ports, so it is built in a copy of the checkout's .web (REFLEX_WEB_WORKDIR): rebuilding
+    the shared one would point a running ``live_app``'s pages at this backend."""
+    web_dir = tmp_path_factory.mktemp("auth-web") / "web"
+    if (ROOT / ".web").is_dir():  # reuse the installed packages; only the build itself is redone
+        shared = ROOT / ".web"
+        shutil.copytree(shared, web_dir, symlinks=True,
+                        ignore=lambda folder, names: ["build"] if Path(folder) == shared else [])
+    yield from _run_app(tmp_path_factory, name="auth-app", env={
+        "BQLITE_AUTH": "on", "BQLITE_ADMIN_PASSWORD": ADMIN_PASSWORD, "REFLEX_WEB_WORKDIR": str(web_dir)})
+
+
+def _run_app(tmp_path_factory: pytest.TempPathFactory, *, name: str = "live-app",
+             env: dict[str, str] | None = None) -> Iterator[LiveApp]:
+    data_dir = tmp_path_factory.mktemp(name)
     api_port, ui_port = free_port(), free_port()
+    extra = env or {}
     env = {
         **os.environ, "BQLITE_DATA_DIR": str(data_dir), "BQLITE_API_PORT": str(api_port),
         "BQLITE_UI_PORT": str(ui_port), "BQLITE_SAMPLE_ROWS": "2000", "LOG_LEVEL": "INFO",
         "BQLITE_CORS_ORIGINS": f'["http://127.0.0.1:{ui_port}"]',
         "REFLEX_TELEMETRY_ENABLED": "false", "REFLEX_CHECK_LATEST_VERSION": "false",
         "PATH": f"{ROOT / '.venv/bin'}:{ROOT / '.tools/bun/node_modules/.bin'}:{os.environ['PATH']}",
+        **extra,
     }
     log = data_dir / "app.log"
     with log.open("wb") as sink:
@@ -68,7 +98,8 @@ def _run_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
         _wait_for(app.ui_url, process, log, timeout_s=600)  # the first run builds the UI
         yield app
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already (a failed start)
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:

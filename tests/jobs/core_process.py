@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from bqlite_app.access.principal import LOCAL
 from bqlite_app.core import Core
 from bqlite_app.queries import QuerySpec
 from bqlite_app.settings import Settings
@@ -28,9 +29,9 @@ def main(data_dir: str, command: str) -> None:
     core.start()
     queries = core.queries
     if command in ("submit-and-hang", "submit-and-stop"):
-        running = queries.submit(QuerySpec(sql=LONG))
-        queued = queries.submit(QuerySpec(sql="SELECT 7 AS seven"))
-        while queries.get(running.job_id).status != "running":
+        running = queries.submit(QuerySpec(sql=LONG), user=LOCAL)
+        queued = queries.submit(QuerySpec(sql="SELECT 7 AS seven"), user=LOCAL)
+        while queries.get(running.job_id, user=LOCAL).status != "running":
             time.sleep(0.05)
         if command == "submit-and-stop":
             core.stop()
@@ -39,17 +40,18 @@ def main(data_dir: str, command: str) -> None:
         print(json.dumps({"running": running.job_id, "queued": queued.job_id}), flush=True)
         time.sleep(600)
     elif command == "resume":
-        jobs, _ = queries.list(limit=10)
+        jobs, _ = queries.list(user=LOCAL, limit=10)
         for job in jobs:
-            queries.wait(job.job_id, 30)
-        print(json.dumps({job.job_id: queries.describe(queries.get(job.job_id)) for job in jobs}), flush=True)
+            queries.wait(job.job_id, 30, user=LOCAL)
+        described = {job.job_id: queries.describe(queries.get(job.job_id, user=LOCAL)) for job in jobs}
+        print(json.dumps(described), flush=True)
     elif command == "memory":
         heavy = queries.submit(QuerySpec(
-            sql="SELECT list(i) AS l FROM range(30000000) t(i)"))
-        queries.wait(heavy.job_id, 120)
-        light = queries.submit(QuerySpec(sql="SELECT 1 AS ok"))
-        queries.wait(light.job_id, 30)
-        print(json.dumps([queries.describe(queries.get(j.job_id)) for j in (heavy, light)]), flush=True)
+            sql="SELECT list(i) AS l FROM range(30000000) t(i)"), user=LOCAL)
+        queries.wait(heavy.job_id, 120, user=LOCAL)
+        light = queries.submit(QuerySpec(sql="SELECT 1 AS ok"), user=LOCAL)
+        queries.wait(light.job_id, 30, user=LOCAL)
+        print(json.dumps([queries.describe(queries.get(j.job_id, user=LOCAL)) for j in (heavy, light)]), flush=True)
     core.stop()
 
 

@@ -14,6 +14,7 @@ from google.protobuf.internal.encoder import _VarintBytes
 from sqlmodel import Session, SQLModel, create_engine
 
 import engines.clickhouse_engine as clickhouse_module
+from bqlite_app.access.principal import LOCAL
 from bqlite_app.errors import ServiceUnavailable
 from bqlite_app.jobs.store import JobStore
 from bqlite_app.schemas import _ownership as ownership
@@ -78,7 +79,7 @@ def test_deleting_a_legacy_schema_in_a_reserved_dataset_keeps_the_sample_table(t
                                  message_type="x"))
         session.add(EngineTable(schema_id="sch_legacy", engine="duckdb", table="main.nyc_taxi", version=1))
         session.commit()
-    message = registry.delete("sch_legacy", drop_tables=True)
+    message = registry.delete("sch_legacy", user=LOCAL, drop_tables=True)
     assert "kept duckdb:main.nyc_taxi" in message
     assert duckdb_engine.table_exists("main", "nyc_taxi")
     registry.close()
@@ -109,16 +110,16 @@ def registry(tmp_path, single_client_engine, monkeypatch):
 
 
 def registered(registry: SchemaRegistry) -> str:
-    registration = registry.register(ProtoFile("event.proto", EVENT), table_name="events",
+    registration = registry.register(ProtoFile("event.proto", EVENT), user=LOCAL, table_name="events",
                                      database_name=f"reg_{uuid.uuid4().hex[:8]}")
     schema_id = registration.record.schema_id
-    results = registry.create_tables(schema_id, ["clickhouse"])
+    results = registry.create_tables(schema_id, ["clickhouse"], user=LOCAL)
     assert results["clickhouse"]["created"], results
     return schema_id
 
 
 def count_rows(engine: ClickHouseEngine, registry: SchemaRegistry, schema_id: str) -> int:
-    record = registry.get(schema_id)
+    record = registry.get(schema_id, user=LOCAL)
     sql = f"SELECT count() AS n FROM {record.database_name}.{record.table_name}"
     return next(iter(engine.execute(sql, query_tag=f"count-{schema_id}"))).to_pylist()[0]["n"]
 
@@ -128,7 +129,7 @@ def test_native_ingest_works_with_a_single_pooled_client(registry, single_client
     body = tmp_path / "body.bin"
     body.write_bytes(events_body(5000))
     with caplog.at_level(logging.INFO, logger="bqlite_app.schemas"):
-        result = registry.ingest(schema_id, body, "delimited")
+        result = registry.ingest(schema_id, body, "delimited", user=LOCAL)
     assert result.rows == 5000 and result.engines == {"clickhouse": 5000}
     assert "Python decoder" not in caplog.text   # ClickHouse's own decoder did it
     assert count_rows(single_client_engine, registry, schema_id) == 5000
@@ -141,7 +142,8 @@ def test_two_concurrent_native_ingests_both_succeed(registry, single_client_engi
         bodies.append(tmp_path / f"body-{n}.bin")
         bodies[-1].write_bytes(events_body(count))
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda args: registry.ingest(args[0], args[1], "delimited"), zip(schema_ids, bodies)))
+        results = list(pool.map(lambda args: registry.ingest(args[0], args[1], "delimited", user=LOCAL),
+                                zip(schema_ids, bodies)))
     assert [r.rows for r in results] == [200_000, 150_000]
     assert [count_rows(single_client_engine, registry, s) for s in schema_ids] == [200_000, 150_000]
 
@@ -154,8 +156,8 @@ def test_an_engine_with_every_client_busy_is_a_503_with_retry_after(registry, si
     monkeypatch.setattr(clickhouse_module, "_LEASE_TIMEOUT_S", 0.2)
     with single_client_engine._lease():   # a long query holds the only pooled client
         with pytest.raises(ServiceUnavailable) as info:
-            registry.ingest(schema_id, body, "delimited")
+            registry.ingest(schema_id, body, "delimited", user=LOCAL)
     assert (info.value.status, info.value.error_code) == (503, "ENGINE_UNAVAILABLE")
     assert info.value.retry_after and "busy" in info.value.detail
     assert count_rows(single_client_engine, registry, schema_id) == 0
-    assert registry.ingest(schema_id, body, "delimited").rows == 10   # and it works once the client is free
+    assert registry.ingest(schema_id, body, "delimited", user=LOCAL).rows == 10   # and it works once the client is free

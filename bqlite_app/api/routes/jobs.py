@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from bqlite_app.api.deps import QueriesDep
+from bqlite_app.access.principal import Principal
+from bqlite_app.api.deps import CurrentUser, QueriesDep
 from bqlite_app.api.models import ERROR_RESPONSES, ErrorBody, JobList, JobPublic, ResultPagePublic
 from bqlite_app.api.responses import FastJSONResponse
 from bqlite_app.errors import ValidationFailed
@@ -30,42 +31,46 @@ INLINE_PAGE_CELLS = 2_000
 @router.get("/jobs", responses={200: {"model": JobList}})
 def list_jobs(
     queries: QueriesDep,
+    user: CurrentUser,
     status: str | None = None,
     engine: str | None = None,
     search: str | None = Query(None, description="Case-insensitive text search over the SQL."),
     limit: int = Query(50, ge=1, le=MAX_LIST_LIMIT),
     offset: int = Query(0, ge=0, le=MAX_LIST_OFFSET),
+    owner: str | None = Query(None, alias="user", description="Admins: only this user's jobs."),
 ) -> FastJSONResponse:
+    """The caller's jobs, newest first; admins see everyone's (and may filter with `user`)."""
     # Sync, so it runs in the thread pool: a text search scans the whole history, which must not stall the loop.
-    jobs, total = queries.list(status=status or None, engine=engine or None, search=search, limit=limit,
-                               offset=offset)
+    jobs, total = queries.list(user=user, status=status or None, engine=engine or None, search=search, limit=limit,
+                               offset=offset, owner=owner or None)
     return FastJSONResponse({"jobs": [queries.describe(job) for job in jobs], "total": total})
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
-async def get_job(job_id: str, queries: QueriesDep) -> dict[str, Any]:
-    return queries.describe(queries.get(job_id))
+async def get_job(job_id: str, queries: QueriesDep, user: CurrentUser) -> dict[str, Any]:
+    """Someone else's job answers 404 `JOB_NOT_FOUND`, as if it did not exist (admins see every job)."""
+    return queries.describe(queries.get(job_id, user=user))
 
 
 @router.delete("/jobs/{job_id}", response_model=JobPublic)
-def cancel_job(job_id: str, queries: QueriesDep) -> dict[str, Any]:
+def cancel_job(job_id: str, queries: QueriesDep, user: CurrentUser) -> dict[str, Any]:
     """Cancel a queued or running job; a running query is interrupted in its engine."""
-    return queries.describe(queries.cancel(job_id))
+    return queries.describe(queries.cancel(job_id, user=user))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobPublic)
-def cancel_job_post(job_id: str, queries: QueriesDep) -> dict[str, Any]:
-    return queries.describe(queries.cancel(job_id))
+def cancel_job_post(job_id: str, queries: QueriesDep, user: CurrentUser) -> dict[str, Any]:
+    return queries.describe(queries.cancel(job_id, user=user))
 
 
 @router.get("/jobs/{job_id}/plan")
-def job_plan(job_id: str, queries: QueriesDep) -> dict[str, Any]:
+def job_plan(job_id: str, queries: QueriesDep, user: CurrentUser) -> dict[str, Any]:
     """The engine's query plan for the job's SQL (EXPLAIN); runs nothing.
 
     SQL the engine cannot plan (a syntax error, a missing table) answers 422 `VALIDATION_FAILED` with its message.
     """
-    job = queries.get(job_id)
-    return {"job_id": job.job_id, "engine": job.engine, "plan": queries.explain(job)}
+    job = queries.get(job_id, user=user)
+    return {"job_id": job.job_id, "engine": job.engine, "plan": queries.explain(job, user=user)}
 
 
 @router.get("/jobs/{job_id}/result", responses={
@@ -79,28 +84,29 @@ def job_plan(job_id: str, queries: QueriesDep) -> dict[str, Any]:
 async def job_result(
     job_id: str,
     queries: QueriesDep,
+    user: CurrentUser,
     offset: int = Query(0, ge=0, le=MAX_RESULT_OFFSET),
     limit: int = Query(1000, ge=1, le=MAX_PAGE_ROWS),
     format: Literal["json", "csv", "ndjson", "parquet", "arrow"] = "json",
     timeout_ms: int = Query(0, ge=0, le=60_000, description="Wait up to this long for the job to finish."),
 ) -> Any:
-    job = queries.get(job_id)
+    job = queries.get(job_id, user=user)
     if timeout_ms and not JobStatus(job.status).finished:
-        job = await queries.wait_async(job_id, timeout_ms / 1000)
+        job = await queries.wait_async(job_id, timeout_ms / 1000, user=user)
     if not JobStatus(job.status).finished:
         return FastJSONResponse({"job_id": job.job_id, "status": str(job.status)}, status_code=202)
     if job.status != JobStatus.COMPLETED:
         return FastJSONResponse({"job_id": job.job_id, "status": str(job.status), "error": job.error})
     if format != "json":
-        return _export(queries, job, format)
-    if queries.result_cells(job) <= INLINE_PAGE_CELLS:
-        return _page_response(queries, job, offset, limit)
-    return await run_in_threadpool(_page_response, queries, job, offset, limit)
+        return _export(queries, job, format, user)
+    if queries.result_cells(job, user=user) <= INLINE_PAGE_CELLS:
+        return _page_response(queries, job, offset, limit, user)
+    return await run_in_threadpool(_page_response, queries, job, offset, limit, user)
 
 
-def _page_response(queries: QueryService, job: Job, offset: int, limit: int) -> FastJSONResponse:
+def _page_response(queries: QueryService, job: Job, offset: int, limit: int, user: Principal) -> FastJSONResponse:
     # Runs in the thread pool for large pages: reading the page and converting it to JSON are CPU work.
-    page = queries.page(job, offset=offset, limit=limit)
+    page = queries.page(job, offset=offset, limit=limit, user=user)
     if offset > page.total_rows:
         raise ValidationFailed(f"offset: {offset} is beyond the end of the result ({page.total_rows} rows)")
     return FastJSONResponse({
@@ -113,9 +119,9 @@ def _page_response(queries: QueryService, job: Job, offset: int, limit: int) -> 
     })
 
 
-def _export(queries: QueryService, job: Job, fmt: str) -> StreamingResponse:
+def _export(queries: QueryService, job: Job, fmt: str, user: Principal) -> StreamingResponse:
     media_type, extension = EXPORT_FORMATS[fmt]
-    chunks = queries.export(job, fmt)
+    chunks = queries.export(job, fmt, user=user)
     return StreamingResponse(
         chunks, media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{job.job_id}.{extension}"'},

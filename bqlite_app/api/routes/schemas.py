@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bqlite_app.api.deps import CoreDep
+from bqlite_app.api.deps import CoreDep, CurrentUser
 from bqlite_app.api.models import ERROR_RESPONSES
 from bqlite_app.errors import PayloadTooLarge, ValidationFailed
 from bqlite_app.jobs.models import iso_utc
@@ -34,6 +34,7 @@ class TablesCreate(BaseModel):
 @router.post("/schemas/register", status_code=201)
 async def register_schema(
     core: CoreDep,
+    user: CurrentUser,
     file: Annotated[UploadFile, File(description=".proto text, or a binary FileDescriptorSet")],
     table_name: Annotated[str, Form()],
     imports: Annotated[list[UploadFile] | None, File(description="Files the main file imports")] = None,
@@ -41,10 +42,13 @@ async def register_schema(
     description: Annotated[str, Form()] = "",
     message_type: Annotated[str | None, Form()] = None,
 ) -> JSONResponse:
-    """Register (or re-register) a message as `database_name.table_name`. Same content answers the same version."""
+    """Register (or re-register) a message as `database_name.table_name`. Same content answers the same version.
+
+    Needs `owner` on the dataset `database_name`, unless nobody has it yet: then the caller creates it and owns it.
+    """
     main, extra = await _read_uploads(file, imports)
     registration = await run_in_threadpool(
-        core.schemas.register, main, extra, table_name=table_name, database_name=database_name,
+        core.schemas.register, main, extra, user=user, table_name=table_name, database_name=database_name,
         description=description, message_type=message_type or None,
     )
     record, version = registration.record, registration.version
@@ -61,13 +65,15 @@ async def register_schema(
 async def diff_schema(
     schema_id: str,
     core: CoreDep,
+    user: CurrentUser,
     file: Annotated[UploadFile, File(description=".proto text, or a binary FileDescriptorSet")],
     imports: Annotated[list[UploadFile] | None, File(description="Files the main file imports")] = None,
     message_type: Annotated[str | None, Form()] = None,
 ) -> dict[str, Any]:
     """What registering this content over the schema would change, and whether it would break. Changes nothing."""
     main, extra = await _read_uploads(file, imports)
-    diff = await run_in_threadpool(core.schemas.diff, schema_id, main, extra, message_type=message_type or None)
+    diff = await run_in_threadpool(core.schemas.diff, schema_id, main, extra, user=user,
+                                  message_type=message_type or None)
     return {
         "schema_id": schema_id, "message_type": diff.message_type, "current_version": diff.current_version,
         "next_version": diff.next_version, "unchanged": diff.unchanged, "compatible": diff.comparison.compatible,
@@ -77,21 +83,24 @@ async def diff_schema(
 
 
 @router.get("/schemas")
-async def list_schemas(core: CoreDep) -> dict[str, Any]:
-    schemas = await run_in_threadpool(core.schemas.summaries)
+async def list_schemas(core: CoreDep, user: CurrentUser) -> dict[str, Any]:
+    """The schemas in datasets the caller can read."""
+    schemas = await run_in_threadpool(lambda: core.schemas.summaries(user=user))
     return {"schemas": schemas, "total": len(schemas)}
 
 
 @router.get("/schemas/{schema_id}")
-async def get_schema(schema_id: str, core: CoreDep) -> dict[str, Any]:
-    return await run_in_threadpool(core.schemas.detail, schema_id)
+async def get_schema(schema_id: str, core: CoreDep, user: CurrentUser) -> dict[str, Any]:
+    return await run_in_threadpool(lambda: core.schemas.detail(schema_id, user=user))
 
 
 @router.post("/schemas/{schema_id}/tables/create")
-async def create_tables(schema_id: str, core: CoreDep, body: TablesCreate | None = None) -> dict[str, Any]:
+async def create_tables(schema_id: str, core: CoreDep, user: CurrentUser,
+                        body: TablesCreate | None = None) -> dict[str, Any]:
+    """Needs `writer` on the schema's dataset."""
     body = body or TablesCreate()
     results = await run_in_threadpool(
-        lambda: core.schemas.create_tables(schema_id, body.engines, if_not_exists=body.if_not_exists,
+        lambda: core.schemas.create_tables(schema_id, body.engines, user=user, if_not_exists=body.if_not_exists,
                                            replace=body.replace))
     return {"schema_id": schema_id, "results": results}
 
@@ -99,13 +108,14 @@ async def create_tables(schema_id: str, core: CoreDep, body: TablesCreate | None
 @router.post("/schemas/{schema_id}/ingest", openapi_extra={"requestBody": {
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def ingest(
-    schema_id: str, request: Request, core: CoreDep,
+    schema_id: str, request: Request, core: CoreDep, user: CurrentUser,
     format: Literal["delimited", "single", "jsonl"] = "delimited",
     engines: str | None = Query(None, description="Comma-separated; default: every engine with the table."),
 ) -> dict[str, Any]:
-    """Stream binary protobuf into the schema's tables. All or nothing per engine."""
+    """Stream binary protobuf into the schema's tables. All or nothing per engine. Needs `writer` on the dataset."""
     targets = [name.strip() for name in engines.split(",") if name.strip()] if engines else None
-    core.schemas.get(schema_id)  # 404 before reading a large body
+    # 404 or 403 before reading a large body.
+    await run_in_threadpool(lambda: core.schemas.get(schema_id, user=user, role="writer", action="ingest"))
     limit = core.settings.max_ingest_bytes
     declared = int(request.headers.get("content-length") or 0)
     if declared > limit:
@@ -123,7 +133,7 @@ async def ingest(
                 if size > limit:
                     raise PayloadTooLarge(f"The body is over the limit of {limit:,} bytes")
                 spool.write(chunk)
-        result = await run_in_threadpool(core.schemas.ingest, schema_id, body, format, targets)
+        result = await run_in_threadpool(lambda: core.schemas.ingest(schema_id, body, format, targets, user=user))
     finally:
         body.unlink(missing_ok=True)
     return {"schema_id": schema_id, "rows_ingested": result.rows, "bytes": result.bytes,
@@ -132,8 +142,9 @@ async def ingest(
 
 
 @router.delete("/schemas/{schema_id}")
-async def delete_schema(schema_id: str, core: CoreDep, drop_tables: bool = False) -> dict[str, str]:
-    message = await run_in_threadpool(lambda: core.schemas.delete(schema_id, drop_tables=drop_tables))
+async def delete_schema(schema_id: str, core: CoreDep, user: CurrentUser, drop_tables: bool = False) -> dict[str, str]:
+    """Needs `owner` on the schema's dataset."""
+    message = await run_in_threadpool(lambda: core.schemas.delete(schema_id, user=user, drop_tables=drop_tables))
     return {"message": message}
 
 

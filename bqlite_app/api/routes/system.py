@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 
 from bqlite_app import __version__
-from bqlite_app.api.deps import CoreDep
+from bqlite_app.api.deps import AdminUser, CoreDep
 from bqlite_app.examples import examples_for
 from bqlite_app.metrics import CONTENT_TYPE
 
@@ -43,5 +43,6 @@ async def examples(engine: str | None = None) -> dict[str, Any]:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(core: CoreDep) -> Response:
+async def metrics(core: CoreDep, _admin: AdminUser) -> Response:
+    """Prometheus metrics; with auth on, for the admin role only (a scraper uses an admin's API token)."""
     return Response(content=core.render_metrics(), media_type=CONTENT_TYPE)

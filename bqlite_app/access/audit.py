@@ -1,0 +1,110 @@
+"""The audit trail: append-only events in a SHA-256 hash chain (API.md, "Audit").
+
+Each event's ``hash`` is the SHA-256 of the previous event's hash and the event's canonical JSON, so editing,
+removing or reordering any stored event breaks every hash after it, and ``verify`` names the first one that no longer
+matches. Appends are serialised by a lock (one process owns the database) so the chain never forks.
+
+Nothing secret may be passed in ``detail``: callers hand over names, ids and counts, never passwords or tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from bqlite_app.access.models import AuditEvent, utcnow
+from bqlite_app.access.principal import Principal
+from bqlite_app.sqlite_db import busy_is_unavailable
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+class AuditLog:
+    def __init__(self, db: Engine) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+
+    def record(self, actor: Principal | str, action: str, *, target: str = "", outcome: str = "ok",
+               detail: dict[str, Any] | None = None, client_ip: str | None = None) -> AuditEvent:
+        """Append one event. ``actor`` is the acting principal (its client address is recorded too) or a name."""
+        name = actor.username if isinstance(actor, Principal) else actor
+        ip = client_ip if client_ip is not None else getattr(actor, "client_ip", None)
+        with self._lock, busy_is_unavailable("audit log"), Session(self._db, expire_on_commit=False) as session:
+            last = session.exec(select(AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1)).first()
+            event = AuditEvent(ts=utcnow(), actor=name, client_ip=ip, action=action, target=target,
+                               outcome=outcome, detail=dict(detail or {}), prev_hash=last or GENESIS, hash="")
+            event.hash = chain_hash(event.prev_hash, event)
+            session.add(event)
+            session.commit()
+            return event
+
+    def list(self, query: AuditQuery) -> tuple[list[AuditEvent], int]:
+        filters = []
+        if query.actor:
+            filters.append(AuditEvent.actor == query.actor)
+        if query.action:
+            filters.append(AuditEvent.action == query.action)
+        if query.outcome:
+            filters.append(AuditEvent.outcome == query.outcome)
+        if query.since:
+            filters.append(AuditEvent.ts >= query.since)
+        if query.until:
+            filters.append(AuditEvent.ts <= query.until)
+        with Session(self._db) as session:
+            total = session.exec(select(func.count()).select_from(AuditEvent).where(*filters)).one()
+            events = session.exec(select(AuditEvent).where(*filters).order_by(col(AuditEvent.id).desc())
+                                  .offset(query.offset).limit(query.limit)).all()
+        return list(events), int(total)
+
+    def verify(self) -> tuple[bool, int, int | None]:
+        """(ok, events checked, id of the first event whose hash or link does not match)."""
+        previous, count = GENESIS, 0
+        with Session(self._db) as session:
+            for event in session.exec(select(AuditEvent).order_by(col(AuditEvent.id))):
+                count += 1
+                if event.prev_hash != previous or event.hash != chain_hash(event.prev_hash, event):
+                    return False, count, event.id
+                previous = event.hash
+        return True, count, None
+
+
+def chain_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hashlib.sha256((prev_hash + canonical(event)).encode()).hexdigest()
+
+
+def canonical(event: AuditEvent) -> str:
+    """The event's fields that the hash covers, as canonical JSON (sorted keys, no spaces, UTC timestamp)."""
+    body = {
+        "ts": _iso(event.ts), "actor": event.actor, "client_ip": event.client_ip, "action": event.action,
+        "target": event.target, "outcome": event.outcome, "detail": event.detail,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _iso(ts: datetime) -> str:
+    # SQLite hands timestamps back without a zone; they were written in UTC.
+    return ts.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def public(event: AuditEvent) -> dict[str, Any]:
+    return {"id": event.id, "ts": _iso(event.ts) + "+00:00", "actor": event.actor, "client_ip": event.client_ip,
+            "action": event.action, "target": event.target, "outcome": event.outcome, "detail": event.detail,
+            "prev_hash": event.prev_hash, "hash": event.hash}
