@@ -328,7 +328,9 @@ def test_an_open_host_with_auth_off_refuses_to_start(duckdb_engine: Any, clickho
         core.start()
     assert not (tmp_path / "d").exists()  # refused before creating anything
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BQLITE_")}
+    # Not inherited: the BQLITE_ settings of whoever runs the suite, nor an outer `make test`'s make variables
+    # (they make `make -n` print "Entering directory" lines).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BQLITE_", "MAKE")) and k != "MFLAGS"}
     refused = subprocess.run(["scripts/run.sh", "--check-only"], cwd=ROOT, capture_output=True, text=True,
                              env={**env, "BQLITE_HOST": "0.0.0.0"}, timeout=30)
     assert refused.returncode != 0 and "BQLITE_AUTH=on" in refused.stderr
@@ -336,5 +338,5 @@ def test_an_open_host_with_auth_off_refuses_to_start(duckdb_engine: Any, clickho
                              env={**env, "BQLITE_HOST": "0.0.0.0", "BQLITE_AUTH": "on"}, timeout=30)
     assert allowed.returncode == 0, allowed.stderr
     # `make run` checks before it installs or builds anything: the check is its first prerequisite.
-    plan = subprocess.run(["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=30)
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=30)
     assert plan.stdout.splitlines()[0].strip() == "scripts/run.sh --check-only"
