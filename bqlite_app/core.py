@@ -119,6 +119,8 @@ class Core:
             self.store.close()
         if self._schemas is not None:
             self._schemas.close()
+        if self._audit is not None:
+            self._audit.close()
         if self._db is not None:
             self._db.dispose()
         if self._owns_engines:

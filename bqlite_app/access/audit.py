@@ -11,19 +11,31 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func
+from sqlalchemy.dialects import sqlite
 from sqlmodel import Session, col, select
 
 from bqlite_app.access.models import AuditEvent, utcnow
 from bqlite_app.access.principal import Principal
-from bqlite_app.sqlite_db import busy_is_unavailable
+from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, busy_is_unavailable, sqlite_pragmas
 
 GENESIS = "0" * 64
+_TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
+_COLUMNS = [column.name for column in _TABLE.columns if column.name != "id"]
+_INSERT = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+# SQLAlchemy's own bind processors, so what the fast path writes is exactly what the ORM reads back.
+_BIND = {column.name: column.type.bind_processor(sqlite.dialect()) for column in _TABLE.columns}
+
+
+def _bind(column: str, value: Any) -> Any:
+    processor = _BIND[column]
+    return value if processor is None or value is None else processor(value)
 
 
 @dataclass(frozen=True)
@@ -41,20 +53,35 @@ class AuditLog:
     def __init__(self, db: Engine) -> None:
         self._db = db
         self._lock = threading.Lock()
+        # Appends take a direct DB-API path, like the job store's writes: every job submission records an event,
+        # and an ORM session per event cost more than the job. The chain's head is kept in memory (one process
+        # owns the database), so an append is one INSERT.
+        self._writer = sqlite3.connect(str(db.url.database), check_same_thread=False, isolation_level=None,
+                                       timeout=BUSY_TIMEOUT_S)
+        sqlite_pragmas(self._writer, None)
+        self._head: str | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._writer.close()
 
     def record(self, actor: Principal | str, action: str, *, target: str = "", outcome: str = "ok",
                detail: dict[str, Any] | None = None, client_ip: str | None = None) -> AuditEvent:
         """Append one event. ``actor`` is the acting principal (its client address is recorded too) or a name."""
         name = actor.username if isinstance(actor, Principal) else actor
         ip = client_ip if client_ip is not None else getattr(actor, "client_ip", None)
-        with self._lock, busy_is_unavailable("audit log"), Session(self._db, expire_on_commit=False) as session:
-            last = session.exec(select(AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1)).first()
-            event = AuditEvent(ts=utcnow(), actor=name, client_ip=ip, action=action, target=target,
-                               outcome=outcome, detail=dict(detail or {}), prev_hash=last or GENESIS, hash="")
+        event = AuditEvent(ts=utcnow(), actor=name, client_ip=ip, action=action, target=target, outcome=outcome,
+                           detail=dict(detail or {}), prev_hash="", hash="")
+        with self._lock, busy_is_unavailable("audit log"):
+            if self._head is None:
+                row = self._writer.execute("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1").fetchone()
+                self._head = row[0] if row else GENESIS
+            event.prev_hash = self._head
             event.hash = chain_hash(event.prev_hash, event)
-            session.add(event)
-            session.commit()
-            return event
+            cursor = self._writer.execute(_INSERT, [_bind(column, getattr(event, column)) for column in _COLUMNS])
+            event.id = cursor.lastrowid
+            self._head = event.hash
+        return event
 
     def list(self, query: AuditQuery) -> tuple[list[AuditEvent], int]:
         filters = []

@@ -1,7 +1,7 @@
 """Rate limits (API.md, "Limits"): per user on the busy route groups, and on failed logins per username and client.
 
-Built on the ``limits`` library: a moving window in memory, or in Redis when ``BQLITE_REDIS_URL`` is set (so several
-app processes share the counts). Nothing is limited with auth off: the single local user is never throttled.
+Built on the ``limits`` library, in memory, or in Redis when ``BQLITE_REDIS_URL`` is set (so several app processes
+share the counts). Nothing is limited with auth off: the single local user is never throttled.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Literal
 
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from limits.storage import MemoryStorage, Storage, storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
 from bqlite_app.access.principal import Principal
 from bqlite_app.errors import RateLimited
@@ -29,7 +29,10 @@ class Limiter:
     def __init__(self, settings: Settings) -> None:
         self._enabled = settings.auth_on
         storage: Storage = storage_from_string(settings.redis_url) if settings.redis_url else MemoryStorage()
-        # A moving window, not a fixed one: a fixed window lets a client spend twice the limit across a boundary.
+        # Not fixed windows: those let a client spend twice the limit across a boundary. Requests use a sliding
+        # window counter (constant work per hit, whatever the limit); failed logins, five at most, an exact moving
+        # window.
+        self._requests = SlidingWindowCounterRateLimiter(storage)
         self._limiter = MovingWindowRateLimiter(storage)
         self._rate: RateLimitItem = parse(settings.rate_limit)
         self._logins: RateLimitItem = RateLimitItemPerMinute(LOGIN_FAILURES, LOGIN_WINDOW_MINUTES)
@@ -43,8 +46,8 @@ class Limiter:
         if not self._enabled:
             return
         key = ("rate", route_group, principal.user_id)
-        if not self._limiter.hit(self._rate, *key):
-            wait = self._retry_after(self._rate, key)
+        if not self._requests.hit(self._rate, *key):
+            wait = max(1, math.ceil(self._requests.get_window_stats(self._rate, *key).reset_time - time.time()))
             raise RateLimited(f"Too many requests to the {route_group} routes (limit {self._rate}); "
                               f"try again in {wait} s.", retry_after=wait)
 

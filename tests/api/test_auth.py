@@ -338,5 +338,6 @@ def test_an_open_host_with_auth_off_refuses_to_start(duckdb_engine: Any, clickho
                              env={**env, "BQLITE_HOST": "0.0.0.0", "BQLITE_AUTH": "on"}, timeout=30)
     assert allowed.returncode == 0, allowed.stderr
     # `make run` checks before it installs or builds anything: the check is its first prerequisite.
-    plan = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=30)
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=30)
     assert plan.stdout.splitlines()[0].strip() == "scripts/run.sh --check-only"
