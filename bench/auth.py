@@ -7,13 +7,11 @@ measured in alternating rounds, so drift on the shared machine hits both alike.
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import httpx
 
-from bench.client import run_query
+from bench.client import jobs_per_second, run_query
 from bench.server import running_backend
 
 CLIENTS = 8
@@ -29,13 +27,7 @@ def _rate(url: str, headers: dict[str, str]) -> float:
             for _ in range(JOBS_PER_CLIENT):
                 run_query(http, "SELECT 1")
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return CLIENTS * JOBS_PER_CLIENT / (time.perf_counter() - started)
+    return jobs_per_second(client, CLIENTS, JOBS_PER_CLIENT)
 
 
 def run(url: str, data_dir: Path) -> dict:

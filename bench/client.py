@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
 import httpx
 
 
@@ -15,3 +19,14 @@ def run_query(http: httpx.Client, sql: str, engine: str = "duckdb") -> dict:
             if body["status"] != "completed":
                 raise RuntimeError(f"job {job_id} {body['status']}: {body.get('error')}")
             return body
+
+
+def jobs_per_second(client: Callable[[], None], clients: int, jobs_per_client: int) -> float:
+    """Run ``client`` (one client's whole share of jobs) on ``clients`` threads at once; the jobs per second."""
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return clients * jobs_per_client / (time.perf_counter() - started)

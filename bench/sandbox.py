@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from pathlib import Path
 
 import httpx
 
-from bench.client import run_query
+from bench.client import jobs_per_second, run_query
 
 CLIENTS = 4
 JOBS_PER_CLIENT = 150
@@ -35,13 +34,7 @@ def _rate(url: str, engine: str, texts: itertools.count | None) -> float:
             for _ in range(JOBS_PER_CLIENT):
                 run_query(http, sql(), engine)
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return CLIENTS * JOBS_PER_CLIENT / (time.perf_counter() - started)
+    return jobs_per_second(client, CLIENTS, JOBS_PER_CLIENT)
 
 
 def run(url: str, data_dir: Path) -> dict:
