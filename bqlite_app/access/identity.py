@@ -42,6 +42,8 @@ __all__ = ["Identity", "IssuedToken", "user_public"]
 
 API_TOKEN_PREFIX = "bql_"
 JWT_ALGORITHM = "HS256"
+# How long a download link stays usable: long enough to click, short enough that a leaked link is soon useless.
+DOWNLOAD_TOKEN_TTL_S = 60
 SECRET_KEY_FILE = "secret-key"
 INITIAL_PASSWORD_FILE = "initial-admin-password"
 # One message for every bad sign-in, so an answer never tells whether the username exists.
@@ -172,6 +174,29 @@ class Identity(UserAdmin):
                   "gen": generation}
         return IssuedToken(jwt.encode(claims, self._signing_key(), algorithm=JWT_ALGORITHM), ttl)
 
+    def issue_download_token(self, user: Principal, job_id: str) -> str:
+        """A link-sized credential for one job's export, valid for a minute: a browser link cannot send a bearer
+        header, and streaming the file from the API beats holding it in the UI's memory (a presigned URL)."""
+        account = self._account(user.user_id)
+        generation = account.token_generation if account is not None else 0
+        now = datetime.now(UTC)
+        claims = {"sub": user.user_id, "iat": now, "exp": now + timedelta(seconds=DOWNLOAD_TOKEN_TTL_S),
+                  "gen": generation, "purpose": "download", "job": job_id}
+        return jwt.encode(claims, self._signing_key(), algorithm=JWT_ALGORITHM)
+
+    def authenticate_download(self, token: str, job_id: str, client_ip: str | None) -> Principal:
+        """The principal of a download token, only for the export of the job it was issued for."""
+        if not self.settings.auth_on:
+            return replace(LOCAL, client_ip=client_ip)
+        try:
+            claims = jwt.decode(token, self._signing_key(), algorithms=[JWT_ALGORITHM],
+                                options={"require": ["sub", "exp", "iat", "gen", "purpose", "job"]})
+        except jwt.PyJWTError:
+            raise AuthRequired(BAD_TOKEN) from None
+        if claims["purpose"] != "download" or claims["job"] != job_id:
+            raise AuthRequired(BAD_TOKEN)
+        return self._principal(claims["sub"], claims["gen"], client_ip)
+
     def authenticate(self, token: str | None, client_ip: str | None) -> Principal:
         """The principal a bearer token stands for. Auth off: the built-in ``local`` admin, whatever is sent."""
         if not self.settings.auth_on:
@@ -182,6 +207,11 @@ class Identity(UserAdmin):
             user_id, generation = self._api_token_user(token), None
         else:
             user_id, generation = self._jwt_user(token)
+        return self._principal(user_id, generation, client_ip)
+
+    def _principal(self, user_id: str | None, generation: int | None, client_ip: str | None) -> Principal:
+        """The user behind a checked credential, if the account is still active and the credential's generation
+        is current (``None``: an API token, which has none)."""
         account = self._account(user_id) if user_id else None
         if account is None or not account.active or generation not in (None, account.token_generation):
             raise AuthRequired(BAD_TOKEN)
@@ -265,8 +295,8 @@ class Identity(UserAdmin):
         except jwt.PyJWTError:
             return None, 0
         sub, generation = claims.get("sub"), claims.get("gen")
-        if not isinstance(sub, str) or not isinstance(generation, int):
-            return None, 0
+        if not isinstance(sub, str) or not isinstance(generation, int) or "purpose" in claims:
+            return None, 0   # a download token opens one export, never the API
         return sub, generation
 
     def _api_token_user(self, token: str) -> str | None:

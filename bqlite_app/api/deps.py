@@ -20,6 +20,8 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 # Routes anyone may call with auth on (API.md). The docs pages and their assets are not behind the routers at all.
 PUBLIC_ROUTES = frozenset({("GET", "/"), ("GET", "/health"), ("POST", "/auth/token")})
+# The one route a download token (``Identity.issue_download_token``) opens, for the job it names.
+EXPORT_ROUTE = "/jobs/{job_id}/result"
 
 
 # Async on purpose: FastAPI runs sync dependencies in the thread pool, a thread hop per request for a lookup.
@@ -42,9 +44,20 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(oa
     """
     principal = getattr(request.state, "principal", None)
     if principal is None:
-        principal = request.app.state.core.identity.authenticate(token, client_ip(request))
+        identity = request.app.state.core.identity
+        download = request.query_params.get("download_token")
+        if token is None and download and _is_export(request):
+            # A browser link to an export carries a short-lived token for that one job instead of a header.
+            principal = identity.authenticate_download(download, request.path_params["job_id"], client_ip(request))
+        else:
+            principal = identity.authenticate(token, client_ip(request))
         request.state.principal = principal
     return principal
+
+
+def _is_export(request: Request) -> bool:
+    route = request.scope.get("route")
+    return request.method == "GET" and getattr(route, "path", None) == EXPORT_ROUTE
 
 
 async def require_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> None:

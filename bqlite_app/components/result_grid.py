@@ -53,7 +53,7 @@ def status_badge() -> rx.Component:
 
 
 def _export_link(label: str, fmt: str) -> rx.Component:
-    # With auth on the REST export needs a bearer token a plain link cannot send: download through the state.
+    # With auth on a plain link cannot send the bearer token: the state mints a one-minute link to the export.
     return rx.cond(AuthState.auth_on, _export_button(label, fmt), _rest_export_link(label, fmt))
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import math
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 import reflex as rx
+from reflex.config import get_config
 
 from bqlite_app.access.principal import Principal
-from bqlite_app.errors import BqliteError, ResultNotAvailable
+from bqlite_app.errors import BqliteError, ResultNotAvailable, ValidationFailed
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms
 from bqlite_app.jobs.jsonify import column_values, describe_columns, json_text
 from bqlite_app.jobs.models import JobStatus
@@ -120,12 +123,15 @@ def read_page(job_id: str, offset: int, limit: int, user: Principal) -> ResultPa
     return table_to_page(job_id, page.table, page.total_rows, offset)
 
 
-def export_bytes(job_id: str, fmt: str, user: Principal) -> tuple[bytes, str]:
-    """The whole result as a file, for downloads through the websocket (with auth on, a plain link to the REST
-    export would carry no token)."""
-    job = core.queries.get(job_id, user=user)
-    data = b"".join(core.queries.export(job, fmt, user=user))
-    return data, f"{job.job_id}.{EXPORT_FORMATS[fmt][1]}"
+def export_link(job_id: str, fmt: str, user: Principal) -> str:
+    """A one-minute link to the REST export of ``user``'s job: a browser link cannot send a bearer header, and the
+    API streams the file, so the UI never holds a whole result in memory."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationFailed(f"format: one of {', '.join(EXPORT_FORMATS)}")
+    job = core.queries.get(job_id, user=user)     # someone else's job is refused here, before any link exists
+    token = core.identity.issue_download_token(user, job.job_id)
+    query = urlencode({"format": fmt, "download_token": token})
+    return f"{get_config().api_url.rstrip('/')}/jobs/{quote(job.job_id)}/result?{query}"
 
 
 def snapshot_job(job_id: str, offset: int, limit: int, user: Principal) -> JobSnapshot:
@@ -358,11 +364,13 @@ class ResultsMixin(rx.State, mixin=True):
     async def download_result(self, fmt: str):
         try:
             user = self.principal()  # type: ignore[attr-defined]  (the concrete state is an AuthState)
-            data, name = await asyncio.to_thread(export_bytes, self.job_id, fmt, user)
+            url = await asyncio.to_thread(export_link, self.job_id, fmt, user)
         except BqliteError as exc:
             self.result_note = exc.detail
             return None
-        return rx.download(data=data, filename=name)
+        # The export answers with Content-Disposition: attachment, so the browser saves it and stays on the page.
+        # (rx.download takes only same-origin paths; the API is on its own port.)
+        return rx.call_script(f"window.location.assign({json.dumps(url)})")
 
     @rx.event(background=True)
     async def first_page(self):

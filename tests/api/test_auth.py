@@ -341,3 +341,39 @@ def test_an_open_host_with_auth_off_refuses_to_start(duckdb_engine: Any, clickho
     plan = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=ROOT, capture_output=True, text=True,
                           env=env, timeout=30)
     assert plan.stdout.splitlines()[0].strip() == "scripts/run.sh --check-only"
+
+
+def _finished_job(api: TestClient, headers: dict[str, str], sql: str = "SELECT 42 AS answer") -> str:
+    job_id = api.post("/queries", headers=headers, json={"sql": sql}).json()["job_id"]
+    assert api.get(f"/jobs/{job_id}/result", headers=headers, params={"timeout_ms": 60_000}).status_code == 200
+    return job_id
+
+
+def test_a_download_token_opens_one_export_and_nothing_else(api: TestClient, auth_core: Any,
+                                                            admin: dict[str, str]) -> None:
+    """The UI's download links: a browser link cannot send a bearer header, so it carries a one-minute token."""
+    dora = make_member(api, admin, "dora")
+    job_id = _finished_job(api, dora)
+    other_job = _finished_job(api, dora, "SELECT 7 AS other")
+    dora_user = auth_core.identity.authenticate(dora["Authorization"].split()[1], None)
+    link_token = auth_core.identity.issue_download_token(dora_user, job_id)
+    SECRETS.append(link_token)
+
+    csv = api.get(f"/jobs/{job_id}/result", params={"format": "csv", "download_token": link_token})
+    assert csv.status_code == 200 and csv.text.splitlines() == ['"answer"', "42"]
+    for path in (f"/jobs/{other_job}/result", "/auth/me", "/jobs"):    # another job, any other route
+        refused = api.get(path, params={"format": "csv", "download_token": link_token})
+        assert refused.status_code == 401, path
+    assert api.get("/auth/me", headers={"Authorization": f"Bearer {link_token}"}).status_code == 401
+
+    expired = jwt.encode({"sub": dora_user.user_id, "iat": 1, "exp": 2, "gen": 0, "purpose": "download",
+                          "job": job_id}, auth_core.identity._signing_key(), algorithm="HS256")
+    assert api.get(f"/jobs/{job_id}/result", params={"format": "csv", "download_token": expired}).status_code == 401
+
+    # A token the admin mints for dora's job still meets the job's owner check: 404, as if it did not exist.
+    admin_user = auth_core.identity.authenticate(admin["Authorization"].split()[1], None)
+    eve = make_member(api, admin, "eve")
+    eve_user = auth_core.identity.authenticate(eve["Authorization"].split()[1], None)
+    assert admin_user.is_admin
+    foreign = auth_core.identity.issue_download_token(eve_user, job_id)
+    assert api.get(f"/jobs/{job_id}/result", params={"format": "csv", "download_token": foreign}).status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -54,7 +55,7 @@ def admin_page(app, browser) -> Iterator[Page]:
 
 @pytest.fixture(scope="module")
 def member_page(app, browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1360, "height": 860})
+    context = browser.new_context(viewport={"width": 1360, "height": 860}, accept_downloads=True)
     page = context.new_page()
     yield page
     context.close()
@@ -135,6 +136,11 @@ def test_member_is_refused_a_dataset_until_an_admin_grants_it(app, admin_page, m
     expect(page.get_by_test_id("glide-cell-1-0")).to_have_text("1", timeout=30_000)
     expect(page.get_by_label("Job status").first).to_have_text("completed")
     shot(page, "member-granted.png")
+
+    # A download is a one-minute link to the API's streamed export: a plain link could not carry the token.
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Download CSV").click()
+    assert Path(download.value.path()).read_text().splitlines() == ['"n"', "1"]
 
     # The member's history holds only the member's jobs.
     page.goto(app.ui_url + "/jobs", wait_until="networkidle")

@@ -89,7 +89,11 @@ async def job_result(
     limit: int = Query(1000, ge=1, le=MAX_PAGE_ROWS),
     format: Literal["json", "csv", "ndjson", "parquet", "arrow"] = "json",
     timeout_ms: int = Query(0, ge=0, le=60_000, description="Wait up to this long for the job to finish."),
+    download_token: str | None = Query(None, max_length=2048, description=(
+        "Instead of a bearer header: a one-minute token for this job's result, for a plain browser link "
+        "(the UI's downloads with auth on). It opens nothing else.")),
 ) -> Any:
+    del download_token  # read by the authentication dependency; declared here to document it
     job = queries.get(job_id, user=user)
     if timeout_ms and not JobStatus(job.status).finished:
         job = await queries.wait_async(job_id, timeout_ms / 1000, user=user)
