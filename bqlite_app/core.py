@@ -27,6 +27,7 @@ from bqlite_app.jobs.models import Job
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import Scheduler
 from bqlite_app.jobs.store import JobStore
+from bqlite_app.loads import LoadService
 from bqlite_app.metrics import Metrics
 from bqlite_app.queries import QueryService
 from bqlite_app.sample_data import ensure_sample_loaded
@@ -70,6 +71,7 @@ class Core:
         self.scheduler: Scheduler | None = None
         self._schemas: SchemaRegistry | None = None
         self._queries: QueryService | None = None
+        self._loads: LoadService | None = None
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
         self._db: SqlEngine | None = None
@@ -104,6 +106,8 @@ class Core:
                                      scheduler=self.scheduler, max_sql_bytes=settings.max_sql_bytes,
                                      policy=SqlPolicy(sandbox_limits(settings)), grants=self._grants,
                                      audit=self._audit, quotas=Quotas(settings, self.store.bytes_since))
+        self._loads = LoadService(engines=self.engines, scheduler=self.scheduler, grants=self._grants,
+                                  audit=self._audit)
         self._load_sample_data()
         self.scheduler.start()
         self._janitor = threading.Thread(target=self._expire_results_loop, name="bqlite-janitor", daemon=True)
@@ -134,6 +138,12 @@ class Core:
         return self._queries
 
     @property
+    def loads(self) -> LoadService:
+        if self._loads is None:
+            raise RuntimeError("the core has not been started")
+        return self._loads
+
+    @property
     def schemas(self) -> SchemaRegistry:
         if self._schemas is None:
             raise RuntimeError("the core has not been started")
@@ -156,6 +166,13 @@ class Core:
         if self._grants is None:
             raise RuntimeError("the core has not been started")
         return self._grants
+
+    @property
+    def db(self) -> SqlEngine:
+        """The SQLAlchemy engine over the jobs' SQLite file, for faces that keep records of their own."""
+        if self._db is None:
+            raise RuntimeError("the core has not been started")
+        return self._db
 
     @property
     def limiter(self) -> Limiter:

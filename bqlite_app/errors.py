@@ -38,6 +38,12 @@ class JobAlreadyFinished(BqliteError):
     status, error_code = 409, "JOB_ALREADY_FINISHED"
 
 
+class JobAlreadyExists(BqliteError):
+    """A client chose a job id (BigQuery's clients do) that another job already has."""
+
+    status, error_code = 409, "JOB_ALREADY_EXISTS"
+
+
 class ResultNotAvailable(BqliteError):
     """The job completed but its stored result has expired or was removed."""
 
@@ -131,3 +137,9 @@ class UserNotFound(BqliteError):
 
 class ApiTokenNotFound(BqliteError):
     status, error_code = 404, "TOKEN_NOT_FOUND"
+
+
+class InvalidQuery(BqliteError):
+    """GoogleSQL that cannot be translated for the job's engine; the detail names the construct."""
+
+    status, error_code = 400, "INVALID_QUERY"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,11 +26,15 @@ from bqlite_app.errors import (
 )
 from bqlite_app.jobs.labels import validate_labels
 from bqlite_app.jobs.models import Job, JobStatus, utcnow
+from bqlite_app.jobs.params import decode_parameters
 from bqlite_app.jobs.results import ResultStore
-from bqlite_app.jobs.scheduler import Scheduler
+from bqlite_app.jobs.scheduler import NO_HOOKS, Scheduler
 from bqlite_app.jobs.store import MAX_LIST_LIMIT, MAX_LIST_OFFSET, JobStore
+from bqlite_app.jobs.work import AfterQuery, JobHooks
 from engines.base import Engine
 from engines.errors import EngineQueryError
+
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,1024}")
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class QuerySpec:
     estimated_slots: int = 1
     max_execution_time: int = 300
     labels: dict[str, str] = field(default_factory=dict)
+    # Typed parameters the engine binds: ({"name", "type", "value"}, ...) as ``bqlite_app.jobs.params`` reads them.
+    parameters: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,11 +84,16 @@ class QueryService:
 
     # -- submit --------------------------------------------------------------------------------------------------
 
-    def submit(self, spec: QuerySpec, *, user: Principal) -> Job:
+    def submit(self, spec: QuerySpec, *, user: Principal, job_id: str | None = None,
+               after: AfterQuery | None = None) -> Job:
+        """Queue the query as a job. ``job_id`` is a client's own id (BigQuery clients choose theirs;
+        ``JobAlreadyExists`` when taken); ``after`` runs once its result is stored (``jobs.work.AfterQuery``)."""
         self._validate(spec)
+        if job_id is not None:
+            validate_job_id(job_id)
         self._check_sql(user, spec.engine, spec.sql)
         if self._quotas is not None and self._quotas.daily_bytes is not None:
-            estimate = self._engines[spec.engine].estimate(spec.sql)
+            estimate = self._engines[spec.engine].estimate(spec.sql, parameters=decode_parameters(spec.parameters))
             try:
                 self._quotas.check_daily_bytes(user, estimate.estimated_bytes_processed if estimate.valid else 0)
             except QuotaExceeded as exc:
@@ -89,8 +101,11 @@ class QueryService:
                              detail={"reason": "daily bytes quota", "message": exc.detail})
                 raise
         job = Job(sql=spec.sql, engine=spec.engine, priority=spec.priority, estimated_slots=spec.estimated_slots,
-                  max_execution_time=spec.max_execution_time, labels=dict(spec.labels), user=user.username)
-        job = self._scheduler.submit(job)
+                  max_execution_time=spec.max_execution_time, labels=dict(spec.labels), user=user.username,
+                  parameters=[dict(p) for p in spec.parameters])
+        if job_id is not None:
+            job.job_id = job_id
+        job = self._scheduler.submit(job, JobHooks(after=after) if after is not None else NO_HOOKS)
         self._record(user, "job.submit", job.job_id, detail={"engine": job.engine})
         self._own_created_datasets(user, spec)
         return job
@@ -98,7 +113,7 @@ class QueryService:
     def dry_run(self, spec: QuerySpec, *, user: Principal) -> dict[str, Any]:
         self._validate(spec)
         self._check_sql(user, spec.engine, spec.sql)
-        estimate = self._engines[spec.engine].estimate(spec.sql)
+        estimate = self._engines[spec.engine].estimate(spec.sql, parameters=decode_parameters(spec.parameters))
         answer: dict[str, Any] = {
             "dry_run": True, "valid": estimate.valid,
             "estimated_bytes_processed": estimate.estimated_bytes_processed,
@@ -215,7 +230,7 @@ class QueryService:
         # checked again, and must never execute anything.
         self._check_sql(user, job.engine, job.sql)
         try:
-            return self._engines[job.engine].explain(job.sql)
+            return self._engines[job.engine].explain(job.sql, parameters=decode_parameters(job.parameters))
         except EngineQueryError as exc:
             # The job failed the same way and says so in its status; asking for its plan is no server error.
             raise ValidationFailed(f"Job {job.job_id} has no plan: the engine rejects its SQL: {exc.message}") from exc
@@ -243,6 +258,12 @@ class QueryService:
     def _owned(self, job: Job, user: Principal) -> None:
         if not (user.is_admin or job.user == user.username):
             raise JobNotFound(f"Job {job.job_id!r} not found")
+
+
+def validate_job_id(job_id: str) -> None:
+    """BigQuery's rule for job ids: letters, digits, dashes and underscores, at most 1,024 characters."""
+    if not JOB_ID.fullmatch(job_id):
+        raise ValidationFailed("job_id: use 1 to 1,024 letters, digits, dashes (-) and underscores (_)")
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     clickhouse_secure: bool = Field(False, alias="CLICKHOUSE_SECURE")
     clickhouse_cluster: str | None = Field(None, alias="CLICKHOUSE_CLUSTER")
 
+    # BigQuery's own API (docs/bigquery.md): the engine its jobs and table reads use, and the port of its Storage
+    # Read API (gRPC, Arrow; 0 turns it off).
+    bigquery_engine: Literal["duckdb", "clickhouse"] = Field("duckdb", alias="BQLITE_BIGQUERY_ENGINE")
+    storage_port: int = Field(8001, ge=0, le=65535, alias="BQLITE_STORAGE_PORT")
+
     # Sample data.
     sample_rows: int = Field(1_000_000, ge=0, alias="BQLITE_SAMPLE_ROWS")
     sample_seed: int = Field(42, alias="BQLITE_SAMPLE_SEED")

@@ -121,12 +121,15 @@ def _writes(kind: str, words: tuple[str, ...], tree: list[str], bare: str) -> tu
 
 
 def _tree_functions(tree: list[str]) -> tuple[set[str], tuple[str, ...]]:
-    """Every function the tree names, and the engines declared under a ``Storage definition``."""
+    """Every function the tree names, and the engines declared under a ``Storage definition``: the definition's
+    first function is its engine; later ones are ORDER BY / PARTITION BY expressions (``ORDER BY tuple()``)."""
     functions: set[str] = set()
     storage: list[str] = []
     storage_depth: int | None = None
     for line in tree:
         depth = len(line) - len(line.lstrip())
+        if storage_depth is not None and depth <= storage_depth:
+            storage_depth = None
         if line.strip().startswith("Storage definition"):
             storage_depth = depth
             continue
@@ -136,8 +139,7 @@ def _tree_functions(tree: list[str]) -> tuple[set[str], tuple[str, ...]]:
             functions.add(name.lower())
             if storage_depth is not None and depth == storage_depth + 1:
                 storage.append(name)
-        if storage_depth is not None and depth <= storage_depth:
-            storage_depth = None
+                storage_depth = None
     return functions, tuple(storage)
 
 

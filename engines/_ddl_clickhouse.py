@@ -5,6 +5,10 @@ Choices:
   (an Enum8/16 would reject it);
 - binary and json are ``String`` (ClickHouse strings are arbitrary bytes; the JSON type would re-shape the text);
 - timestamps are ``DateTime64(6, 'UTC')``; dates are ``Date32`` (Date stops at 2149);
+- naive timestamps (``tz=None``, BigQuery's DATETIME) are ``DateTime64(6, 'UTC')`` too: ClickHouse has no zone-less
+  date-time (one declared without a zone takes the server's, which would shift the wall clock whenever the server
+  is not on UTC), so the wall-clock reading is kept as the UTC instant with the same digits;
+- times of day are ``Time64(6)``; decimals are ``Decimal(p, s)`` (up to 76 digits, so BIGNUMERIC fits whole);
 - intervals are ``Int64`` microseconds: ClickHouse's Interval types cannot be stored in a table;
 - nullability: scalars become ``Nullable(T)``; a nullable struct is ``Nullable(Tuple(...))`` (supported since
   25.x and on in 26.x); lists and maps cannot be Nullable, so a null list/map is stored empty, matching protobuf's
@@ -13,13 +17,16 @@ Choices:
 
 from __future__ import annotations
 
-from engines.types import Column, ColumnType, Enum, Interval, ListOf, MapOf, Scalar, Struct, Timestamp
+import re
 
+from engines.types import Column, ColumnType, Decimal, Enum, Interval, ListOf, MapOf, Scalar, Struct, Timestamp
+
+_ZONE = re.compile(r"[A-Za-z0-9_+\-/]+")   # IANA names; they are pasted into DDL, so nothing else passes
 _SCALARS = {
     "bool": "Bool", "int8": "Int8", "int16": "Int16", "int32": "Int32", "int64": "Int64",
     "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
     "float32": "Float32", "float64": "Float64", "string": "String", "binary": "String", "date": "Date32",
-    "json": "String",
+    "time": "Time64(6)", "json": "String",
 }
 
 
@@ -45,7 +52,12 @@ def render_type(column_type: ColumnType, *, nullable: bool = False) -> str:
     elif isinstance(column_type, Scalar):
         inner = _SCALARS[column_type.kind]
     elif isinstance(column_type, Timestamp):
-        inner = f"DateTime64(6, '{column_type.tz}')"
+        tz = column_type.tz or "UTC"
+        if not _ZONE.fullmatch(tz):
+            raise ValueError(f"invalid time zone {tz!r}")
+        inner = f"DateTime64(6, '{tz}')"
+    elif isinstance(column_type, Decimal):
+        inner = f"Decimal({column_type.precision}, {column_type.scale})"
     elif isinstance(column_type, Interval):
         inner = "Int64"
     else:

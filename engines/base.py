@@ -7,9 +7,9 @@ status rather than an error (``QueryCancelled``), and driver errors are translat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -130,9 +130,13 @@ class Engine(Protocol):
 
     def execute(
         self, sql: str, *, query_tag: str, limits: QueryLimits | None = None, stats: QueryStats | None = None,
-        batch_rows: int = 65536,
+        batch_rows: int = 65536, parameters: Mapping[str, Any] | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Run ``sql`` and stream its result as record batches, in bounded memory.
+
+        ``parameters`` are bound by the engine's own mechanism, never pasted into the text: DuckDB's ``$name``
+        placeholders, ClickHouse's server-side ``{name:Type}``. Values are Python values (int, float, Decimal, bool,
+        str, bytes, date, datetime, time, list, dict for a struct); names the statement does not use are ignored.
 
         The first item yielded is the (possibly empty) schema-carrying batch, so a zero-row result still has columns.
         ``query_tag`` identifies the running query for ``cancel`` and ``progress``. Raises ``EngineQueryError`` for
@@ -146,10 +150,11 @@ class Engine(Protocol):
     def progress(self, query_tag: str) -> float | None:
         """0..1 for a running query when the engine can tell, else None."""
 
-    def estimate(self, sql: str) -> QueryEstimate:
-        """Validate and estimate bytes read from the engine's plan and table/column sizes. Runs nothing."""
+    def estimate(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> QueryEstimate:
+        """Validate and estimate bytes read from the engine's plan and table/column sizes. Runs nothing.
+        ``parameters`` as for ``execute`` (a parameterised statement cannot be planned without them)."""
 
-    def explain(self, sql: str) -> str:
+    def explain(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> str:
         """The engine's plan as text."""
 
     def parse(self, sql: str) -> list[Statement]:

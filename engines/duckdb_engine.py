@@ -18,8 +18,9 @@ import logging
 import queue
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -165,14 +166,15 @@ class DuckDBEngine:
 
     def execute(
         self, sql: str, *, query_tag: str, limits: QueryLimits | None = None, stats: QueryStats | None = None,
-        batch_rows: int = 65536,
+        batch_rows: int = 65536, parameters: Mapping[str, Any] | None = None,
     ) -> Iterator[pa.RecordBatch]:
         limits = limits or QueryLimits()
         with self._lease() as worker:
-            yield from self._execute_on(worker, sql, query_tag, limits, stats, batch_rows)
+            yield from self._execute_on(worker, sql, query_tag, limits, stats, batch_rows, parameters)
 
     def _execute_on(self, worker: QueryConnection, sql: str, query_tag: str, limits: QueryLimits,
-                    stats: QueryStats | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
+                    stats: QueryStats | None, batch_rows: int,
+                    parameters: Mapping[str, Any] | None) -> Iterator[pa.RecordBatch]:
         cur = worker.cursor
         run = self._registry.add(query_tag, lambda: None, limits.timeout_s, handle=cur)
         run.stop = lambda: worker.interrupt(run)
@@ -181,10 +183,11 @@ class DuckDBEngine:
         clean = False
         try:
             try:
-                statements = _statement_types(cur, sql)
+                statements, names = _statement_types(cur, sql)
                 # A SELECT becomes a lazy relation that streams; any other statement runs here and holds its
-                # small result (or none).
-                relation = cur.sql(sql)
+                # small result (or none). Parameters are bound by DuckDB ($name), never pasted into the text.
+                bound = _bound(parameters, names)
+                relation = cur.sql(sql, params=bound) if bound else cur.sql(sql)
                 # A statement that already ran has its profile now; reading its held result back would replace it.
                 lazy = bool(statements) and statements[-1] == "SELECT"
                 profile = None if lazy else cur.get_profiling_information()
@@ -204,7 +207,7 @@ class DuckDBEngine:
             except _STREAM_ERRORS as exc:
                 raise _translate(exc, sql, run) from exc
             if stats is not None:
-                self._fill_stats(cur, sql, stats, profile)
+                self._fill_stats(cur, sql, stats, profile, parameters)
             # Only plain SELECTs leave no session state (temp tables, USE, open transactions) behind.
             clean = all(kind == "SELECT" for kind in statements)
         finally:
@@ -227,19 +230,20 @@ class DuckDBEngine:
             return None if percent < 0 else min(max(percent / 100.0, 0.0), 1.0)
         return None
 
-    def _fill_stats(self, cur: duckdb.DuckDBPyConnection, sql: str, stats: QueryStats, text: str | None) -> None:
+    def _fill_stats(self, cur: duckdb.DuckDBPyConnection, sql: str, stats: QueryStats, text: str | None,
+                    parameters: Mapping[str, Any] | None = None) -> None:
         try:
             profile = json.loads(text or cur.get_profiling_information())
             scans = list(walk_scans(profile.get("operator") or [], self._catalog))
             stats.bytes_processed, rows = scan_bytes(cur, self._widths, scans, actual=True)
             stats.rows_read = max(int((profile.get("query") or {}).get("total_rows_scanned") or 0), rows)
         except Exception:  # no profile (e.g. a statement DuckDB does not profile): fall back to the dry run
-            estimate = self.estimate(sql)
+            estimate = self.estimate(sql, parameters=parameters)
             stats.bytes_processed = estimate.estimated_bytes_processed
 
     # -- dry runs --------------------------------------------------------------------------------------------
 
-    def estimate(self, sql: str) -> QueryEstimate:
+    def estimate(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> QueryEstimate:
         """Validate by planning (``EXPLAIN (FORMAT JSON)``) and price the plan's scans; see ``_duckdb_plan``."""
         with self._cursor() as cur:
             try:
@@ -254,7 +258,7 @@ class DuckDBEngine:
                     continue
                 text = sql if len(statements) == 1 else statement.query
                 try:
-                    rows = cur.execute(_EXPLAIN + text).fetchall()
+                    rows = cur.execute(_EXPLAIN + text, _bound(parameters, statement.named_parameters)).fetchall()
                 except duckdb.Error as exc:
                     error = _translate(exc, _EXPLAIN + text)
                     shift = len(_EXPLAIN) - (0 if text is sql else max(sql.find(text), 0))
@@ -268,10 +272,11 @@ class DuckDBEngine:
             return QueryEstimate(valid=True, estimated_bytes_processed=total,
                                  referenced_tables=list(dict.fromkeys(tables)))
 
-    def explain(self, sql: str) -> str:
+    def explain(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> str:
         with self._cursor() as cur:
             try:
-                rows = cur.execute("EXPLAIN " + sql).fetchall()
+                bound = _bound(parameters, _statement_types(cur, sql)[1])
+                rows = cur.execute("EXPLAIN " + sql, bound).fetchall()
             except duckdb.Error as exc:
                 raise _translate(exc, sql) from exc
         return "\n".join(str(row[-1]) for row in rows)
@@ -356,12 +361,22 @@ def _string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _statement_types(cur: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
-    """The statement types of ``sql`` ("SELECT", "CREATE", ...); empty when it does not parse (execution says why)."""
+def _statement_types(cur: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], set[str]]:
+    """The statement types of ``sql`` ("SELECT", "CREATE", ...) and the ``$name`` parameters it uses; empty when it
+    does not parse (execution says why)."""
     try:
-        return [statement.type.name for statement in cur.extract_statements(sql)]
+        statements = cur.extract_statements(sql)
     except duckdb.Error:
-        return []
+        return [], set()
+    return [statement.type.name for statement in statements], {
+        name for statement in statements for name in statement.named_parameters}
+
+
+def _bound(parameters: Mapping[str, Any] | None, names: set[str]) -> dict[str, Any] | None:
+    """The parameters the statement uses (DuckDB refuses values it has no placeholder for); None when none."""
+    if not parameters or not names:
+        return None
+    return {name: value for name, value in parameters.items() if name in names} or None
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:

@@ -11,8 +11,9 @@ from typing import Literal
 
 ScalarKind = Literal[
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float32", "float64", "string", "binary", "date", "json",
+    "float32", "float64", "string", "binary", "date", "time", "json",
 ]
+# "time" is a time of day with microsecond precision and no zone (BigQuery's TIME).
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,27 @@ class Scalar:
 
 @dataclass(frozen=True)
 class Timestamp:
-    """Microsecond precision, UTC."""
+    """Microsecond precision. ``tz="UTC"``: an instant (BigQuery's TIMESTAMP). ``tz=None``: a naive wall-clock date
+    and time with no zone (BigQuery's DATETIME)."""
 
     unit: Literal["us"] = "us"
-    tz: str = "UTC"
+    tz: str | None = "UTC"
+
+
+MAX_DECIMAL_PRECISION = 76
+
+
+@dataclass(frozen=True)
+class Decimal:
+    """An exact decimal: ``precision`` digits in all, ``scale`` of them after the point. NUMERIC is (38, 9) and
+    BIGNUMERIC (76, 38); an engine that stops short of 76 digits documents how it narrows."""
+
+    precision: int = 38
+    scale: int = 9
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.precision <= MAX_DECIMAL_PRECISION or not 0 <= self.scale <= self.precision:
+            raise ValueError(f"invalid decimal precision/scale ({self.precision}, {self.scale})")
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,7 @@ class Struct:
     fields: tuple[Column, ...]
 
 
-ColumnType = Scalar | Timestamp | Interval | Enum | ListOf | MapOf | Struct
+ColumnType = Scalar | Timestamp | Decimal | Interval | Enum | ListOf | MapOf | Struct
 
 
 @dataclass(frozen=True)

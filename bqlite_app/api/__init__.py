@@ -17,7 +17,8 @@ from bqlite_app.api.errors import envelope, install_error_handlers
 from bqlite_app.api.middleware import RequestContextMiddleware
 from bqlite_app.api.models import ErrorBody
 from bqlite_app.api.origin import OriginCheckMiddleware
-from bqlite_app.api.routes import audit, auth, jobs, queries, schemas, system, users
+from bqlite_app.api.routes import audit, auth, datasets, jobs, queries, schemas, system, users
+from bqlite_app.bigquery import mount_bigquery
 from bqlite_app.core import Core
 
 DESCRIPTION = """BigQuery's jobs API on your own machine: SQL runs as prioritised jobs on DuckDB or ClickHouse.
@@ -48,13 +49,14 @@ def create_api(core: Core) -> FastAPI:
     install_offline_docs(app)
     # Authentication is enforced here, once for every router, so no route can forget it; PUBLIC_ROUTES pass.
     signed_in = [Depends(require_user)]
-    for module in (system, auth, jobs, users, audit, *_optional_routers()):
+    for module in (system, auth, jobs, users, audit, datasets):
         app.include_router(module.router, responses=FORBIDDEN_RESPONSE, dependencies=signed_in)
     app.include_router(queries.router, responses={**FORBIDDEN_RESPONSE, **RATE_LIMITED_RESPONSE},
                        dependencies=[*signed_in, Depends(rate_limited("queries"))])
     app.include_router(schemas.router, responses={**FORBIDDEN_RESPONSE, **RATE_LIMITED_RESPONSE},
                        dependencies=[*signed_in, Depends(rate_limited(_schema_group))])
     _public_routes_need_no_token_in_docs(app)
+    mount_bigquery(app, core)  # Google's shapes and errors, under /bigquery/v2 and /upload/bigquery/v2
     # Added first, so it runs inside the request context: a refusal still gets a request id and is counted.
     app.add_middleware(OriginCheckMiddleware, allowed_origins=core.settings.allowed_origins)
     app.add_middleware(RequestContextMiddleware, metrics=core.metrics)
@@ -63,17 +65,6 @@ def create_api(core: Core) -> FastAPI:
 
 def _schema_group(request: Request) -> RouteGroup:
     return "ingest" if request.url.path.endswith("/ingest") else "schemas"
-
-
-def _optional_routers() -> list[Any]:
-    """Routers written in parallel by the access work (datasets and grants), included once they exist."""
-    try:
-        from bqlite_app.api.routes import datasets
-    except ModuleNotFoundError as exc:  # pragma: no cover
-        if exc.name != "bqlite_app.api.routes.datasets":
-            raise  # a broken import inside the module must not hide its routes silently
-        return []
-    return [datasets]
 
 
 def _public_routes_need_no_token_in_docs(app: FastAPI) -> None:

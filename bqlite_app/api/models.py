@@ -55,6 +55,7 @@ class QueryAccepted(BaseModel):
 
 class JobPublic(BaseModel):
     job_id: str
+    kind: Literal["query", "load"] = "query"
     sql: str
     engine: str
     status: Literal["queued", "running", "completed", "failed", "cancelled"]

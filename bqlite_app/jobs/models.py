@@ -32,6 +32,11 @@ def new_job_id() -> str:
     return f"job_{uuid.uuid4().hex[:20]}"
 
 
+class JobKind(StrEnum):
+    QUERY = "query"
+    LOAD = "load"
+
+
 class JobBase(SQLModel):
     sql: str
     engine: str = Field(index=True)
@@ -39,6 +44,9 @@ class JobBase(SQLModel):
     estimated_slots: int = 1
     max_execution_time: int = 300
     labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    kind: JobKind = JobKind.QUERY
+    # Typed query parameters, bound by the engine: [{"name", "type", "value"}] (``bqlite_app.jobs.params``).
+    parameters: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class Job(JobBase, table=True):
@@ -58,11 +66,14 @@ class Job(JobBase, table=True):
     error_position: int | None = None
     # Who submitted it ("local" with auth off, and for history from before users existed).
     user: str = Field(default="local", index=True)
+    # False for jobs whose work lives in memory (``jobs.work.JobHooks``): they cannot be resumed after a restart.
+    resumable: bool = True
 
     def as_public(self, *, progress: float | None = None, queue_position: int | None = None) -> dict[str, Any]:
         """The API.md job shape (timestamps are made timezone-aware: SQLite drops the offset)."""
         return {
             "job_id": self.job_id,
+            "kind": str(self.kind),
             "sql": valid_text(self.sql),
             "engine": self.engine,
             "status": str(self.status),

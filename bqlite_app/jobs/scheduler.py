@@ -20,10 +20,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from bqlite_app.errors import BqliteError
 from bqlite_app.jobs.models import Job, JobStatus, utcnow
+from bqlite_app.jobs.params import decode_parameters
 from bqlite_app.jobs.queue import JobQueue, PendingJob
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.store import JobStore
+from bqlite_app.jobs.work import JobHooks, WorkContext
 from engines.base import Engine, QueryLimits, QueryStats
 from engines.errors import EngineQueryError, QueryCancelled, QueryTimeout
 
@@ -46,6 +49,10 @@ UNSAVED_RETRY_S = 1.0
 STOP_WAIT_S = 10.0
 
 
+NO_HOOKS = JobHooks()
+INTERRUPTED_BEFORE_START = "interrupted by a restart before it started; its input was in memory, submit it again"
+
+
 @dataclass
 class RunningJob:
     job: Job
@@ -58,6 +65,8 @@ class RunningJob:
     # dispatch and the engine's first step); the watchdog sends it again.
     stop_delivered: bool = True
     done: threading.Event = field(default_factory=threading.Event)
+    hooks: JobHooks = NO_HOOKS
+    progress: float | None = None   # reported by hooked work; engines report their own
 
     @property
     def stop_wanted(self) -> bool:
@@ -84,6 +93,7 @@ class Scheduler:
             max_concurrent=max_concurrent_jobs, aging_interval_s=aging_interval_s, user_max_running=user_max_running,
         )
         self._jobs: dict[str, Job] = {}            # queued jobs, by id
+        self._hooks: dict[str, JobHooks] = {}      # queued jobs' in-memory work (jobs.work)
         self._running: dict[str, RunningJob] = {}
         self._watchers: dict[str, list[Callable[[], None]]] = {}   # called once when the job finishes
         self._recent: OrderedDict[str, Job] = OrderedDict()
@@ -103,7 +113,13 @@ class Scheduler:
         interrupted = self._store.fail_interrupted(INTERRUPTED_BY_RESTART)
         if interrupted:
             log.warning("marked %d job(s) failed: %s", interrupted, INTERRUPTED_BY_RESTART)
-        resumed = self._store.queued()
+        resumed = []
+        for job in self._store.queued():
+            if job.resumable:
+                resumed.append(job)
+            else:
+                self._store.update(job.job_id, status=JobStatus.FAILED, error=INTERRUPTED_BEFORE_START,
+                                   completed_at=utcnow())
         with self._lock:
             for job in resumed:
                 self._enqueue_locked(job)
@@ -143,9 +159,14 @@ class Scheduler:
 
     # -- commands ------------------------------------------------------------------------------------------------
 
-    def submit(self, job: Job) -> Job:
+    def submit(self, job: Job, hooks: JobHooks = NO_HOOKS) -> Job:
+        """Queue ``job``; ``hooks`` replace or extend its SQL with in-memory work (``jobs.work``)."""
+        if hooks is not NO_HOOKS:
+            job.resumable = False
         self._store.add(job)
         with self._lock:
+            if hooks is not NO_HOOKS:
+                self._hooks[job.job_id] = hooks
             self._enqueue_locked(job)
             self._dispatch_locked()
         return job
@@ -160,12 +181,16 @@ class Scheduler:
                 # Still in _jobs while the status is written (outside the lock: a write may be retried), so it
                 # stays visible as queued and can never be dispatched.
                 job = self._jobs[job_id]
+                self._hooks.pop(job_id, None)
             else:
                 job = None
                 running = self._running.get(job_id)
                 if running is None:
                     return None
                 running.cancel_requested = True
+                if running.hooks.work is not None:
+                    # Hooked work watches the flag itself; there is no engine query to interrupt.
+                    running.stop_delivered = True
         if job is not None:
             self._record(job, {"status": JobStatus.CANCELLED, "completed_at": utcnow(),
                                "error": "cancelled by user before it started"})
@@ -173,7 +198,8 @@ class Scheduler:
                 self._jobs.pop(job_id, None)
                 self._notify_finished_locked(job)
             return JobStatus.CANCELLED
-        running.stop_delivered = self._engines[running.job.engine].cancel(job_id)
+        if running.hooks.work is None:
+            running.stop_delivered = self._engines[running.job.engine].cancel(job_id)
         running.done.wait(wait_s)
         return running.job.status
 
@@ -223,6 +249,8 @@ class Scheduler:
             running = self._running.get(job_id)
         if running is None:
             return None
+        if running.hooks.work is not None:
+            return running.progress
         value = self._engines[running.job.engine].progress(job_id)
         return None if value is None else max(0.0, min(1.0, value))
 
@@ -251,7 +279,8 @@ class Scheduler:
         while not self._stopping and (pending := self._queue.pop_runnable()) is not None:
             job = self._jobs.pop(pending.job_id)
             now = time.monotonic()
-            running = RunningJob(job=job, started=now, deadline=now + job.max_execution_time)
+            running = RunningJob(job=job, started=now, deadline=now + job.max_execution_time,
+                                 hooks=self._hooks.pop(job.job_id, NO_HOOKS))
             self._running[job.job_id] = running
             self._pool.submit(self._run, running)
 
@@ -271,6 +300,9 @@ class Scheduler:
                 undelivered = [r for r in self._running.values() if r.stop_wanted and not r.stop_delivered]
                 unsaved = bool(self._unsaved)
             for running in undelivered:
+                if running.hooks.work is not None:
+                    running.stop_delivered = True   # the work sees stop_wanted at its next step
+                    continue
                 running.stop_delivered = self._engines[running.job.engine].cancel(running.job.job_id)
             if unsaved and now >= next_flush:
                 self.flush_unsaved()
@@ -303,13 +335,17 @@ class Scheduler:
         job = running.job
         if running.stop_wanted:  # stopped before the engine ever saw it
             return self._stopped_changes(running, QueryCancelled("stopped before it started"))
-        stats = QueryStats()
         try:
+            if running.hooks.work is not None:
+                return self._run_work(running)
+            stats = QueryStats()
             batches = self._engines[job.engine].execute(
-                job.sql, query_tag=job.job_id, stats=stats,
+                job.sql, query_tag=job.job_id, stats=stats, parameters=decode_parameters(job.parameters),
                 limits=QueryLimits(timeout_s=job.max_execution_time, memory_limit=self._memory_limit),
             )
             info = self._results.write(job.job_id, batches)
+            if running.hooks.after is not None:
+                running.hooks.after(job)
             return {"status": JobStatus.COMPLETED, "rows_returned": info.rows, "result_bytes": info.bytes,
                     "bytes_processed": stats.bytes_processed}
         except (QueryCancelled, QueryTimeout) as exc:
@@ -318,9 +354,25 @@ class Scheduler:
             if running.shutdown:  # an engine may report its interrupt as a plain error
                 return self._stopped_changes(running, exc)
             return {"status": JobStatus.FAILED, "error": exc.message, "error_position": exc.position}
+        except BqliteError as exc:  # a user's mistake found by hooked work (a bad record, a missing table)
+            return {"status": JobStatus.FAILED, "error": exc.detail}
         except Exception as exc:  # a bug or an engine crash must still end the job, never leave it running
             log.exception("job %s crashed", job.job_id)
             return {"status": JobStatus.FAILED, "error": f"internal error: {type(exc).__name__}: {exc}"}
+
+    def _run_work(self, running: RunningJob) -> dict[str, object]:
+        assert running.hooks.work is not None
+
+        def set_progress(value: float) -> None:
+            running.progress = max(0.0, min(1.0, value))
+
+        outcome = running.hooks.work(WorkContext(job=running.job, stopped=lambda: running.stop_wanted,
+                                                 set_progress=set_progress))
+        changes: dict[str, object] = {"status": JobStatus.COMPLETED, "rows_returned": outcome.rows,
+                                      "bytes_processed": outcome.bytes_processed}
+        if outcome.result is not None:
+            changes["result_bytes"] = self._results.write(running.job.job_id, outcome.result).bytes
+        return changes
 
     def _record(self, job: Job, changes: dict[str, object],
                 retries: tuple[float, ...] = WRITE_RETRY_DELAYS_S) -> bool:
@@ -387,3 +439,4 @@ class Scheduler:
                 self._on_finished(job)
             except Exception:
                 log.exception("job listener failed")
+

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, event, func, text
 from sqlalchemy.dialects import sqlite
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
+from bqlite_app.errors import JobAlreadyExists
 from bqlite_app.jobs.models import Job, JobStatus, utcnow
 from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, busy_is_unavailable, sqlite_pragmas
 
@@ -61,9 +62,13 @@ class JobStore:
     # Every write raises ``DatabaseBusy`` (503) when the database stays locked past the busy timeout.
 
     def add(self, job: Job) -> Job:
+        """Raises ``JobAlreadyExists`` when a client-chosen id is taken."""
         values = [_bind(name, getattr(job, name)) for name in _COLUMNS]
         with self._write_lock, busy_is_unavailable("job history"):
-            self._writer.execute(_INSERT, values)
+            try:
+                self._writer.execute(_INSERT, values)
+            except sqlite3.IntegrityError as exc:
+                raise JobAlreadyExists(f"Job {job.job_id!r} already exists") from exc
         return job
 
     def update(self, job_id: str, **changes: Any) -> bool:
@@ -128,12 +133,20 @@ def _bind(name: str, value: Any) -> Any:
 
 
 def _migrate(engine: Engine) -> None:
-    """Columns added since a data dir was created: ``jobs.user`` (issue 10; older jobs belong to "local")."""
+    """Columns added since a data dir was created: ``jobs.user`` (issue 10; older jobs belong to "local"), and
+    ``kind``, ``parameters`` and ``resumable`` (issue 11)."""
     with engine.begin() as connection:
         columns = {row[1] for row in connection.execute(text("PRAGMA table_info(jobs)"))}
         if "user" not in columns:
             connection.execute(text('ALTER TABLE jobs ADD COLUMN "user" VARCHAR NOT NULL DEFAULT \'local\''))
             connection.execute(text('CREATE INDEX IF NOT EXISTS ix_jobs_user ON jobs ("user")'))
+        # Issue 11: load jobs beside queries, bound parameters, and jobs whose work lives in memory.
+        if "kind" not in columns:
+            connection.execute(text("ALTER TABLE jobs ADD COLUMN kind VARCHAR(5) NOT NULL DEFAULT 'QUERY'"))
+        if "parameters" not in columns:
+            connection.execute(text("ALTER TABLE jobs ADD COLUMN parameters JSON NOT NULL DEFAULT '[]'"))
+        if "resumable" not in columns:
+            connection.execute(text("ALTER TABLE jobs ADD COLUMN resumable BOOLEAN NOT NULL DEFAULT 1"))
 
 
 def _filters(status: str | None, engine: str | None, search: str | None, user: str | None = None) -> Iterable[Any]:
