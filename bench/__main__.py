@@ -9,12 +9,12 @@ import json
 import platform
 import sys
 
-from bench import auth, cli, export, ingest, job_overhead, jsonify, sandbox, throughput
+from bench import auth, bigquery_arrow, cli, export, ingest, job_overhead, jsonify, sandbox, throughput
 from bench.server import ROOT, running_backend
 
 BENCHMARKS = {"job_overhead": job_overhead.run, "throughput": throughput.run, "export": export.run,
               "ingest": ingest.run, "cli": cli.run, "jsonify": jsonify.run, "sandbox": sandbox.run,
-              "auth": auth.run}
+              "auth": auth.run, "bigquery_arrow": bigquery_arrow.run}
 
 
 def main(names: list[str]) -> None:

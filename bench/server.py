@@ -29,6 +29,8 @@ def running_backend(data_dir: Path, *, sample_rows: int = 1_000_000, extra_env: 
     env = {
         **os.environ, "BQLITE_DATA_DIR": str(data_dir), "BQLITE_API_PORT": str(port),
         "BQLITE_SAMPLE_ROWS": str(sample_rows), "LOG_LEVEL": "WARNING",
+        # Each backend its own Storage Read API port, so several (and a `make run`) can run side by side.
+        "BQLITE_STORAGE_PORT": str(free_port()),
         "REFLEX_TELEMETRY_ENABLED": "false", "REFLEX_CHECK_LATEST_VERSION": "false",
         **(extra_env or {}),
     }

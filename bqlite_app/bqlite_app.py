@@ -13,6 +13,7 @@ import reflex as rx
 
 import bqlite_app.pages  # noqa: F401  (registers every page)
 from bqlite_app.api import api_transformer
+from bqlite_app.bigquery.storage import start_storage_read
 from bqlite_app.logs import configure_logging
 from bqlite_app.runtime import core
 
@@ -22,9 +23,12 @@ configure_logging(core.settings.log_level, json_logs=core.settings.environment =
 @contextlib.asynccontextmanager
 async def core_lifespan() -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(core.start)
+    storage_read = start_storage_read(core)  # BigQuery's gRPC read API, beside the HTTP backend
     try:
         yield
     finally:
+        if storage_read is not None:
+            storage_read.stop()
         await anyio.to_thread.run_sync(core.stop)
 
 

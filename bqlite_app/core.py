@@ -23,6 +23,7 @@ from bqlite_app.access.identity import Identity
 from bqlite_app.access.limits import Limiter
 from bqlite_app.access.quotas import Quotas, user_max_running
 from bqlite_app.access.sql_policy import SqlPolicy, sandbox_limits
+from bqlite_app.datasets import Datasets
 from bqlite_app.jobs.models import Job
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import Scheduler
@@ -72,6 +73,7 @@ class Core:
         self._schemas: SchemaRegistry | None = None
         self._queries: QueryService | None = None
         self._loads: LoadService | None = None
+        self._datasets: Datasets | None = None
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
         self._db: SqlEngine | None = None
@@ -99,6 +101,8 @@ class Core:
             user_max_running=user_max_running(settings),
         )
         self._start_access()
+        assert self._grants is not None and self._audit is not None
+        self._datasets = Datasets(self.engines, self._grants, self._audit)
         self._schemas = SchemaRegistry(settings.db_path, self.engines, max_depth=settings.proto_max_depth,
                                        work_dir=settings.data_dir / "proto-schemas", grants=self._grants,
                                        audit=self._audit)
@@ -142,6 +146,12 @@ class Core:
         if self._loads is None:
             raise RuntimeError("the core has not been started")
         return self._loads
+
+    @property
+    def datasets(self) -> Datasets:
+        if self._datasets is None:
+            raise RuntimeError("the core has not been started")
+        return self._datasets
 
     @property
     def schemas(self) -> SchemaRegistry:

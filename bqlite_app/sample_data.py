@@ -20,6 +20,7 @@ from datetime import date, datetime
 import numpy as np
 import pyarrow as pa
 
+from bqlite_app.datasets import SAMPLE_DATASET, engine_database
 from engines.base import Engine
 from engines.types import Column, Scalar, Timestamp
 
@@ -270,8 +271,6 @@ def _take(batches: list[pa.RecordBatch], n: int) -> tuple[pa.RecordBatch, list[p
 
 # --- loading ---------------------------------------------------------------------------------------------------
 
-# Each engine's default schema/database: the sample table is unqualified in the examples.
-_DATABASE = {"duckdb": "main", "clickhouse": "default"}
 # Own DDL rather than ``create_table``: the neutral Timestamp is UTC-aware, but DuckDB must keep the wall-clock
 # times naive (a TIMESTAMPTZ would shift hours with the session time zone), and ClickHouse gets a sort key.
 _SQL_TYPES = {
@@ -281,8 +280,9 @@ _SQL_TYPES = {
 
 
 def sample_database(engine: Engine) -> str:
-    """Where the sample table lives: DuckDB's ``main`` schema or ClickHouse's ``default`` database."""
-    return _DATABASE[engine.name]
+    """Where the sample table lives: the sample dataset's database, the engine's default one (DuckDB's ``main``
+    schema, ClickHouse's ``default`` database), so the examples name the table unqualified."""
+    return engine_database(engine.name, SAMPLE_DATASET)
 
 
 def ensure_sample_loaded(engine: Engine, rows: int, seed: int = 42) -> bool:

@@ -168,6 +168,9 @@ class Engine(Protocol):
 
     def table_exists(self, database: str, table: str) -> bool: ...
 
+    def databases(self) -> list[str]:
+        """Every user database (DuckDB schema), empty ones included; system ones left out."""
+
     def views(self) -> dict[tuple[str, str], str]:
         """Every user view's defining query, by (database, name); read on a bookkeeping connection, so it never
         waits for a query slot."""

@@ -364,6 +364,12 @@ class ClickHouseEngine:
             entry.columns.append(CatalogColumn(column, ch_type))
         return list(tables.values())
 
+    def databases(self) -> list[str]:
+        hidden = ", ".join(plan.literal(d) for d in _SYSTEM_DATABASES)
+        rows = self._call(lambda c: c.query(
+            f"SELECT name FROM system.databases WHERE name NOT IN ({hidden}) ORDER BY name").result_rows)
+        return [str(name) for (name,) in rows]
+
     def views(self) -> dict[tuple[str, str], str]:
         rows = self._call(lambda c: c.query(
             "SELECT database, name, as_select FROM system.tables WHERE engine = 'View'").result_rows)

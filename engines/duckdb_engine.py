@@ -104,6 +104,8 @@ class DuckDBEngine:
             con.execute(f"SET threads = {int(self.threads)}")
         self._catalog = con.execute("SELECT current_database()").fetchone()[0]
         con.execute(f"SET allowed_directories = [{', '.join(_string(d) for d in self.allowed_directories)}]")
+        # BigQuery's TIMESTAMP functions work in UTC; so do ours on any host, whatever its zone.
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
         con.execute("SET enable_external_access = false; SET autoinstall_known_extensions = false; "
                     "SET autoload_known_extensions = false; SET python_enable_replacements = false")
         for _ in range(self.capacity):
@@ -306,6 +308,13 @@ class DuckDBEngine:
             entry = tables.setdefault((schema, table), CatalogTable(schema, table, [], size))
             entry.columns.append(CatalogColumn(column, data_type))
         return list(tables.values())
+
+    def databases(self) -> list[str]:
+        with self._cursor() as cur:
+            rows = cur.execute("SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
+                               "AND NOT internal AND schema_name NOT IN ('information_schema', 'pg_catalog') "
+                               "ORDER BY schema_name").fetchall()
+        return [name for (name,) in rows]
 
     def views(self) -> dict[tuple[str, str], str]:
         with self._cursor() as cur:

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bqlite_app.access.audit import AuditLog
-from bqlite_app.access.grants import Grants, dataset_of
+from bqlite_app.access.grants import Grants
 from bqlite_app.access.principal import DatasetRole, Principal, role_at_least
+from bqlite_app.datasets import SAMPLE_DATASET, dataset_of, engine_database
 from bqlite_app.errors import AccessDenied
 from engines.base import Engine, Statement
 from engines.errors import EngineError
@@ -66,9 +67,9 @@ class Authorizer:
         """Every (dataset, role) the statements need, reads first then writes, views expanded."""
         needs: list[Need] = []
         for statement in statements:
-            needs.extend(Need("default", None, f"{name}() reads tables named in a string")
+            needs.extend(Need(SAMPLE_DATASET, None, f"{name}() reads tables named in a string")
                          for name in statement.functions if name in _TABLES_BY_STRING)
-            needs.extend(Need("default", None, f"ENGINE = {name} reaches tables by name")
+            needs.extend(Need(SAMPLE_DATASET, None, f"ENGINE = {name} reaches tables by name")
                          for name in statement.storage if name.lower() in _TABLES_BY_STORAGE)
             needs.extend(self._reads(engine, statement.read_tables, None, 0, set()))
             needs.extend(_writes(engine.name, statement))
@@ -88,7 +89,7 @@ class Authorizer:
             database, table = split_name(name, engine.name, home)
             dataset = dataset_of(engine.name, database)
             needs.append(Need(dataset, "reader", f"reads {dataset}.{table}"))
-            key = (database or _engine_default(engine.name), table)
+            key = (database or engine_database(engine.name, SAMPLE_DATASET), table)
             if key in seen:
                 continue
             seen.add(key)
@@ -139,7 +140,7 @@ def _writes(engine: str, statement: Statement) -> list[Need]:
     if operation in _ADMIN_OPERATIONS:
         target = statement.targets[0] if statement.targets else ""
         verb = operation.replace("_database", "").upper()
-        return [Need(_unquote(target) or "default", None, f"{verb} SCHEMA/DATABASE")]
+        return [Need(_unquote(target) or SAMPLE_DATASET, None, f"{verb} SCHEMA/DATABASE")]
     if operation in _WRITER_OPERATIONS or operation in _OWNER_OPERATIONS:
         role: DatasetRole = "writer" if operation in _WRITER_OPERATIONS else "owner"
         needs = []
@@ -149,7 +150,7 @@ def _writes(engine: str, statement: Statement) -> list[Need]:
             needs.append(Need(dataset, role, f"{operation} {dataset}.{table}"))
         return needs
     if not statement.reads_only and statement.kind not in _HARMLESS_KINDS:
-        return [Need("default", None, f"{statement.kind} statement")]
+        return [Need(SAMPLE_DATASET, None, f"{statement.kind} statement")]
     return []
 
 
@@ -187,10 +188,6 @@ def _split(name: str) -> list[str]:
 def _unquote(name: str) -> str:
     parts = _split(name)
     return parts[-1] if parts else ""
-
-
-def _engine_default(engine: str) -> str:
-    return "main" if engine == "duckdb" else "default"
 
 
 __all__ = ["AccessDenied", "Authorizer", "Need", "split_name"]

@@ -1,13 +1,12 @@
 """Dataset grants: who may read, write or own each dataset (API.md, "Datasets and grants").
 
-A dataset is a database name, the same on both engines (a DuckDB schema, a ClickHouse database); DuckDB's ``main``
-and ClickHouse's ``default`` are the dataset ``default``. Admins hold every role on every dataset. Each user's grants
-are cached in memory (one process owns the database) and the cache is dropped on every change.
+A dataset is a database name, the same on both engines (``bqlite_app.datasets`` maps and checks the names). Admins
+hold every role on every dataset. Each user's grants are cached in memory (one process owns the database) and the
+cache is dropped on every change.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -18,22 +17,11 @@ from sqlmodel import Session, select
 from bqlite_app.access.audit import AuditLog
 from bqlite_app.access.models import DatasetGrant, User
 from bqlite_app.access.principal import DATASET_ROLES, DatasetRole, Principal, role_at_least
+from bqlite_app.datasets import check_dataset_name, dataset_of
 from bqlite_app.errors import AccessDenied, UserNotFound, ValidationFailed
 from bqlite_app.settings import Settings
 from bqlite_app.sqlite_db import busy_is_unavailable
 from engines.base import CatalogTable
-
-DEFAULT_DATASET = "default"
-# Each engine's name for the dataset ``default``.
-_ENGINE_DEFAULTS = {"duckdb": "main", "clickhouse": "default"}
-_DATASET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def dataset_of(engine: str, database: str | None) -> str:
-    """The dataset a table of ``engine`` in ``database`` belongs to (None: the engine's default database)."""
-    if not database or database == _ENGINE_DEFAULTS.get(engine):
-        return DEFAULT_DATASET
-    return database
 
 
 class Grants:
@@ -63,12 +51,14 @@ class Grants:
     def can_read(self, user: Principal, dataset: str) -> bool:
         return role_at_least(self.role_on(user, dataset), "reader")
 
-    def datasets(self, user: Principal, catalog_tables: Iterable[tuple[str, CatalogTable]]) -> list[dict[str, Any]]:
+    def datasets(self, user: Principal, catalog_tables: Iterable[tuple[str, CatalogTable]],
+                 databases: Iterable[tuple[str, str]] = ()) -> list[dict[str, Any]]:
         """``GET /datasets``: every dataset the caller can read, with its table count over both engines.
 
-        ``catalog_tables`` are (engine name, table) pairs. A granted dataset without tables yet is listed too.
+        ``catalog_tables`` are (engine name, table) pairs and ``databases`` (engine name, database) pairs, so an
+        empty dataset is listed too, as is a granted dataset without tables yet.
         """
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = {dataset_of(engine, database): 0 for engine, database in databases}
         for engine, table in catalog_tables:
             dataset = dataset_of(engine, table.database)
             counts[dataset] = counts.get(dataset, 0) + 1
@@ -105,7 +95,7 @@ class Grants:
 
     def set_grant(self, actor: Principal, dataset: str, username: str, role: str) -> dict[str, str]:
         """Give ``username`` ``role`` on ``dataset`` (replacing any other role there). Owners and admins only."""
-        _check_name(dataset)
+        check_dataset_name(dataset)
         if role not in DATASET_ROLES:
             raise ValidationFailed(f"role: must be one of {', '.join(DATASET_ROLES)}, got {role!r}")
         self.require(actor, dataset, "owner", action="grant.set")
@@ -115,7 +105,7 @@ class Grants:
         return {"dataset": dataset, "username": username, "role": role}
 
     def revoke(self, actor: Principal, dataset: str, username: str) -> None:
-        _check_name(dataset)
+        check_dataset_name(dataset)
         self.require(actor, dataset, "owner", action="grant.revoke")
         user_id = self._user_id(username)
         with busy_is_unavailable("grants"), Session(self._db) as session:
@@ -147,6 +137,17 @@ class Grants:
                 session.delete(grant)
             session.commit()
         self._forget(user_id)
+
+    def forget_dataset(self, dataset: str) -> None:
+        """Drop every grant on a deleted dataset: a dataset created again under its name starts with no owners."""
+        with busy_is_unavailable("grants"), Session(self._db) as session:
+            grants = session.exec(select(DatasetGrant).where(DatasetGrant.dataset == dataset)).all()
+            holders = {grant.user_id for grant in grants}
+            for grant in grants:
+                session.delete(grant)
+            session.commit()
+        for user_id in holders:
+            self._forget(user_id)
 
     def dataset_exists(self, dataset: str) -> bool:
         """Whether anyone holds a grant on ``dataset`` (so creating it anew makes nobody its owner twice)."""
@@ -193,7 +194,3 @@ class Grants:
             raise UserNotFound(f"User {username!r} not found")
         return user.user_id
 
-
-def _check_name(dataset: str) -> None:
-    if not _DATASET_NAME.fullmatch(dataset or ""):
-        raise ValidationFailed(f"dataset: {dataset!r} must match ^[A-Za-z_][A-Za-z0-9_]*$")

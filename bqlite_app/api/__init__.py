@@ -18,7 +18,7 @@ from bqlite_app.api.middleware import RequestContextMiddleware
 from bqlite_app.api.models import ErrorBody
 from bqlite_app.api.origin import OriginCheckMiddleware
 from bqlite_app.api.routes import audit, auth, datasets, jobs, queries, schemas, system, users
-from bqlite_app.bigquery import mount_bigquery
+from bqlite_app.bigquery.app import mount_bigquery
 from bqlite_app.core import Core
 
 DESCRIPTION = """BigQuery's jobs API on your own machine: SQL runs as prioritised jobs on DuckDB or ClickHouse.

@@ -1,7 +1,7 @@
 """What BigQuery keeps about datasets and tables that the engines cannot hold, and where each dataset and table lives.
 
-The engines hold the data: a dataset is a database name on both engines (a DuckDB schema, a ClickHouse database;
-the dataset ``default`` is DuckDB's ``main`` and ClickHouse's ``default``), a table is a table of one engine. This
+The engines hold the data: a dataset is a database name on both engines (``bqlite_app.datasets``, which also creates
+and drops them), a table is a table of one engine. This
 module keeps the rest in the jobs' SQLite file, beside the grants: description, friendlyName, labels, location, the
 declared BigQuery schema (modes, descriptions, JSON/GEOGRAPHY that the engines store as text), creation and
 modification times. A dataset or table made outside this API (SQL, the schema registry) gets its row the first time
@@ -29,8 +29,10 @@ from sqlalchemy import Engine as SqlEngine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from bqlite_app.bigquery.errors import BigQueryError, invalid
-from bqlite_app.bigquery.resources import ANON_DATASET as ANON_DATASET  # re-exported for the routes
 from bqlite_app.bigquery.resources import DEFAULT_LOCATION
+from bqlite_app.bigquery.schema import message_to_fields
+from bqlite_app.datasets import ANON_DATASET as ANON_DATASET  # re-exported for the routes
+from bqlite_app.datasets import DATASET_NAME, MAX_NEW_NAME_CHARS, NEW_DATASET_NAME, engine_database
 from bqlite_app.errors import ServiceUnavailable
 from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, busy_is_unavailable, sqlite_pragmas
 from engines import _ddl_clickhouse, _ddl_duckdb
@@ -39,20 +41,13 @@ from engines.errors import EngineQueryError, EngineUnavailable
 
 if TYPE_CHECKING:
     from bqlite_app.core import Core
+    from bqlite_app.schemas.registry import SchemaRegistry
 
-DEFAULT_DATASET = "default"
-# Each engine's database for the dataset ``default``.
-ENGINE_DEFAULTS = {"duckdb": "main", "clickhouse": "default"}
-# Databases of the engines that are not datasets.
-_SYSTEM_DATABASES = {"information_schema", "pg_catalog", "system", "INFORMATION_SCHEMA", "temp"}
-
-# Names we create: BigQuery's rule (letters, digits, underscores) with a letter or underscore first, as the grants
-# routes and the SQL faces require. 100 characters at most: ClickHouse keeps a file per database and table whose
-# name must fit the file system (a dataset and a table of 100 characters each still fit, 128 each do not).
-MAX_ID_CHARS = 100
-_CREATE_ID = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_ID_CHARS - 1}}}")
-# Names we look up: also what SQL or a load may have created (a digit first, a dash), up to BigQuery's 1024.
-_LOOKUP_DATASET = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,1023}")
+# Tables we create follow the rule for new datasets (``bqlite_app.datasets``: a letter or underscore first, at most
+# 100 characters, for ClickHouse's file names).
+MAX_ID_CHARS = MAX_NEW_NAME_CHARS
+_CREATE_TABLE = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_ID_CHARS - 1}}}")
+# Tables we look up: also what SQL or a load may have created (a digit first, a dash), up to BigQuery's 1024.
 _LOOKUP_TABLE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,1023}")
 _LOCATION = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
 
@@ -65,7 +60,7 @@ def now_ms() -> int:
 
 def check_dataset_id(dataset: str, *, creating: bool = False) -> str:
     """A dataset id from a URL or body, refused (400 ``invalid``) before it can reach SQL."""
-    pattern = _CREATE_ID if creating else _LOOKUP_DATASET
+    pattern = NEW_DATASET_NAME if creating else DATASET_NAME
     if not isinstance(dataset, str) or not pattern.fullmatch(dataset):
         rule = (f"letters, digits and underscores, not starting with a digit, at most {MAX_ID_CHARS} characters"
                 if creating else "letters, digits and underscores, not starting with a digit")
@@ -74,7 +69,7 @@ def check_dataset_id(dataset: str, *, creating: bool = False) -> str:
 
 
 def check_table_id(table: str, *, creating: bool = False) -> str:
-    pattern = _CREATE_ID if creating else _LOOKUP_TABLE
+    pattern = _CREATE_TABLE if creating else _LOOKUP_TABLE
     if not isinstance(table, str) or not pattern.fullmatch(table):
         rule = (f"letters, digits and underscores, not starting with a digit, at most {MAX_ID_CHARS} characters"
                 if creating else "letters, digits, underscores and dashes")
@@ -95,21 +90,12 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def database_of(engine: str, dataset: str) -> str:
-    """The engine's database for ``dataset``."""
-    return ENGINE_DEFAULTS[engine] if dataset == DEFAULT_DATASET else dataset
-
-
-def dataset_of(engine: str, database: str) -> str:
-    return DEFAULT_DATASET if database == ENGINE_DEFAULTS.get(engine) else database
-
-
 def quote(engine: str, name: str) -> str:
     return (_ddl_clickhouse if engine == "clickhouse" else _ddl_duckdb).quote(name)
 
 
 def qualified(engine: str, dataset: str, table: str) -> str:
-    return f"{quote(engine, database_of(engine, dataset))}.{quote(engine, table)}"
+    return f"{quote(engine, engine_database(engine, dataset))}.{quote(engine, table)}"
 
 
 # ---------------------------------------------------------------------------------------------------- records
@@ -221,45 +207,20 @@ class BigQueryCatalog:
                 session.delete(row)
                 session.commit()
 
-    # -- the schema registry's tables (read only) --------------------------------------------------------------
+    # -- tables made from a .proto ----------------------------------------------------------------------------
 
-    def registered_schema(self, dataset_id: str, table_id: str) -> str | None:
-        """The id of the schema registered for ``dataset.table`` (a table made from a .proto), if any."""
-        from bqlite_app.schemas.models import SchemaRecord
-
-        with Session(self._db) as session:
-            record = session.exec(select(SchemaRecord).where(SchemaRecord.database_name == dataset_id,
-                                                             SchemaRecord.table_name == table_id)).first()
-        return record.schema_id if record is not None else None
-
-    def registered_fields(self, schema_id: str, max_depth: int) -> list[dict[str, Any]] | None:
-        """The BigQuery schema of a registered schema's latest version, as protoc-gen-bq-schema writes it (None
-        when the schema is gone). Compiled once per version."""
-        from bqlite_app.bigquery.schema import message_to_fields
-        from bqlite_app.schemas.compiler import load_compiled
-        from bqlite_app.schemas.models import SchemaVersion
-
-        with Session(self._db) as session:
-            version = session.exec(select(SchemaVersion).where(SchemaVersion.schema_id == schema_id)
-                                   .order_by(SchemaVersion.version.desc())).first()  # type: ignore[attr-defined]
-        if version is None:
-            return None
-        key = (schema_id, version.version, max_depth)
+    def proto_fields(self, schemas: SchemaRegistry, schema_id: str, max_depth: int) -> list[dict[str, Any]]:
+        """The BigQuery schema of a registered schema's latest version, as protoc-gen-bq-schema writes it;
+        converted once per version."""
+        version, message = schemas.message(schema_id)
+        key = (schema_id, version, max_depth)
         with self._lock:
             cached = self._proto_fields.get(key)
         if cached is None:
-            compiled = load_compiled(version.descriptor_set, version.main_file, version.sources)
-            cached = message_to_fields(compiled.descriptor(version.message_type), max_depth=max_depth)
+            cached = message_to_fields(message, max_depth=max_depth)
             with self._lock:
                 self._proto_fields[key] = cached
         return cached
-
-    def registered_schemas_in(self, dataset_id: str) -> list[str]:
-        from bqlite_app.schemas.models import SchemaRecord
-
-        with Session(self._db) as session:
-            return list(session.exec(select(SchemaRecord.schema_id)
-                                     .where(SchemaRecord.database_name == dataset_id)).all())
 
 
 _CATALOGS: weakref.WeakKeyDictionary[Any, BigQueryCatalog] = weakref.WeakKeyDictionary()
@@ -313,58 +274,12 @@ def run_statement(engine: Engine, sql: str) -> None:
             pass
 
 
-def engine_databases(engine_name: str, engine: Engine) -> set[str]:
-    """The datasets that exist on one engine (empty ones too)."""
-    sql = ("SELECT name FROM system.databases" if engine_name == "clickhouse" else
-           "SELECT schema_name AS name FROM duckdb_schemas() WHERE database_name = current_database()")
-    names = run_select(engine, sql).column("name").to_pylist()
-    return {dataset_of(engine_name, str(name)) for name in names if str(name) not in _SYSTEM_DATABASES}
-
-
-def all_datasets(core: Core, *, tolerant: bool = False) -> set[str]:
-    """Every dataset on any engine. ``tolerant`` (listings): an engine that cannot answer adds none, as on
-    ``GET /datasets``, instead of failing the whole answer."""
-    found = {DEFAULT_DATASET}
-    for name, engine in core.engines.items():
-        try:
-            found |= engine_databases(name, engine)
-        except (ServiceUnavailable, BigQueryError):
-            if not tolerant:
-                raise
-    return found
-
-
-def dataset_exists(core: Core, dataset: str) -> bool:
-    if dataset == DEFAULT_DATASET:
-        return True
-    for name, engine in core.engines.items():
-        if dataset in engine_databases(name, engine):
-            return True
-    return False
-
-
-def create_dataset_on_engines(core: Core, dataset: str) -> None:
-    for name, engine in core.engines.items():
-        keyword = "DATABASE" if name == "clickhouse" else "SCHEMA"
-        run_statement(engine, f"CREATE {keyword} IF NOT EXISTS {quote(name, dataset)}")
-
-
-def drop_dataset_on_engines(core: Core, dataset: str) -> None:
-    if dataset == DEFAULT_DATASET:  # never: the caller refuses first; this is the last guard
-        raise invalid("The dataset default is reserved")
-    for name, engine in core.engines.items():
-        if name == "clickhouse":
-            run_statement(engine, f"DROP DATABASE IF EXISTS {quote(name, dataset)} SYNC")
-        else:
-            run_statement(engine, f"DROP SCHEMA IF EXISTS {quote(name, dataset)} CASCADE")
-
-
 def dataset_tables(core: Core, dataset: str) -> dict[str, tuple[str, CatalogTable]]:
     """Every table and view of ``dataset`` by name -> (engine, table). A name on both engines is the one of
     ``BQLITE_BIGQUERY_ENGINE`` (the engine this face creates tables on)."""
     found: dict[str, tuple[str, CatalogTable]] = {}
     for name in engine_order(core):
-        database = database_of(name, dataset)
+        database = engine_database(name, dataset)
         with engine_errors():
             entries = core.engines[name].catalog()
         for entry in entries:
@@ -387,9 +302,9 @@ def locate_table(core: Core, dataset: str, table: str, preferred: str | None = N
         order = [preferred, *[name for name in order if name != preferred]]
     for name in order:
         with engine_errors():
-            if core.engines[name].table_exists(database_of(name, dataset), table):
+            if core.engines[name].table_exists(engine_database(name, dataset), table):
                 return name
-            if (database_of(name, dataset), table) in core.engines[name].views():
+            if (engine_database(name, dataset), table) in core.engines[name].views():
                 return name
     return None
 
@@ -398,7 +313,7 @@ def table_engines(core: Core, dataset: str, table: str) -> list[str]:
     """Every engine holding a table (or view) named ``dataset.table``."""
     held = []
     for name, engine in core.engines.items():
-        database = database_of(name, dataset)
+        database = engine_database(name, dataset)
         with engine_errors():
             if engine.table_exists(database, table) or (database, table) in engine.views():
                 held.append(name)
@@ -408,13 +323,13 @@ def table_engines(core: Core, dataset: str, table: str) -> list[str]:
 def is_view(core: Core, engine: str, dataset: str, table: str) -> str | None:
     """The view's defining SQL when ``dataset.table`` is a view on ``engine``."""
     with engine_errors():
-        return core.engines[engine].views().get((database_of(engine, dataset), table))
+        return core.engines[engine].views().get((engine_database(engine, dataset), table))
 
 
 def clickhouse_table_info(core: Core, dataset: str, table: str) -> tuple[str, int | None, int | None]:
     """ClickHouse's table engine (``MergeTree``, ``Memory``...; '' when unknown), total rows and bytes (None where
     the table engine does not count them)."""
-    database = literal(database_of("clickhouse", dataset))
+    database = literal(engine_database("clickhouse", dataset))
     sql = (f"SELECT engine, total_rows, total_bytes FROM system.tables "
            f"WHERE database = {database} AND name = {literal(table)}")
     result = run_select(core.engines["clickhouse"], sql).to_pylist()

@@ -28,6 +28,10 @@ _STATUS_NAMES = {
 }
 
 
+# The reason of an unexpected server error (a bug): not one the client retries.
+SERVER_BUG = "serverError"
+
+
 class BigQueryError(Exception):
     """An error this face raises itself, already in Google's vocabulary."""
 
@@ -60,7 +64,7 @@ def from_core(exc: core_errors.BqliteError) -> BigQueryError:
                 status, reason = answer
                 break
         else:
-            status, reason = (400, "invalid") if exc.status < 500 else (500, "internalError")
+            status, reason = (400, "invalid") if exc.status < 500 else (500, SERVER_BUG)
     return BigQueryError(status, reason, exc.detail)
 
 
@@ -142,12 +146,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             return error_response(BigQueryError(405, "invalid", f"{request.method} is not allowed on "
                                                                 f"{request.url.path}"))
-        reason = "invalid" if exc.status_code < 500 else "internalError"
+        reason = "invalid" if exc.status_code < 500 else SERVER_BUG
         return error_response(BigQueryError(exc.status_code, reason, str(exc.detail)))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         request_id = request_id_var.get()
         log.exception("BigQuery API error on %s %s", request.method, request.url.path)
-        return error_response(BigQueryError(500, "internalError",
+        # A bug answers the same way every time: a reason outside the client's retry list (``internalError``
+        # would have it ask again for ten minutes) while the status still says it is ours.
+        return error_response(BigQueryError(500, SERVER_BUG,
                                             f"Internal error (request id {request_id}); see the server log"))

@@ -107,7 +107,11 @@ def engine_for(core: Core, labels: dict[str, Any]) -> str:
 def job_failure(job: Job) -> BigQueryError:
     """A failed or cancelled job, as getQueryResults reports it: an HTTP error with the job's reason."""
     error = job_error(job) or {"reason": "invalid", "message": "Job did not complete"}
-    return BigQueryError(400, error["reason"], error["message"])
+    return BigQueryError(_FAILURE_STATUS.get(error["reason"], 400), error["reason"], error["message"])
+
+
+# The HTTP status each job failure reason answers with (the client picks its exception class from it).
+_FAILURE_STATUS = {"notFound": 404, "duplicate": 409, "accessDenied": 403}
 
 
 def dml_affected_rows(core: Core, job: Job, user: Principal) -> int:

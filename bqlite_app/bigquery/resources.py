@@ -12,10 +12,9 @@ from typing import Any
 
 from bqlite_app.bigquery.errors import error_result
 from bqlite_app.bigquery.jobmeta import BigQueryJob
-from bqlite_app.jobs.models import Job, JobKind, JobStatus
+from bqlite_app.datasets import ANON_DATASET as ANON_DATASET  # re-exported: the face's modules import it here
+from bqlite_app.jobs.models import Job, JobKind, JobStatus, valid_text
 
-# The dataset that holds each query's anonymous result table, named by its job id (as BigQuery's `_...` datasets).
-ANON_DATASET = "_query_results"
 DEFAULT_LOCATION = "US"
 
 _STATES = {JobStatus.QUEUED: "PENDING", JobStatus.RUNNING: "RUNNING", JobStatus.COMPLETED: "DONE",
@@ -45,11 +44,16 @@ def job_error(job: Job) -> dict[str, Any] | None:
         return error_result("stopped", job.error or "Job cancelled")
     if status != JobStatus.FAILED:
         return None
-    message = job.error or "Job failed"
+    message = valid_text(job.error or "Job failed")
     if "maximum execution time" in message:
         return error_result("timeout", message)
     if message.startswith(("internal error", "interrupted", "stopped by server")):
         return error_result("jobInternalError" if message.startswith("internal") else "stopped", message)
+    # Errors raised by a job's own work (a load, a destination table) speak BigQuery's words.
+    if message.startswith("Not found:"):
+        return error_result("notFound", message)
+    if message.startswith("Already Exists:"):
+        return error_result("duplicate", message)
     return error_result("invalidQuery" if job.kind == JobKind.QUERY else "invalid", message)
 
 
@@ -61,15 +65,17 @@ def anon_table(project: str, job_id: str) -> dict[str, str]:
     return {"projectId": project, "datasetId": ANON_DATASET, "tableId": job_id}
 
 
-def job_resource(job: Job, meta: BigQueryJob | None, *, project: str, base_url: str) -> dict[str, Any]:
+def job_resource(job: Job, meta: BigQueryJob | None, *, project: str, base_url: str,
+                 dml_rows: int | None = None) -> dict[str, Any]:
     """The ``bigquery#job`` resource. Jobs submitted through our own API (no ``meta``) answer as query jobs of
-    the project asked about, with their SQL as the query."""
+    the project asked about, with their SQL as the query. ``dml_rows``: a finished DML statement's row count."""
     project = meta.project if meta is not None else project
     location = meta.location if meta is not None else DEFAULT_LOCATION
+    # History may hold text that is not valid UTF-8 (lone surrogates, from before labels were checked).
     configuration = dict(meta.configuration) if meta is not None else {
-        "query": {"query": job.sql, "useLegacySql": False}, "jobType": "QUERY"}
+        "query": {"query": valid_text(job.sql), "useLegacySql": False}, "jobType": "QUERY"}
     if job.labels:
-        configuration["labels"] = dict(job.labels)
+        configuration["labels"] = {valid_text(k): valid_text(v) for k, v in job.labels.items()}
     if job.kind == JobKind.QUERY and "query" in configuration:
         query = dict(configuration["query"])
         if not query.get("destinationTable"):
@@ -91,11 +97,11 @@ def job_resource(job: Job, meta: BigQueryJob | None, *, project: str, base_url: 
         "jobReference": reference,
         "configuration": configuration,
         "status": status,
-        "statistics": _statistics(job, meta),
+        "statistics": _statistics(job, meta, dml_rows),
     }
 
 
-def _statistics(job: Job, meta: BigQueryJob | None) -> dict[str, Any]:
+def _statistics(job: Job, meta: BigQueryJob | None, dml_rows: int | None) -> dict[str, Any]:
     processed = str(job.bytes_processed or 0)
     statistics: dict[str, Any] = {"creationTime": epoch_ms(job.created_at), "totalBytesProcessed": processed}
     if job.started_at is not None:
@@ -110,4 +116,6 @@ def _statistics(job: Job, meta: BigQueryJob | None) -> dict[str, Any]:
                                "cacheHit": False, "statementType": meta.statement_type if meta else "SELECT"}
         if job.execution_time_ms is not None:
             statistics["query"]["totalSlotMs"] = str(job.execution_time_ms * job.estimated_slots)
+        if dml_rows is not None:
+            statistics["query"]["numDmlAffectedRows"] = str(dml_rows)
     return statistics

@@ -1,10 +1,11 @@
 """datasets.insert, get, list, patch, update and delete (Google's REST v2 shapes).
 
-A dataset is a database name on both engines; its BigQuery metadata lives in ``catalog``. Who may do what follows
-API.md: creating and deleting a dataset is the admin's (``CREATE``/``DROP SCHEMA``) and makes the creator its owner,
-changing its metadata needs ``owner``, reading it ``reader``; listing shows only what the caller can read. The
-dataset ``default`` (the sample) is listed and readable but cannot be changed or deleted here; ``_query_results``
-(each query's anonymous result table) is not a dataset one can create, list or get.
+A dataset is a database name on both engines (``core.datasets`` creates and drops them); its BigQuery metadata lives
+in ``catalog``. Who may do what follows API.md: creating and deleting a dataset is the admin's (``CREATE``/``DROP
+SCHEMA``) and makes the creator its owner, changing its metadata needs ``owner``, reading it ``reader``; listing
+shows only what the caller can read. The dataset ``default`` (the sample) is listed and readable but cannot be
+changed or deleted here; ``_query_results`` (each query's anonymous result table) is not a dataset one can create,
+list or get.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from bqlite_app.access.principal import LOCAL, Principal
+from bqlite_app.access.principal import Principal
 from bqlite_app.bigquery import catalog as cat
 from bqlite_app.bigquery.auth import CoreDep, UserDep
 from bqlite_app.bigquery.errors import BigQueryError, duplicate, invalid, not_found
@@ -25,12 +26,11 @@ from bqlite_app.bigquery.request import base_url, int_param, json_body
 from bqlite_app.bigquery.resources import etag
 from bqlite_app.bigquery.responses import GoogleJSON
 from bqlite_app.core import Core
+from bqlite_app.datasets import ANON_DATASET, SAMPLE_DATASET, DatasetExists, is_reserved
 from bqlite_app.jobs.labels import LabelError, check_labels
 
 router = APIRouter()
 
-# Names no dataset may take: the engines' own databases (DuckDB's ``main`` is the dataset ``default``).
-RESERVED = {cat.ANON_DATASET, "main", "system", "information_schema", "pg_catalog", "temp"}
 # Settings BigQuery keeps on a dataset that change nothing here; stored and echoed as given.
 PASSTHROUGH = ("defaultTableExpirationMs", "defaultPartitionExpirationMs", "defaultCollation", "maxTimeTravelHours",
                "storageBillingModel", "defaultRoundingMode")
@@ -44,7 +44,7 @@ MAX_FRIENDLY_NAME_CHARS = 1_024
 DEFAULT_PAGE = 1_000
 _ROLE_NAMES = {"owner": "OWNER", "writer": "WRITER", "reader": "READER"}
 _FILTER_TERM = re.compile(r"labels\.([a-z][a-z0-9_-]{0,62})(?::(\S*))?")
-# One dataset created or deleted at a time: the existence check and the DDL on both engines go together.
+# One dataset created or deleted at a time through this face: the catalog's row and checks go with the engines' DDL.
 _CHANGE_LOCK = threading.Lock()
 
 
@@ -105,9 +105,10 @@ def _insert(core: Core, user: Principal, project: str, body: dict[str, Any], bas
     dataset = reference["datasetId"]
     if not isinstance(dataset, str):
         raise invalid("datasetReference.datasetId: must be a string", location="datasetReference.datasetId")
-    if dataset.lower() in {name.lower() for name in RESERVED}:
+    # The sample is answered as taken (below), as BigQuery answers for any dataset that exists.
+    if is_reserved(dataset) and dataset.lower() != SAMPLE_DATASET:
         raise invalid(f"The dataset name {dataset} is reserved", location="datasetReference.datasetId")
-    cat.check_dataset_id(dataset, creating=dataset != cat.DEFAULT_DATASET)
+    cat.check_dataset_id(dataset, creating=dataset != SAMPLE_DATASET)
     _refuse_unsupported(body)
     if body.get("access"):
         raise invalid("access: dataset access is managed with BigQuery-Lite's grants "
@@ -115,19 +116,17 @@ def _insert(core: Core, user: Principal, project: str, body: dict[str, Any], bas
     core.grants.require_admin(user, "create a dataset", target=dataset, action="dataset.create")
     row = cat.BigQueryDataset(dataset_id=dataset, location=cat.check_location(body.get("location")))
     _apply_metadata(row, body, replace=True)
+    if dataset.lower() == SAMPLE_DATASET:
+        raise duplicate(f"Dataset {project}:{SAMPLE_DATASET}")
     catalog = cat.catalog_for(core)
     with _CHANGE_LOCK:
-        existing = cat.all_datasets(core)
-        taken = next((name for name in existing if name.lower() == dataset.lower()), None)
-        if taken is not None:
-            # DuckDB's schema names ignore case: ``Sales`` and ``sales`` would be one schema.
-            raise duplicate(f"Dataset {project}:{taken}")
-        cat.create_dataset_on_engines(core, dataset)
+        try:
+            with cat.engine_errors():
+                core.datasets.create(dataset, user=user, detail={"face": "bigquery"})
+        except DatasetExists as exc:    # ignoring case: DuckDB's ``Sales`` and ``sales`` would be one schema
+            raise duplicate(f"Dataset {project}:{exc.name}") from exc
         row.created_ms = row.modified_ms = cat.now_ms()
         catalog.put_dataset(row)     # replaces a row left by a dataset of that name dropped through SQL
-        if user.user_id != LOCAL.user_id:
-            core.grants.make_owner(user.user_id, dataset)
-    core.audit.record(user, "dataset.create", target=dataset, detail={"face": "bigquery"})
     return dataset_resource(core, project, row, base)
 
 
@@ -139,8 +138,8 @@ def _get(core: Core, user: Principal, project: str, dataset: str, base: str) -> 
 def _list(core: Core, user: Principal, project: str, include_all: bool, wanted: list[tuple[str, str | None]],
           offset: int, max_results: int) -> dict[str, Any]:
     readable = core.grants.readable_datasets(user)
-    names = sorted(name for name in cat.all_datasets(core, tolerant=True)
-                   if (readable is None or name in readable) and name != cat.ANON_DATASET
+    names = sorted(name for name in core.datasets.names(tolerant=True)
+                   if (readable is None or name in readable) and name != ANON_DATASET
                    and (include_all or not name.startswith("_")))
     catalog = cat.catalog_for(core)
     rows = catalog.datasets()
@@ -165,7 +164,7 @@ def _change(core: Core, user: Principal, project: str, dataset: str, body: dict[
             base: str, replace: bool) -> dict[str, Any]:
     cat.check_dataset_id(dataset)
     action = "dataset.update"
-    if dataset == cat.DEFAULT_DATASET:
+    if dataset == SAMPLE_DATASET:
         raise invalid("The dataset default (the sample data) is reserved: it cannot be changed")
     row = _existing(core, user, project, dataset, "owner", action=action)
     if if_match and if_match != "*" and if_match != dataset_resource(core, project, row, base)["etag"]:
@@ -193,16 +192,16 @@ def _change(core: Core, user: Principal, project: str, dataset: str, body: dict[
 
 def _delete(core: Core, user: Principal, project: str, dataset: str, delete_contents: bool) -> None:
     cat.check_dataset_id(dataset)
-    if dataset == cat.DEFAULT_DATASET:
+    if dataset == SAMPLE_DATASET:
         raise invalid("The dataset default (the sample data) is reserved: it cannot be deleted")
-    if dataset == cat.ANON_DATASET:
+    if dataset == ANON_DATASET:
         raise not_found(f"Dataset {project}:{dataset}")
     core.grants.require_admin(user, "delete a dataset", target=dataset, action="dataset.delete")
     catalog = cat.catalog_for(core)
     with _CHANGE_LOCK:
-        if not cat.dataset_exists(core, dataset):
+        if not _exists(core, dataset):
             raise not_found(f"Dataset {project}:{dataset}")
-        schemas = catalog.registered_schemas_in(dataset)
+        schemas = core.schemas.ids_in(dataset)
         if schemas:
             raise BigQueryError(400, "resourceInUse",
                                 f"Dataset {project}:{dataset} holds tables of registered schemas "
@@ -210,10 +209,9 @@ def _delete(core: Core, user: Principal, project: str, dataset: str, delete_cont
         tables = cat.dataset_tables(core, dataset)
         if tables and not delete_contents:
             raise BigQueryError(400, "resourceInUse", f"Dataset {project}:{dataset} is still in use")
-        cat.drop_dataset_on_engines(core, dataset)
+        with cat.engine_errors():
+            core.datasets.drop(dataset, user=user, detail={"face": "bigquery", "tables_dropped": sorted(tables)[:100]})
         catalog.forget_dataset(dataset)
-    core.audit.record(user, "dataset.delete", target=dataset,
-                      detail={"face": "bigquery", "tables_dropped": sorted(tables)[:100]})
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -222,11 +220,16 @@ def require_dataset(core: Core, user: Principal, project: str, dataset: str, rol
                     action: str = "") -> None:
     """The caller holds ``role`` on ``dataset`` (403 otherwise, recorded) and it exists (404 otherwise)."""
     cat.check_dataset_id(dataset)
-    if dataset == cat.ANON_DATASET:
+    if dataset == ANON_DATASET:
         raise not_found(f"Dataset {project}:{dataset}")
     core.grants.require(user, dataset, role, action=action)  # type: ignore[arg-type]
-    if not cat.dataset_exists(core, dataset):
+    if not _exists(core, dataset):
         raise not_found(f"Dataset {project}:{dataset}")
+
+
+def _exists(core: Core, dataset: str) -> bool:
+    with cat.engine_errors():
+        return core.datasets.exists(dataset)
 
 
 def _existing(core: Core, user: Principal, project: str, dataset: str, role: str, *,

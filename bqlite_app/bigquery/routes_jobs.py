@@ -94,7 +94,10 @@ async def get_query_results(project: str, job_id: str, request: Request, core: C
 async def get_job(project: str, job_id: str, request: Request, core: CoreDep, user: UserDep) -> GoogleJSON:
     job = await run_in_threadpool(core.queries.get, job_id, user=user)
     meta = await run_in_threadpool(_meta(request).get, job_id)
-    return GoogleJSON(job_resource(job, meta, project=project, base_url=base_url(request)))
+    dml_rows = None
+    if meta is not None and meta.statement_type in jobs_query.DML_TYPES and job.status == JobStatus.COMPLETED:
+        dml_rows = await run_in_threadpool(jobs_query.dml_affected_rows, core, job, user)
+    return GoogleJSON(job_resource(job, meta, project=project, base_url=base_url(request), dml_rows=dml_rows))
 
 
 @router.post("/projects/{project}/jobs/{job_id}/cancel")

@@ -44,6 +44,7 @@ from bqlite_app.bigquery.schema import (
     normalize_fields,
 )
 from bqlite_app.core import Core
+from bqlite_app.datasets import SAMPLE_DATASET, engine_database
 
 router = APIRouter()
 
@@ -185,7 +186,7 @@ def _insert(core: Core, user: Principal, project: str, dataset: str, body: dict[
         if taken is not None:
             raise duplicate(f"Table {project}:{dataset}.{taken}")
         with cat.engine_errors():
-            core.engines[engine].create_table(cat.database_of(engine, dataset), table, columns, if_not_exists=False)
+            core.engines[engine].create_table(engine_database(engine, dataset), table, columns, if_not_exists=False)
         row.created_ms = row.modified_ms = cat.now_ms()
         row = cat.catalog_for(core).put_table(row)
     core.audit.record(user, "table.create", target=f"{dataset}.{table}", detail={"face": "bigquery",
@@ -266,7 +267,7 @@ def _change(core: Core, user: Principal, ref: TableRef, body: dict[str, Any], if
                               "its columns by registering a new version of the .proto", location="schema")
             columns = fields_to_columns(added)
             with cat.engine_errors():
-                core.engines[found.engine].add_columns(cat.database_of(found.engine, ref.dataset), ref.table, columns)
+                core.engines[found.engine].add_columns(engine_database(found.engine, ref.dataset), ref.table, columns)
         row.fields = merged
     _apply_metadata(row, body, replace=replace)
     row.modified_ms = max(cat.now_ms(), row.modified_ms + 1)
@@ -291,7 +292,7 @@ def _delete(core: Core, user: Principal, ref: TableRef) -> None:
                                   f"DROP VIEW IF EXISTS {cat.qualified(engine, ref.dataset, ref.table)}")
             else:
                 with cat.engine_errors():
-                    core.engines[engine].drop_table(cat.database_of(engine, ref.dataset), ref.table)
+                    core.engines[engine].drop_table(engine_database(engine, ref.dataset), ref.table)
         cat.catalog_for(core).forget_table(ref.dataset, ref.table)
     core.audit.record(user, "table.delete", target=f"{ref.dataset}.{ref.table}", detail={"face": "bigquery"})
 
@@ -341,7 +342,7 @@ def _insert_all(core: Core, user: Principal, ref: TableRef, body: dict[str, Any]
         return answer
     if data.num_rows:
         with cat.engine_errors():
-            core.engines[found.engine].insert_arrow(cat.database_of(found.engine, ref.dataset), ref.table, data)
+            core.engines[found.engine].insert_arrow(engine_database(found.engine, ref.dataset), ref.table, data)
     _remember(ref, [insert_ids[i] for i in fresh if i not in errors])
     core.audit.record(user, "ingest", target=f"{ref.dataset}.{ref.table}",
                       detail={"face": "bigquery", "rows": data.num_rows, "rejected": len(errors)})
@@ -538,7 +539,7 @@ def find_table(core: Core, user: Principal, ref: TableRef, role: str, *, action:
         raise not_found(f"Table {ref.full}")
     row = _row_for(catalog, row, ref.dataset, ref.table, engine)
     view_sql = cat.is_view(core, engine, ref.dataset, ref.table)
-    schema_id = catalog.registered_schema(ref.dataset, ref.table)
+    schema_id = core.schemas.find(ref.dataset, ref.table)
     fields = _effective_fields(core, row, engine, ref, schema_id)
     return FoundTable(ref, engine, row, fields, view_sql, schema_id)
 
@@ -558,7 +559,7 @@ def _effective_fields(core: Core, row: cat.BigQueryTable, engine: str, ref: Tabl
                                                 "LIMIT 0")
     engine_fields = arrow_to_fields(data.schema)
     if schema_id is not None:
-        proto = cat.catalog_for(core).registered_fields(schema_id, core.settings.proto_max_depth) or []
+        proto = cat.catalog_for(core).proto_fields(core.schemas, schema_id, core.settings.proto_max_depth)
         registered = {f["name"]: f for f in proto}
         engine_fields = [registered.get(f["name"], f) for f in engine_fields]
     declared = {f["name"]: f for f in row.fields}
@@ -703,7 +704,7 @@ def _schema_fields(body: dict[str, Any]) -> list[Any]:
 
 
 def _refuse_default(dataset: str, what: str) -> None:
-    if dataset == cat.DEFAULT_DATASET:
+    if dataset == SAMPLE_DATASET:
         raise invalid(f"The dataset default (the sample data) is reserved: this API cannot {what} it; "
                       "create a dataset of your own")
 

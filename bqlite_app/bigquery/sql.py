@@ -28,6 +28,7 @@ from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
+from bqlite_app.datasets import engine_database
 from bqlite_app.errors import InvalidQuery
 from bqlite_app.jobs.params import BqType, parse_type
 
@@ -35,7 +36,6 @@ ENGINES = ("duckdb", "clickhouse")
 # Queries, DML and DDL; scripting (DECLARE, SET, BEGIN...), EXPORT DATA, CALL and the like are not translated.
 _STATEMENTS = (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter,
                exp.TruncateTable)
-_DEFAULT_DATABASE = {"duckdb": "main", "clickhouse": "default"}
 
 # -- parameter placeholder types ---------------------------------------------------------------------------------
 
@@ -157,11 +157,6 @@ def _number_positional(sql: str) -> str:
 # -- names -----------------------------------------------------------------------------------------------------
 
 
-def dataset_database(dataset: str, engine: str) -> str:
-    """Our dataset -> the engine's schema/database (``default`` is where the sample lives)."""
-    return _DEFAULT_DATABASE[engine] if dataset == "default" else dataset
-
-
 def _resolve_tables(tree: exp.Expr, engine: str, default_dataset: str | None) -> None:
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for table in list(tree.find_all(exp.Table)):
@@ -178,7 +173,7 @@ def _resolve_tables(tree: exp.Expr, engine: str, default_dataset: str | None) ->
             continue
         if dataset.upper() == "INFORMATION_SCHEMA" or table.name.upper() == "INFORMATION_SCHEMA":
             raise InvalidQuery("INFORMATION_SCHEMA views are not supported")
-        table.set("db", exp.to_identifier(dataset_database(dataset, engine), quoted=True))
+        table.set("db", exp.to_identifier(engine_database(engine, dataset), quoted=True))
         table.set("catalog", None)
 
 

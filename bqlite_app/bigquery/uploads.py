@@ -31,6 +31,8 @@ from bqlite_app.bigquery.errors import BigQueryError, invalid, not_found
 # Disk writes happen in the thread pool, this many bytes at a time, so the event loop never waits on the disk.
 WRITE_BLOCK = 1024 * 1024
 MAX_METADATA_BYTES = 1024 * 1024
+# A resumable session untouched this long is abandoned (Google keeps theirs for a week; a day is plenty locally).
+ABANDONED_AFTER_S = 24 * 3600
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{32,64}")
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)")
 
@@ -150,6 +152,7 @@ class ResumableSessions:
         self._limit = limit
 
     def open(self, metadata: dict[str, Any], user: Principal) -> str:
+        self.cleanup(ABANDONED_AFTER_S)  # a directory scan per new session keeps abandoned ones from piling up
         upload_id = secrets.token_urlsafe(32)
         record = {"owner": user.user_id, "metadata": metadata}
         (self._dir / f"{upload_id}.part").touch()
@@ -195,7 +198,7 @@ class ResumableSessions:
         return spool.size, Upload(metadata=record["metadata"], path=finished, size=spool.size)
 
     def cleanup(self, max_age_s: float) -> None:
-        """Remove abandoned sessions (called by the janitor)."""
+        """Remove the files of sessions nobody has touched for ``max_age_s``."""
         cutoff = time.time() - max_age_s
         for path in self._dir.glob("*"):
             try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from bqlite_app.components.load_dialog import load_data_dialog
 from bqlite_app.state.catalog import CatalogState, ColumnNode, DatabaseNode, EngineNode, TableNode
 from bqlite_app.state.workspace import WorkspaceState
 
@@ -103,6 +104,7 @@ def explorer() -> rx.Component:
                                color_scheme="gray", loading=CatalogState.loading, aria_label="Refresh explorer"),
                 content="Refresh",
             ),
+            load_data_dialog(),
             width="100%", align="center", spacing="2",
         ),
         rx.box(

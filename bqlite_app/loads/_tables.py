@@ -6,8 +6,8 @@ after every row is in, so a failed or cancelled load leaves the old table exactl
 - DuckDB: ``DROP`` + ``ALTER TABLE ... RENAME`` in one transaction (DuckDB's DDL is transactional);
 - ClickHouse: ``EXCHANGE TABLES`` (atomic in an Atomic database), then the old table (now the stage) is dropped.
 
-The statements here are the engines' own SQL; names are quoted by the engines' DDL helpers, and the only
-literals are validated dataset names.
+The statements here are the engines' own SQL; names are quoted by the engines' DDL helpers and no literal is built
+from input. Which database holds a dataset, and whether it exists, is ``bqlite_app.datasets``'.
 """
 
 from __future__ import annotations
@@ -21,14 +21,6 @@ from engines.base import Engine
 from engines.types import Column
 
 STAGE_PREFIX = "__bqlite_load_"
-_ENGINE_DEFAULTS = {"duckdb": "main", "clickhouse": "default"}
-
-
-def database_of(engine: Engine, dataset: str) -> str:
-    """The engine's database for a dataset (``default`` is DuckDB's ``main``)."""
-    if dataset == "default":
-        return _ENGINE_DEFAULTS.get(engine.name, "default")
-    return dataset
 
 
 def qualified(engine: Engine, database: str, table: str) -> str:
@@ -43,17 +35,6 @@ def _quote(engine: Engine, name: str) -> str:
 
 def _run(engine: Engine, sql: str, tag: str) -> list[pa.RecordBatch]:
     return list(engine.execute(sql, query_tag=f"{tag}-{uuid.uuid4().hex[:8]}"))
-
-
-def dataset_exists(engine: Engine, database: str, tag: str) -> bool:
-    literal = "'" + database.replace("\\", "\\\\").replace("'", "''") + "'"
-    if engine.name == "duckdb":
-        sql = ("SELECT count(*) AS n FROM duckdb_schemas() "
-               f"WHERE database_name = current_database() AND schema_name = {literal}")
-    else:
-        sql = f"SELECT count() AS n FROM system.databases WHERE name = {literal}"
-    batches = [b for b in _run(engine, sql, tag) if b.num_rows]
-    return bool(batches) and int(batches[0].column(0)[0].as_py()) > 0
 
 
 def table_schema(engine: Engine, database: str, table: str, tag: str) -> pa.Schema:

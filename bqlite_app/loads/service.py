@@ -9,7 +9,8 @@ all-or-nothing insert:
   ``WRITE_TRUNCATE`` leaves the old rows exactly as they were.
 
 Grants (API.md "What each needs"): appending and creating a table need ``writer`` on the dataset; replacing an
-existing table's contents (``WRITE_TRUNCATE``, a TRUNCATE) needs ``owner``.
+existing table's contents (``WRITE_TRUNCATE``, a TRUNCATE) needs ``owner``. No load goes into a reserved dataset
+(``bqlite_app.datasets``), the sample ``default`` included, whatever the caller's role.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pyarrow as pa
 from bqlite_app.access.audit import AuditLog
 from bqlite_app.access.grants import Grants
 from bqlite_app.access.principal import LOCAL, Principal
+from bqlite_app.datasets import database_exists, engine_database, refuse_reserved
 from bqlite_app.errors import BqliteError, EngineNotAvailable, ValidationFailed
 from bqlite_app.jobs.labels import validate_labels
 from bqlite_app.jobs.models import Job, JobKind
@@ -151,9 +153,9 @@ class LoadService:
         """Queue the load of ``source`` (which this call takes over: it is deleted when the job ends, or at once
         when this raises). ``source_name`` is the file name shown in the job's text.
 
-        Raises ``ValidationFailed`` (a bad spec, no schema for a new table), ``EngineNotAvailable``,
-        ``AccessDenied``, ``DatasetNotFound``, ``DestinationNotFound`` (``CREATE_NEVER``), ``TableNotEmpty``
-        (``WRITE_EMPTY``), ``JobAlreadyExists`` (a taken ``job_id``).
+        Raises ``ValidationFailed`` (a bad spec, no schema for a new table), ``DatasetReserved``,
+        ``EngineNotAvailable``, ``AccessDenied``, ``DatasetNotFound``, ``DestinationNotFound`` (``CREATE_NEVER``),
+        ``TableNotEmpty`` (``WRITE_EMPTY``), ``JobAlreadyExists`` (a taken ``job_id``).
         """
         submitted = False
         try:
@@ -168,13 +170,13 @@ class LoadService:
 
     def _submit(self, spec: LoadSpec, source: Path, user: Principal, job_id: str | None, source_name: str | None,
                 labels: dict[str, str], priority: int) -> Job:
-        validate(spec)
+        _check_target(spec)
         validate_labels(labels)
         if not 1 <= priority <= 5:
             raise ValidationFailed(f"priority: must be between 1 and 5, got {priority}")
         engine = self._engine(spec)
         size = _check_source(source)
-        database = _tables.database_of(engine, spec.dataset)
+        database = engine_database(engine.name, spec.dataset)
         exists = engine.table_exists(database, spec.table)
         self._authorize(user, spec, exists)
         self._check_destination(engine, spec, database, exists, tag="load-check")
@@ -237,20 +239,20 @@ class LoadService:
     # -- query results into tables (BigQuery's destinationTable) ----------------------------------------------
 
     def check_destination(self, spec: LoadSpec, *, user: Principal) -> None:
-        """Before a query job with a destination table exists: the caller's grants and the dispositions."""
-        validate(spec)
+        """Before a query job with a destination table exists: the name and the caller's grants. Dispositions are
+        the job's to judge when it writes (BigQuery's job fails; the submission does not)."""
+        _check_target(spec)
         engine = self._engine(spec)
-        database = _tables.database_of(engine, spec.dataset)
-        exists = engine.table_exists(database, spec.table)
+        exists = engine.table_exists(engine_database(engine.name, spec.dataset), spec.table)
         self._authorize(user, spec, exists)
-        self._check_destination(engine, spec, database, exists, tag="destination-check")
 
     def write_result(self, spec: LoadSpec, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, tag: str,
                      stopped: Callable[[], bool] = lambda: False) -> int:
         """A query's stored result into ``spec``'s table with its dispositions, all or nothing (as a load). A new
         or replaced table takes the result's columns, as BigQuery's does."""
+        _check_target(spec)     # checked when the query was submitted; again, as this writes where it is told
         engine = self._engine(spec)
-        database = _tables.database_of(engine, spec.dataset)
+        database = engine_database(engine.name, spec.dataset)
         exists = engine.table_exists(database, spec.table)
         self._check_destination(engine, spec, database, exists, tag=tag)
         staged = not exists or spec.write_disposition == "WRITE_TRUNCATE"
@@ -260,7 +262,7 @@ class LoadService:
 
     def _plan(self, engine: Engine, spec: LoadSpec, source: Path, tag: str) -> _Plan:
         """The schema rows are read into, and whether they go through a stage (created or replaced tables)."""
-        database = _tables.database_of(engine, spec.dataset)
+        database = engine_database(engine.name, spec.dataset)
         exists = engine.table_exists(database, spec.table)
         self._check_destination(engine, spec, database, exists, tag=tag)
         replacing = exists and spec.write_disposition == "WRITE_TRUNCATE"
@@ -303,7 +305,7 @@ class LoadService:
         self._grants.require(user, spec.dataset, role, action="load.submit")
 
     def _check_destination(self, engine: Engine, spec: LoadSpec, database: str, exists: bool, *, tag: str) -> None:
-        if not exists and not self._dataset_exists(engine, spec.dataset, database, tag):
+        if not exists and not self._dataset_exists(engine, spec.dataset):
             raise DatasetNotFound(f"Not found: Dataset {spec.dataset}")
         if not exists and spec.create_disposition == "CREATE_NEVER":
             raise DestinationNotFound(f"Not found: Table {spec.destination} (create_disposition is CREATE_NEVER)")
@@ -311,10 +313,10 @@ class LoadService:
             raise TableNotEmpty(f"Already Exists: Table {spec.destination} is not empty and write_disposition is "
                                 "WRITE_EMPTY")
 
-    def _dataset_exists(self, engine: Engine, dataset: str, database: str, tag: str) -> bool:
+    def _dataset_exists(self, engine: Engine, dataset: str) -> bool:
         """The engine has the database, or the dataset was created through us and awaits its first table (a
         grant names it; ``create_table`` creates the database)."""
-        if dataset == "default" or _tables.dataset_exists(engine, database, tag):
+        if database_exists(engine, dataset):
             return True
         return self._grants is not None and self._grants.dataset_exists(dataset)
 
@@ -323,6 +325,14 @@ class LoadService:
             self._reports[job_id] = report
             while len(self._reports) > REPORTS_KEPT:
                 self._reports.popitem(last=False)
+
+
+def _check_target(spec: LoadSpec) -> None:
+    """The spec's fields, then its dataset: never a reserved one (the sample, the query results, a system catalog),
+    as the schema registry and the BigQuery face refuse them for tables. ``preview`` skips this: it names no real
+    destination."""
+    validate(spec)
+    refuse_reserved(spec.dataset)
 
 
 def _write(engine: Engine, spec: LoadSpec, plan: _Plan, batches: Iterable[pa.RecordBatch], *,

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from bqlite_app.datasets import check_dataset_name
 from bqlite_app.errors import ValidationFailed
 from engines.types import Column, ListOf, MapOf, Struct
 
@@ -29,9 +30,8 @@ ENCODINGS: dict[str, str] = {
 MAX_BAD_RECORDS = 1_000_000
 MAX_SKIP_ROWS = 1_000_000
 MAX_NULL_MARKER = 64
-# Dataset names as grants know them; table names as BigQuery's letters/digits/underscores/dashes (no dots, quotes
-# or spaces: they are quoted into DDL, but nothing good comes of them).
-_DATASET = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
+# Table names as BigQuery's letters/digits/underscores/dashes (no dots, quotes or spaces: they are quoted into DDL,
+# but nothing good comes of them). Dataset names follow ``bqlite_app.datasets``, as grants know them.
 _TABLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,1023}$")
 # Our own staging tables; a client may not name (and so overwrite or read) one.
 INTERNAL_PREFIX = "__bqlite_"
@@ -85,8 +85,7 @@ class LoadSpec:
 
 def validate(spec: LoadSpec) -> None:
     """Raise ``ValidationFailed`` naming the first field that is wrong."""
-    if not _DATASET.fullmatch(spec.dataset or ""):
-        raise ValidationFailed(f"dataset: {spec.dataset!r} must match ^[A-Za-z_][A-Za-z0-9_]*$")
+    check_dataset_name(spec.dataset)
     if not _TABLE.fullmatch(spec.table or "") or spec.table.startswith(INTERNAL_PREFIX):
         raise ValidationFailed(f"table: {spec.table!r} must be letters, digits, underscores or dashes "
                                f"(at most 1024, not starting with {INTERNAL_PREFIX})")

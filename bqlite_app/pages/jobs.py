@@ -58,7 +58,11 @@ def job_row(row: JobRow) -> rx.Component:
         rx.table.cell(status_badge(row.status)),
         rx.table.cell(rx.link(row.job_id, href=href, font_family="var(--code-font-family)", size="2",
                               white_space="nowrap")),
-        rx.table.cell(rx.link(rx.text(row.sql, font_family="var(--code-font-family)", size="1", trim="both"),
+        rx.table.cell(rx.link(rx.hstack(
+                                  # Load jobs (BigQuery's load jobs, the explorer's "Load data") read as such.
+                                  rx.cond(row.kind == "load", rx.badge("load", color_scheme="iris", size="1")),
+                                  rx.text(row.sql, font_family="var(--code-font-family)", size="1", trim="both"),
+                                  spacing="2", align="center"),
                               href=href, color="var(--gray-12)", underline="none"),
                       max_width="0", width="100%", overflow="hidden", text_overflow="ellipsis",
                       white_space="nowrap"),

@@ -9,8 +9,9 @@ from bqlite_app.components.controls import select_control
 from bqlite_app.components.layout import page_layout
 from bqlite_app.components.result_grid import results_panel
 from bqlite_app.components.sql_editor import sql_editor
+from bqlite_app.datasets import SAMPLE_DATABASES
 from bqlite_app.state.auth import AuthState
-from bqlite_app.state.catalog import DEFAULT_DATABASES, CatalogState
+from bqlite_app.state.catalog import CatalogState
 from bqlite_app.state.workspace import ENGINES, PRIORITIES, WorkspaceState
 
 # The scheduler runs lower numbers first; waiting jobs age upwards so batch work never starves.
@@ -109,7 +110,7 @@ def editor() -> rx.Component:
                 value=WorkspaceState.editor_text,
                 command=WorkspaceState.editor_command,
                 catalog=CatalogState.completion[WorkspaceState.engine],
-                default_schema=rx.match(WorkspaceState.engine, *DEFAULT_DATABASES.items(), ""),
+                default_schema=rx.match(WorkspaceState.engine, *SAMPLE_DATABASES.items(), ""),
                 engine=WorkspaceState.engine,
                 color_mode=rx.color_mode_cond("light", "dark"),
                 placeholder="Write SQL here. Ctrl+Enter runs it.",

@@ -12,9 +12,9 @@ import logging
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
+from bqlite_app.datasets import RESERVED_DATASETS
 from bqlite_app.jobs.models import utcnow
 from bqlite_app.schemas.models import CreatedTable
-from bqlite_app.schemas.uploads import RESERVED_DATASETS
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.descriptor import Descriptor
 from sqlalchemy import event
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
@@ -184,6 +185,25 @@ class SchemaRegistry:
         record = self._get(schema_id)
         self._access.require(user, record.database_name, role, action)
         return record
+
+    def find(self, database: str, table: str) -> str | None:
+        """The id of the schema registered for ``database.table``, if a .proto made that table."""
+        with self._session() as session:
+            record = session.exec(select(SchemaRecord).where(SchemaRecord.database_name == database,
+                                                             SchemaRecord.table_name == table)).first()
+        return record.schema_id if record is not None else None
+
+    def ids_in(self, database: str) -> list[str]:
+        """The schemas registered into ``database`` (a dataset holding them cannot simply be dropped)."""
+        with self._session() as session:
+            return list(session.exec(select(SchemaRecord.schema_id)
+                                     .where(SchemaRecord.database_name == database)).all())
+
+    def message(self, schema_id: str) -> tuple[int, Descriptor]:
+        """The latest version's number and its message descriptor (compiled once per version)."""
+        with self._session() as session:
+            version = self._latest(session, schema_id)
+        return version.version, self._compile(version).descriptor(version.message_type)
 
     def _dataset_in_use(self, dataset: str) -> bool:
         with self._session() as session:

@@ -13,7 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from bqlite_app.errors import DatasetReserved, PayloadTooLarge, ValidationFailed
+from bqlite_app.datasets import refuse_reserved
+from bqlite_app.errors import PayloadTooLarge, ValidationFailed
 
 MAX_IMPORTS = 100                       # API.md: "imports: ... at most 100"
 MAX_FILE_BYTES = 10 * 1024**2           # one .proto or descriptor set
@@ -25,8 +26,6 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _MAX_NAME_CHARS = 512
 
-# The sample dataset of each engine (DuckDB ``main``, ClickHouse ``default``) and the engines' own catalogs.
-RESERVED_DATASETS = frozenset({"main", "default", "system", "information_schema", "pg_catalog", "temp"})
 
 
 class _Named(Protocol):
@@ -70,13 +69,9 @@ def check_upload_sizes(main: _Named, imports: Sequence[_Named]) -> None:
 
 
 def check_dataset(database_name: str) -> str:
-    """A schema's ``database_name``: an identifier that names no sample dataset or system catalog."""
+    """A schema's ``database_name``: an identifier that names no reserved dataset (``bqlite_app.datasets``)."""
     check_identifier("database_name", database_name)
-    if database_name.lower() in RESERVED_DATASETS:
-        raise DatasetReserved(
-            f"database_name: {database_name!r} is reserved (the sample dataset or an engine's system catalog); "
-            f"choose another dataset, e.g. 'bigquery_lite'. Reserved: {', '.join(sorted(RESERVED_DATASETS))}")
-    return database_name
+    return refuse_reserved(database_name, field="database_name")
 
 
 def check_identifier(field: str, value: str) -> str:

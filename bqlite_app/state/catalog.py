@@ -9,18 +9,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from collections.abc import Sequence
 
 import reflex as rx
 
-from bqlite_app.access.grants import dataset_of
 from bqlite_app.access.principal import Principal
+from bqlite_app.datasets import SAMPLE_DATABASES, dataset_of
 from bqlite_app.errors import AuthRequired
 from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState, acting
 from engines.base import CatalogTable
 
-# The database whose tables the editor completes without a prefix.
-DEFAULT_DATABASES = {"duckdb": "main", "clickhouse": "default"}
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUOTES = {"clickhouse": "`"}
 
@@ -62,9 +61,10 @@ def quote_name(engine: str, name: str) -> str:
     return f"{mark}{name.replace(mark, mark * 2)}{mark}"
 
 
-def engine_tree(engine: str, tables: list[CatalogTable]) -> list[DatabaseNode]:
+def engine_tree(engine: str, tables: list[CatalogTable], empty: Sequence[str] = ()) -> list[DatabaseNode]:
+    """The explorer's databases with their tables; ``empty`` databases (no tables yet) are shown too, last."""
     databases: dict[str, list[TableNode]] = {}
-    for table in sorted(tables, key=lambda t: (t.database != DEFAULT_DATABASES.get(engine), t.database, t.name)):
+    for table in sorted(tables, key=lambda t: (t.database != SAMPLE_DATABASES.get(engine), t.database, t.name)):
         key = f"{engine}/{table.database}/{table.name}"
         rows = "" if table.row_count is None else f"{table.row_count:,} rows"
         databases.setdefault(table.database, []).append(TableNode(
@@ -72,6 +72,8 @@ def engine_tree(engine: str, tables: list[CatalogTable]) -> list[DatabaseNode]:
             qualified=f"{quote_name(engine, table.database)}.{quote_name(engine, table.name)}",
             columns=[ColumnNode(c.name, c.type) for c in table.columns],
         ))
+    for name in empty:
+        databases.setdefault(name, [])
     return [DatabaseNode(key=f"{engine}/{name}", name=name, tables=items) for name, items in databases.items()]
 
 
@@ -85,8 +87,11 @@ def readable_tables(engine: str, tables: list[CatalogTable], readable: set[str] 
 def read_engine(name: str, *, user: Principal) -> EngineNode:
     try:
         readable = core.grants.readable_datasets(user)
-        tables = readable_tables(name, core.engines[name].catalog(), readable)
-        return EngineNode(key=name, name=name, error="", databases=engine_tree(name, tables))
+        engine = core.engines[name]
+        tables = readable_tables(name, engine.catalog(), readable)
+        empty = [database for database in engine.databases()
+                 if readable is None or dataset_of(name, database) in readable]
+        return EngineNode(key=name, name=name, error="", databases=engine_tree(name, tables, empty))
     except Exception as exc:  # an unavailable engine is shown as such; the other one still works
         return EngineNode(key=name, name=name, error=f"{type(exc).__name__}: {exc}", databases=[])
 

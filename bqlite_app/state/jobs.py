@@ -70,6 +70,7 @@ class JobRow:
     bytes: str = ""
     priority: int = 1
     user: str = ""
+    kind: str = "query"
 
 
 def job_row(info: dict[str, Any]) -> JobRow:
@@ -79,7 +80,7 @@ def job_row(info: dict[str, Any]) -> JobRow:
     return JobRow(job_id=info["job_id"], sql=sql, engine=info["engine"], status=info["status"],
                   created=local_time(info["created_at"]), duration=elapsed(info),
                   rows=human_count(info["rows_returned"]), bytes=human_bytes(info["bytes_processed"]),
-                  priority=info["priority"], user=str(info.get("user") or ""))
+                  priority=info["priority"], user=str(info.get("user") or ""), kind=info.get("kind", "query"))
 
 
 def fetch_rows(status: str, engine: str, search: str, offset: int, user: Principal) -> tuple[list[JobRow], int]:

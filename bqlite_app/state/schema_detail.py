@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import threading
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +21,7 @@ from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState, authenticate
 from bqlite_app.state.display import error_lines, route_tail
 from bqlite_app.state.schemas import ENGINE_LABELS
+from bqlite_app.state.uploads import spool_upload
 
 FORMATS = ["delimited", "single", "jsonl"]
 ALL_TABLES = "all"
@@ -76,24 +76,6 @@ def flatten_fields(fields: list[dict[str, Any]], depth: int = 0) -> list[FieldRo
 
 def workspace_url(sql: str, engine: str) -> str:
     return "/?" + urlencode({"sql": sql, "engine": engine})
-
-
-async def spool_upload(chunks: rx.UploadChunkIterator, spool: Path) -> int:
-    """Write the uploaded file to disk; refuse it past the ingest size limit (reading on, to end the upload)."""
-    spool.parent.mkdir(parents=True, exist_ok=True)
-    limit, size, too_large = core.settings.max_ingest_bytes, 0, False
-    with spool.open("wb") as out:
-        async for chunk in chunks:
-            size += len(chunk.data)
-            if size > limit:
-                too_large = True
-                continue
-            await asyncio.to_thread(out.write, chunk.data)
-    if too_large:
-        raise ValueError(f"The file is over the ingest limit of {human_bytes(limit)}")
-    if size == 0:
-        raise ValueError("The file is empty")
-    return size
 
 
 class IngestCancelled(Exception):
@@ -282,7 +264,7 @@ class SchemaDetailState(AuthState):
         progress = _Progress()
         _running[token] = progress
         try:
-            size = await spool_upload(chunks, spool)
+            size, _name = await spool_upload(chunks, spool, what="ingest")
             if progress.cancel.is_set():
                 raise IngestCancelled("cancelled")
             async with self:

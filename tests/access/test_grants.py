@@ -9,9 +9,10 @@ from sqlmodel import SQLModel, create_engine
 
 from bqlite_app.access.audit import AuditLog, AuditQuery
 from bqlite_app.access.authorize import Authorizer, split_name
-from bqlite_app.access.grants import Grants, dataset_of
+from bqlite_app.access.grants import Grants
 from bqlite_app.access.models import User
 from bqlite_app.access.principal import LOCAL, Principal
+from bqlite_app.datasets import dataset_of
 from bqlite_app.errors import AccessDenied, UserNotFound, ValidationFailed
 from bqlite_app.settings import Settings
 
@@ -78,6 +79,16 @@ def test_datasets_listing(grants: Grants) -> None:
     assert grants.datasets(ANN, tables) == [{"name": "sales", "tables": 1, "your_role": "reader"}]
     assert [d["name"] for d in grants.datasets(LOCAL, tables)] == ["default", "hidden", "sales"]
     assert grants.datasets(LOCAL, tables)[0]["tables"] == 2
+    empty = grants.datasets(LOCAL, tables, [("duckdb", "fresh"), ("clickhouse", "fresh")])
+    assert {"name": "fresh", "tables": 0, "your_role": "owner"} in empty
+
+
+def test_a_deleted_dataset_takes_its_grants_along(grants: Grants) -> None:
+    grants.make_owner(ANN.user_id, "scratch")
+    grants.set_grant(ANN, "scratch", "bob", "reader")
+    grants.forget_dataset("scratch")
+    assert grants.role_on(ANN, "scratch") is None and grants.role_on(BOB, "scratch") is None
+    assert not grants.dataset_exists("scratch")    # created again, it starts with no owners
 
 
 @pytest.mark.parametrize(("name", "engine", "expected"), [

@@ -179,6 +179,8 @@ def test_passthrough_settings_are_kept(bq: bigquery.Client, dataset_id: str) -> 
 
 
 def test_dataset_made_here_shows_in_our_api(bq: bigquery.Client, client: TestClient, dataset_id: str) -> None:
+    listed = {d["name"]: d for d in client.get("/datasets").json()["datasets"]}
+    assert listed[dataset_id]["tables"] == 0              # empty datasets are datasets too
     bq.create_table(bigquery.Table(f"{PROJECT}.{dataset_id}.events", schema=[bigquery.SchemaField("x", "INT64")]))
     listed = {d["name"]: d for d in client.get("/datasets").json()["datasets"]}
     assert listed[dataset_id]["tables"] == 1

@@ -177,14 +177,16 @@ def test_destination_table_dispositions(bq: bigquery.Client, dataset_id: str) ->
     assert bq.get_table(destination).num_rows == 4
     run("WRITE_TRUNCATE")
     assert bq.get_table(destination).num_rows == 2
-    with pytest.raises(exceptions.GoogleAPICallError):
-        run("WRITE_EMPTY")        # the table has rows now
+    with pytest.raises(exceptions.Conflict):
+        run("WRITE_EMPTY")        # the table has rows now: the job fails with "duplicate"
     assert bq.get_table(destination).num_rows == 2
 
     never = bigquery.QueryJobConfig(destination=f"{bq.project}.{dataset_id}.absent",
                                     create_disposition="CREATE_NEVER")
     with pytest.raises(exceptions.NotFound):
         bq.query(sql, job_config=never).result()
+    with pytest.raises(exceptions.BadRequest):       # the sample dataset takes no tables
+        bq.query(sql, job_config=bigquery.QueryJobConfig(destination=f"{bq.project}.default.mine")).result()
 
 
 def test_ddl_and_dml_through_queries(bq: bigquery.Client, dataset_id: str) -> None:
@@ -195,3 +197,18 @@ def test_ddl_and_dml_through_queries(bq: bigquery.Client, dataset_id: str) -> No
     assert job.num_dml_affected_rows == 2
     rows = bq.query_and_wait(f"SELECT body FROM `{dataset_id}.notes` ORDER BY id")
     assert [row["body"] for row in rows] == ["a", "b"]
+
+
+def test_job_text_that_is_not_valid_unicode_still_renders() -> None:
+    # An engine's message may carry undecodable bytes as lone surrogates (and old history may hold them in
+    # labels); one such job once made every jobs.list that included it fail, and the client retry for minutes.
+    import orjson
+
+    from bqlite_app.bigquery.resources import job_resource
+    from bqlite_app.jobs.models import Job, JobStatus
+
+    job = Job(sql="SELECT 1", engine="duckdb", status=JobStatus.FAILED, error="bad byte \udcff here",
+              labels={"team": "x\udcff"})
+    rendered = orjson.loads(orjson.dumps(job_resource(job, None, project="p", base_url="http://x")))
+    assert rendered["status"]["errorResult"]["message"] == "bad byte \ufffd here"
+    assert rendered["configuration"]["labels"] == {"team": "x\ufffd"}

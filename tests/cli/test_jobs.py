@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pyarrow as pa
@@ -40,6 +41,7 @@ def test_show_prints_the_job_and_json_is_the_api_answer(bqlite: Bqlite, api, fin
     assert shown.exit_code == 0
     for text in (job_id, "completed", "30,000", "range(30000)"):
         assert text in shown.stdout
+    assert re.search(r"Kind\s+query", shown.stdout)
     assert json.loads(bqlite("--json", "jobs", "show", job_id).stdout) == api.get(f"/jobs/{job_id}").json()
 
 

@@ -77,8 +77,11 @@ def test_shell_completion_offers_commands_and_engines():
 
     assert complete("bqlite sch") == ["schemas"]
     assert complete("bqlite query --engine cl") == ["clickhouse"]
-    assert "bqlite" in subprocess.run([str(BQLITE), "--show-completion", "bash"], capture_output=True,
-                                      text=True).stdout
+    # The script is for the shell it runs in (typer asks the process tree), so run it from bash as a user would: a
+    # test runner with no shell above it (CI, a background job) has none to detect. The trailing `exit` keeps bash
+    # from replacing itself with the command, so bash stays its parent.
+    assert "bqlite" in subprocess.run(["bash", "-c", f"'{BQLITE}' --show-completion; exit $?"],
+                                      capture_output=True, text=True).stdout
 
 
 def _running_job(api: httpx.Client, marker: str) -> str:

@@ -82,7 +82,8 @@ def _run_app(tmp_path_factory: pytest.TempPathFactory, *, name: str = "live-app"
     extra = env or {}
     env = {
         **os.environ, "BQLITE_DATA_DIR": str(data_dir), "BQLITE_API_PORT": str(api_port),
-        "BQLITE_UI_PORT": str(ui_port), "BQLITE_SAMPLE_ROWS": "2000", "LOG_LEVEL": "INFO",
+        "BQLITE_UI_PORT": str(ui_port), "BQLITE_STORAGE_PORT": str(free_port()), "BQLITE_SAMPLE_ROWS": "2000",
+        "LOG_LEVEL": "INFO",
         "BQLITE_CORS_ORIGINS": f'["http://127.0.0.1:{ui_port}"]',
         "REFLEX_TELEMETRY_ENABLED": "false", "REFLEX_CHECK_LATEST_VERSION": "false",
         "PATH": f"{ROOT / '.venv/bin'}:{ROOT / '.tools/bun/node_modules/.bin'}:{os.environ['PATH']}",

@@ -17,7 +17,8 @@ import pytest
 
 from bqlite_app.access.audit import AuditQuery
 from bqlite_app.access.principal import LOCAL, Principal
-from bqlite_app.errors import AccessDenied, ValidationFailed
+from bqlite_app.datasets import engine_database
+from bqlite_app.errors import AccessDenied, DatasetReserved, ValidationFailed
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.work import WorkContext
 from bqlite_app.loads import (
@@ -265,6 +266,23 @@ def test_missing_dataset_and_missing_schema(core, loads: LoadService, tmp_path: 
         loads.submit(LoadSpec(DATASET, table_name("noschema")), write(tmp_path, "a.csv", "1\n"))
     with pytest.raises(ValidationFailed, match="source: the uploaded file is missing"):
         loads.submit(LoadSpec(DATASET, "t", autodetect=True), tmp_path / "gone.csv")
+
+
+@pytest.mark.parametrize("dataset", ["default", "DEFAULT", "main", "system", "information_schema", "pg_catalog",
+                                     "temp", "_query_results"])
+def test_reserved_datasets_are_never_load_targets(core, loads: LoadService, tmp_path: Path, dataset: str) -> None:
+    """The sample, the query results and the engines' catalogs take no loads, not even the admin's, and no query
+    results either; a preview (which names no real destination) still reads the file."""
+    spec = LoadSpec(dataset, table_name("reserved"), schema=(Column("id", Scalar("int64")),))
+    source = write(tmp_path, "a.csv", "1\n")
+    with pytest.raises(DatasetReserved, match=f"dataset: '{dataset}' is reserved"):
+        loads.submit(spec, source, user=LOCAL)
+    assert not source.exists()      # refused, and the file it was given is still disposed of
+    with pytest.raises(DatasetReserved):
+        loads.check_destination(spec, user=LOCAL)
+    for name, engine in core.engines.items():
+        assert not engine.table_exists(engine_database(name, dataset), spec.table)
+    assert loads.preview(write(tmp_path, "b.csv", "2\n"), spec).rows == [{"id": 2}]
 
 
 def test_cancel_between_batches_writes_nothing(core, loads: LoadService, tmp_path: Path) -> None:

@@ -71,3 +71,9 @@ def test_explorer_tree_groups_tables_and_quotes_names_that_need_it():
     assert tree[0].tables[0].qualified == 'main."my table"' and tree[0].tables[0].rows == ""
     assert tree[1].tables[0].rows == "5 rows" and tree[1].tables[0].key == "duckdb/analytics/events"
     assert quote_name("clickhouse", "a`b") == "`a``b`"
+
+
+def test_explorer_shows_datasets_that_have_no_tables_yet():
+    tables = [CatalogTable("analytics", "events", [CatalogColumn("id", "BIGINT")], 5)]
+    tree = engine_tree("duckdb", tables, ["analytics", "fresh"])
+    assert [(d.name, len(d.tables)) for d in tree] == [("analytics", 1), ("fresh", 0)]

@@ -34,10 +34,23 @@ def catalog_tables(core: Core) -> list[tuple[str, CatalogTable]]:
     return pairs
 
 
+def catalog_databases(core: Core) -> list[tuple[str, str]]:
+    """(engine, database) for every database of every engine that answers, empty ones included."""
+    pairs: list[tuple[str, str]] = []
+    for name, engine in core.engines.items():
+        try:
+            pairs.extend((name, database) for database in engine.databases())
+        except Exception:  # as for tables: an unavailable engine adds none
+            continue
+    return pairs
+
+
 @router.get("/datasets")
 async def list_datasets(core: CoreDep, user: CurrentUser) -> dict[str, Any]:
-    """The datasets the caller can read (all for admins), with their table count over both engines."""
-    datasets = await run_in_threadpool(lambda: core.grants.datasets(user, catalog_tables(core)))
+    """The datasets the caller can read (all for admins), with their table count over both engines; a dataset
+    without tables yet is listed with 0."""
+    datasets = await run_in_threadpool(
+        lambda: core.grants.datasets(user, catalog_tables(core), catalog_databases(core)))
     return {"datasets": datasets}
 
 

@@ -107,6 +107,7 @@ def _print_job(job: dict[str, Any]) -> None:
     progress = job.get("progress")
     facts = [
         ("Job", job["job_id"]),
+        ("Kind", job.get("kind", "query")),
         ("Status", status_text(job["status"]) + (f" ({progress:.0%})" if job["status"] == "running" and progress
                                                  is not None else "")),
         ("Engine", job["engine"]),
