@@ -39,7 +39,8 @@ def check_metadata(metadata: dict[str, Any]) -> None:
 def submit(core: Core, user: Principal, project: str, upload: Upload) -> tuple[Job, BigQueryJob]:
     """Queue the load of an uploaded file; the load service owns (and removes) the file from here on."""
     try:
-        return _submit(core, user, project, upload.metadata, upload.path, upload.path.name)
+        # The client sends no file name; the spool file's is ours and means nothing to the user.
+        return _submit(core, user, project, upload.metadata, upload.path, "upload")
     except BaseException:
         upload.path.unlink(missing_ok=True)
         raise

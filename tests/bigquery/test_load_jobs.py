@@ -35,6 +35,7 @@ def test_csv_upload_with_autodetect(bq: bigquery.Client, dataset_id: str, client
         {"id": 3, "name": "linus", "score": None}]
     ours = client.get(f"/jobs/{job.job_id}").json()
     assert ours["kind"] == "load" and ours["status"] == "completed"
+    assert ours["sql"] == f"LOAD DATA INTO {dataset_id}.people FROM FILES (format = 'CSV', uris = ['upload'])"
     assert bq.get_job(job.job_id).job_type == "load"
 
 

@@ -27,5 +27,4 @@ def start_storage_read(core: Core) -> StorageReadServer | None:
     except RuntimeError as exc:
         log.error("%s; BigQuery clients will read results over REST", exc)
         return None
-    log.info("BigQuery Storage Read API on %s:%d", core.settings.host, server.port)
     return server
