@@ -6,12 +6,18 @@ of engines. Tests that need isolation use their own database/schema names or tab
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from engines.base import Engine
+
+# A runner started in the background of a non-interactive shell inherits SIGINT as ignored; Python then installs no
+# handler, and every process a test starts inherits the ignore too. The Ctrl+C tests (the CLI, `make run`'s
+# supervisor) need it delivered as on a terminal, however the suite was launched.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
-from bqlite_app.bigquery import routes_datasets, routes_jobs, routes_tables, routes_upload
+from bqlite_app.bigquery import routes_datasets, routes_jobs, routes_tabledata, routes_tables, routes_upload
 from bqlite_app.bigquery.auth import current_user
 from bqlite_app.bigquery.errors import install_error_handlers
 from bqlite_app.core import Core
@@ -18,7 +18,8 @@ UPLOAD_PREFIX = "/upload/bigquery/v2"
 
 def mount_bigquery(api: FastAPI, core: Core) -> None:
     """Mount both sub-applications on ``api`` (before any catch-all mount)."""
-    api.mount(API_PREFIX, _sub_app(core, routes_datasets.router, routes_tables.router, routes_jobs.router))
+    api.mount(API_PREFIX, _sub_app(core, routes_datasets.router, routes_tables.router, routes_tabledata.router,
+                                        routes_jobs.router))
     api.mount(UPLOAD_PREFIX, _sub_app(core, routes_upload.router))
 
 

@@ -6,6 +6,11 @@ import base64
 
 from bqlite_app.bigquery.errors import invalid
 
+# Rows per page of query results and table data when the client does not say: large pages keep a big result to few
+# round trips, while one page's JSON stays in the tens of megabytes.
+DEFAULT_PAGE_ROWS = 20_000
+MAX_PAGE_ROWS = 100_000
+
 
 def encode_page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")

@@ -50,6 +50,17 @@ def str_field(container: dict[str, Any], key: str, *, default: str | None = None
     return value
 
 
+def bounded_text(value: Any, name: str, limit: int) -> str | None:
+    """An optional string field of at most ``limit`` characters (descriptions, friendly names)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(f"{name}: must be a string", location=name)
+    if len(value) > limit:
+        raise invalid(f"{name}: at most {limit:,} characters", location=name)
+    return value
+
+
 def int_param(value: Any, name: str, *, default: int, low: int, high: int | None) -> int:
     """Google sends int64 fields as strings or numbers."""
     if value is None or value == "":

@@ -22,7 +22,7 @@ from bqlite_app.bigquery import catalog as cat
 from bqlite_app.bigquery.auth import CoreDep, UserDep
 from bqlite_app.bigquery.errors import BigQueryError, duplicate, invalid, not_found
 from bqlite_app.bigquery.paging import decode_page_token, encode_page_token
-from bqlite_app.bigquery.request import base_url, int_param, json_body
+from bqlite_app.bigquery.request import base_url, bounded_text, int_param, json_body
 from bqlite_app.bigquery.resources import etag
 from bqlite_app.bigquery.responses import GoogleJSON
 from bqlite_app.core import Core
@@ -302,9 +302,9 @@ def _apply_metadata(row: cat.BigQueryDataset, body: dict[str, Any], *, replace: 
     leaves out is cleared; otherwise (PATCH) only what it names changes, a null removes it, and labels merge
     (a null label value removes that label)."""
     if replace or "description" in body:
-        row.description = _text(body.get("description"), "description", MAX_DESCRIPTION_CHARS)
+        row.description = bounded_text(body.get("description"), "description", MAX_DESCRIPTION_CHARS)
     if replace or "friendlyName" in body:
-        row.friendly_name = _text(body.get("friendlyName"), "friendlyName", MAX_FRIENDLY_NAME_CHARS)
+        row.friendly_name = bounded_text(body.get("friendlyName"), "friendlyName", MAX_FRIENDLY_NAME_CHARS)
     if replace or "labels" in body:
         row.labels = merge_labels({} if replace else dict(row.labels), body.get("labels"))
     extra = {} if replace else dict(row.extra)
@@ -334,16 +334,6 @@ def merge_labels(current: dict[str, str], given: Any) -> dict[str, str]:
         return check_labels(current)
     except LabelError as exc:
         raise invalid(f"labels: {exc}", location="labels") from None
-
-
-def _text(value: Any, name: str, limit: int) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise invalid(f"{name}: must be a string", location=name)
-    if len(value) > limit:
-        raise invalid(f"{name}: at most {limit:,} characters", location=name)
-    return value
 
 
 def _label_filter(text: str | None) -> list[tuple[str, str | None]]:

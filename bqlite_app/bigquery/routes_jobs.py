@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from bqlite_app.bigquery import jobs_query, load_jobs
 from bqlite_app.bigquery.auth import CoreDep, UserDep, rate_limited
 from bqlite_app.bigquery.errors import BigQueryError, invalid
-from bqlite_app.bigquery.paging import decode_page_token, encode_page_token
+from bqlite_app.bigquery.paging import DEFAULT_PAGE_ROWS, MAX_PAGE_ROWS, decode_page_token, encode_page_token
 from bqlite_app.bigquery.request import base_url, int_param, json_body, object_field
 from bqlite_app.bigquery.resources import job_reference, job_resource
 from bqlite_app.bigquery.responses import GoogleJSON
@@ -28,10 +28,6 @@ router = APIRouter()
 # getQueryResults waits at most this long per call (BigQuery's own default is 10 s); the client polls again.
 DEFAULT_WAIT_MS = 10_000
 MAX_WAIT_MS = 60_000
-# Rows per page when the client does not say: large pages keep a big result to few round trips, while one page's
-# JSON stays in the tens of megabytes.
-DEFAULT_PAGE_ROWS = 20_000
-MAX_PAGE_ROWS = 100_000
 
 
 def _meta(request: Request) -> jobs_query.JobMetaStore:

@@ -182,7 +182,8 @@ def test_anonymous_query_results(core, bq: bigquery.Client, client: TestClient) 
     assert [dict(r) for r in bq.list_rows(table, selected_fields=[SchemaField("s", "STRING")], max_results=1)] \
         == [{"s": "v0"}]
     # Someone else's job is not there at all.
-    from bqlite_app.bigquery.routes_tables import TableRef, _get
+    from bqlite_app.bigquery.routes_tables import _get
+    from bqlite_app.bigquery.tables import TableRef
 
     stranger = Principal("stranger", "member", "usr_stranger")
     with pytest.raises(Exception) as caught:
