@@ -19,22 +19,22 @@ import re
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from sqlalchemy import JSON, Column, event
+from sqlalchemy import JSON, Column
 from sqlalchemy import Engine as SqlEngine
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, select
 
+from bqlite_app.bigquery import per_core
 from bqlite_app.bigquery.errors import BigQueryError, invalid
 from bqlite_app.bigquery.resources import DEFAULT_LOCATION
 from bqlite_app.bigquery.schema import message_to_fields
 from bqlite_app.datasets import ANON_DATASET as ANON_DATASET  # re-exported for the routes
 from bqlite_app.datasets import DATASET_NAME, MAX_NEW_NAME_CHARS, NEW_DATASET_NAME, engine_database
 from bqlite_app.errors import ServiceUnavailable
-from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, busy_is_unavailable, sqlite_pragmas
+from bqlite_app.sqlite_db import busy_is_unavailable
 from engines import _ddl_clickhouse, _ddl_duckdb
 from engines.base import CatalogTable, Engine
 from engines.errors import EngineQueryError, EngineUnavailable
@@ -223,26 +223,9 @@ class BigQueryCatalog:
         return cached
 
 
-_CATALOGS: weakref.WeakKeyDictionary[Any, BigQueryCatalog] = weakref.WeakKeyDictionary()
-_CATALOGS_LOCK = threading.Lock()
-
-
 def catalog_for(core: Core) -> BigQueryCatalog:
-    """The core's catalog: ``core.bigquery_catalog`` when the core builds one, else one made on first use over the
-    core's SQLite engine (the one grants use) or, failing that, the jobs' SQLite file."""
-    built = getattr(core, "bigquery_catalog", None)
-    if isinstance(built, BigQueryCatalog):
-        return built
-    with _CATALOGS_LOCK:
-        catalog = _CATALOGS.get(core)
-        if catalog is None:
-            db = getattr(core, "_db", None)
-            if db is None:
-                db = create_engine(f"sqlite:///{core.settings.db_path}",
-                                   connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
-                event.listen(db, "connect", sqlite_pragmas)
-            catalog = _CATALOGS[core] = BigQueryCatalog(db)
-        return catalog
+    """The core's catalog (one per core, over the jobs' SQLite database)."""
+    return per_core.store(core, BigQueryCatalog)
 
 
 # ---------------------------------------------------------------------------------------------------- engines

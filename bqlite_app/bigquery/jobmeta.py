@@ -3,7 +3,6 @@ configuration it sent, echoed back by ``jobs.get`` and ``jobs.list`` as Google d
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from sqlalchemy import JSON, Column
@@ -26,30 +25,20 @@ class BigQueryJob(SQLModel, table=True):
 class JobMetaStore:
     def __init__(self, db: SqlEngine) -> None:
         self._db = db
-        self._ready = False
-        self._lock = threading.Lock()
-
-    def _ensure(self) -> None:
-        if not self._ready:
-            with self._lock:
-                SQLModel.metadata.create_all(self._db, tables=[BigQueryJob.__table__])
-                self._ready = True
+        SQLModel.metadata.create_all(db, tables=[BigQueryJob.__table__])
 
     def add(self, meta: BigQueryJob) -> None:
-        self._ensure()
         with Session(self._db, expire_on_commit=False) as session:
             session.add(meta)
             session.commit()
 
     def get(self, job_id: str) -> BigQueryJob | None:
-        self._ensure()
         with Session(self._db, expire_on_commit=False) as session:
             return session.get(BigQueryJob, job_id)
 
     def get_many(self, job_ids: list[str]) -> dict[str, BigQueryJob]:
         if not job_ids:
             return {}
-        self._ensure()
         with Session(self._db, expire_on_commit=False) as session:
             rows = session.exec(select(BigQueryJob).where(BigQueryJob.job_id.in_(job_ids))).all()  # type: ignore[attr-defined]
             return {row.job_id: row for row in rows}

@@ -12,6 +12,7 @@ import sqlglot
 from sqlglot import exp
 
 from bqlite_app.access.principal import Principal
+from bqlite_app.bigquery import per_core
 from bqlite_app.bigquery.errors import BigQueryError, invalid
 from bqlite_app.bigquery.jobmeta import BigQueryJob, JobMetaStore
 from bqlite_app.bigquery.request import object_field, str_field
@@ -29,15 +30,8 @@ DML_TYPES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
 # BigQuery's project ids are 6-30 characters; we accept any id of that alphabet so local names keep working.
 _PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
-_META_STORES: dict[int, JobMetaStore] = {}
-
-
 def meta_store(core: Core) -> JobMetaStore:
-    """One store per core (tests run several faces over one core)."""
-    store = _META_STORES.get(id(core))
-    if store is None:
-        store = _META_STORES[id(core)] = JobMetaStore(core.db)
-    return store
+    return per_core.store(core, JobMetaStore)
 
 
 def check_project(project: str) -> None:
