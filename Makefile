@@ -14,7 +14,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export PATH := $(CURDIR)/$(BUN_DIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test setup setup-test bench lint clean check-exposure
+.PHONY: run test setup setup-test bench lint clean check-exposure clickhouse-test-server
 
 # check-exposure comes first, so an unsafe configuration is refused before anything is installed or built.
 run: check-exposure setup ## Install what is missing, then start the API (:8000) and the UI (:3000)
@@ -23,12 +23,25 @@ run: check-exposure setup ## Install what is missing, then start the API (:8000)
 check-exposure:
 	@scripts/run.sh --check-only
 
+# The ClickHouse suites run a second time in server mode, over HTTP against the chdb-backed test server
+# (tests/support, started by the suite itself; docs/clickhouse.md).
+CLICKHOUSE_SUITES := tests/engines/test_conformance.py tests/engines/test_clickhouse_engine.py \
+	tests/engines/test_parameters.py tests/engines/test_bulk_insert.py tests/engines/test_engine_sandbox.py \
+	tests/api/test_queries.py tests/api/test_schemas.py tests/api/test_system.py \
+	tests/schemas/test_ingest.py tests/schemas/test_registry.py
+
 test: setup-test ## Install what the tests need, then run them all
 	$(VENV)/bin/ruff check bqlite_app engines bench tests
 	$(PY) -m pytest -q
+	BQLITE_TEST_CLICKHOUSE=server $(PY) -m pytest -q $(CLICKHOUSE_SUITES)
 
 bench: setup ## Run the benchmarks and print their ratios
 	$(PY) -m bench
+
+# A ClickHouse-HTTP-compatible test server over chdb (a test fixture) on 127.0.0.1:$CH_TEST_PORT (default 18123),
+# data in $CH_TEST_PATH (default: a dir under the system temp dir).
+clickhouse-test-server: setup
+	$(PY) -m tests.support.clickhouse_test_server
 
 lint:
 	$(VENV)/bin/ruff check bqlite_app engines tests bench

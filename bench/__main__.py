@@ -9,12 +9,23 @@ import json
 import platform
 import sys
 
-from bench import auth, bigquery_arrow, cli, export, ingest, job_overhead, jsonify, sandbox, throughput
+from bench import (
+    auth,
+    bigquery_arrow,
+    cli,
+    clickhouse_server,
+    export,
+    ingest,
+    job_overhead,
+    jsonify,
+    sandbox,
+    throughput,
+)
 from bench.server import ROOT, running_backend
 
 BENCHMARKS = {"job_overhead": job_overhead.run, "throughput": throughput.run, "export": export.run,
               "ingest": ingest.run, "cli": cli.run, "jsonify": jsonify.run, "sandbox": sandbox.run,
-              "auth": auth.run, "bigquery_arrow": bigquery_arrow.run}
+              "auth": auth.run, "bigquery_arrow": bigquery_arrow.run, "clickhouse_server": clickhouse_server.run}
 
 
 def main(names: list[str]) -> None:

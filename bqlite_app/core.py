@@ -10,7 +10,7 @@ import ipaddress
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import event
@@ -36,6 +36,10 @@ from bqlite_app.schemas.registry import SchemaRegistry
 from bqlite_app.settings import Settings
 from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, sqlite_pragmas
 from engines.base import Engine
+from engines.errors import EngineUnavailable
+
+if TYPE_CHECKING:
+    from engines._ch_server import ServerAddress
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +52,27 @@ def build_engines(settings: Settings) -> dict[str, Engine]:
                           memory_limit=settings.query_memory_limit, allowed_directories=settings.allowed_directories)
     if settings.clickhouse_host:
         clickhouse = ClickHouseEngine.server(
-            settings.clickhouse_host, port=settings.clickhouse_port, user=settings.clickhouse_user,
-            password=settings.clickhouse_password, secure=settings.clickhouse_secure,
-            cluster=settings.clickhouse_cluster, capacity=settings.clickhouse_capacity,
-            memory_limit=settings.query_memory_limit,
+            clickhouse_address(settings), cluster=settings.clickhouse_cluster,
+            capacity=settings.clickhouse_capacity, memory_limit=settings.query_memory_limit,
+            read_attempts=settings.clickhouse_read_attempts,
         )
     else:
         clickhouse = ClickHouseEngine.embedded(settings.chdb_path, capacity=settings.clickhouse_capacity,
                                                memory_limit=settings.query_memory_limit)
     return {"duckdb": duckdb, "clickhouse": clickhouse}
+
+
+def clickhouse_address(settings: Settings) -> ServerAddress:
+    from engines._ch_server import ServerAddress
+
+    assert settings.clickhouse_host
+    return ServerAddress(
+        host=settings.clickhouse_host, port=settings.clickhouse_port, user=settings.clickhouse_user,
+        password=settings.clickhouse_password.get_secret_value(), secure=settings.clickhouse_secure,
+        ca_file=settings.clickhouse_ca_file, verify=settings.clickhouse_verify,
+        connect_timeout_s=settings.clickhouse_connect_timeout_s,
+        send_receive_timeout_s=settings.clickhouse_send_receive_timeout_s,
+    )
 
 
 class Core:
@@ -201,7 +217,8 @@ class Core:
         engines = {}
         for name, engine in self.engines.items():
             info = engine.info()
-            engines[name] = {"available": _safe_health(engine), "mode": info.mode, "version": info.version}
+            engines[name] = {"available": _safe_health(engine), "mode": info.mode, "version": info.version,
+                             "address": info.address, "label": info.label}
         return {
             **self.scheduler.snapshot(),
             "completed_jobs": counts.get("completed", 0),
@@ -247,7 +264,13 @@ class Core:
             return
         for engine in self.engines.values():
             started = time.monotonic()
-            if ensure_sample_loaded(engine, rows, seed):
+            try:
+                loaded = ensure_sample_loaded(engine, rows, seed)
+            except EngineUnavailable as exc:
+                # A ClickHouse server that is down must not keep the app (and DuckDB) from starting.
+                log.warning("sample data not loaded into %s (%s); it loads on the next start", engine.name, exc)
+                continue
+            if loaded:
                 log.info("loaded %d sample rows into %s in %.1f s", rows, engine.name, time.monotonic() - started)
 
     def _expire_results_loop(self) -> None:

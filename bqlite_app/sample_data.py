@@ -271,12 +271,14 @@ def _take(batches: list[pa.RecordBatch], n: int) -> tuple[pa.RecordBatch, list[p
 
 # --- loading ---------------------------------------------------------------------------------------------------
 
-# Own DDL rather than ``create_table``: the neutral Timestamp is UTC-aware, but DuckDB must keep the wall-clock
-# times naive (a TIMESTAMPTZ would shift hours with the session time zone), and ClickHouse gets a sort key.
-_SQL_TYPES = {
-    "duckdb": {_INT: "INTEGER", _FLOAT: "DOUBLE", _STR: "VARCHAR", _TS: "TIMESTAMP"},
-    "clickhouse": {_INT: "Int32", _FLOAT: "Float64", _STR: "String", _TS: "DateTime64(6, 'UTC')"},
-}
+# The table as stored: timestamps naive (DuckDB TIMESTAMP, since a TIMESTAMPTZ would shift hours with the session
+# time zone; ClickHouse DateTime64(6, 'UTC')), and sorted by pickup time in ClickHouse, the filter most queries use.
+_STORED = {**_NEUTRAL, _TS: Timestamp(tz=None)}
+_SORT_BY = ("tpep_pickup_datetime",)
+
+
+def _table_columns() -> list[Column]:
+    return [Column(name, _STORED[typ], nullable=False, description=doc) for name, typ, doc in _FIELDS]
 
 
 def sample_database(engine: Engine) -> str:
@@ -297,15 +299,17 @@ def ensure_sample_loaded(engine: Engine, rows: int, seed: int = 42) -> bool:
     if engine.table_exists(db, SAMPLE_TABLE) and _is_current(engine, db, rows):
         return False
     started = time.perf_counter()
-    _drop_if_exists(engine, db, STAGING_TABLE)
-    _run(engine, _create_sql(engine.name, db, STAGING_TABLE))
+    # Through the engine, so a ClickHouse cluster gets its replicated and Distributed tables (and IF EXISTS also
+    # clears a half-made pair a crash left behind).
+    engine.drop_table(db, STAGING_TABLE)
+    engine.create_table(db, STAGING_TABLE, _table_columns(), if_not_exists=False, sort_by=_SORT_BY)
     try:
         for batch in generate_trips(rows, seed):
             engine.insert_arrow(db, STAGING_TABLE, pa.Table.from_batches([batch]))
-        _swap_in(engine, db)
+        engine.swap_in(db, STAGING_TABLE, SAMPLE_TABLE, replace=True)
     except BaseException:
         with contextlib.suppress(Exception):         # the load's own error is the one worth reporting
-            _drop_if_exists(engine, db, STAGING_TABLE)
+            engine.drop_table(db, STAGING_TABLE)
         raise
     log.debug("loaded %d sample rows into %s.%s.%s in %.2fs",
               rows, engine.name, db, SAMPLE_TABLE, time.perf_counter() - started)
@@ -321,36 +325,3 @@ def _is_current(engine: Engine, db: str, rows: int) -> bool:
     count = [b for b in engine.execute(f"SELECT count(*) AS n FROM {table}", query_tag=_TAG) if b.num_rows]
     return bool(count) and count[0].column(0)[0].as_py() == rows
 
-
-def _create_sql(dialect: str, db: str, table: str) -> str:
-    types = _SQL_TYPES[dialect]
-    # ClickHouse columns are non-nullable unless declared Nullable(...).
-    not_null = " NOT NULL" if dialect == "duckdb" else ""
-    cols = ",\n    ".join(f'"{f.name}" {types[f.type]}{not_null}' for f in SAMPLE_SCHEMA)
-    if dialect == "clickhouse":
-        return f"CREATE TABLE {db}.{table} (\n    {cols}\n) ENGINE = MergeTree ORDER BY tpep_pickup_datetime"
-    return f"CREATE TABLE {db}.{table} (\n    {cols}\n)"
-
-
-def _swap_in(engine: Engine, db: str) -> None:
-    """Make the staging table the sample table in one atomic step."""
-    live, staging = f"{db}.{SAMPLE_TABLE}", f"{db}.{STAGING_TABLE}"
-    if engine.name == "duckdb":
-        # DDL is transactional in DuckDB: readers see the old table or the new one.
-        _run(engine, f"BEGIN TRANSACTION; DROP TABLE IF EXISTS {live}; "
-                     f"ALTER TABLE {staging} RENAME TO {SAMPLE_TABLE}; COMMIT")
-    elif engine.table_exists(db, SAMPLE_TABLE):
-        _run(engine, f"EXCHANGE TABLES {staging} AND {live}")
-        _drop_if_exists(engine, db, STAGING_TABLE)       # now holds the old rows
-    else:
-        _run(engine, f"RENAME TABLE {staging} TO {live}")
-
-
-def _drop_if_exists(engine: Engine, db: str, table: str) -> None:
-    if engine.table_exists(db, table):
-        engine.drop_table(db, table)
-
-
-def _run(engine: Engine, sql: str) -> None:
-    for _ in engine.execute(sql, query_tag=_TAG):       # the stream must be drained for the statement to finish
-        pass

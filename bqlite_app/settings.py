@@ -69,12 +69,19 @@ class Settings(BaseSettings):
     result_cache_ttl_s: int = Field(300, ge=0, alias="BQLITE_RESULT_CACHE_TTL_S")
     result_cache_max_bytes: int = Field(256 * 1024**2, ge=0, alias="BQLITE_RESULT_CACHE_MAX_BYTES")
 
-    # ClickHouse: embedded chdb unless a host is given.
+    # ClickHouse: embedded chdb unless a host is given (docs/clickhouse.md).
     clickhouse_host: str | None = Field(None, alias="CLICKHOUSE_HOST")
-    clickhouse_port: int = Field(8123, alias="CLICKHOUSE_PORT")
+    clickhouse_port: int = Field(8123, ge=1, le=65535, alias="CLICKHOUSE_PORT")
     clickhouse_user: str = Field("default", alias="CLICKHOUSE_USER")
-    clickhouse_password: str = Field("", alias="CLICKHOUSE_PASSWORD")
+    clickhouse_password: SecretStr = Field(SecretStr(""), alias="CLICKHOUSE_PASSWORD")
     clickhouse_secure: bool = Field(False, alias="CLICKHOUSE_SECURE")
+    clickhouse_ca_file: Path | None = Field(None, alias="CLICKHOUSE_CA_FILE")
+    clickhouse_verify: bool = Field(True, alias="CLICKHOUSE_VERIFY")
+    clickhouse_connect_timeout_s: float = Field(10.0, gt=0, le=600, alias="CLICKHOUSE_CONNECT_TIMEOUT_S")
+    # How long a response may stay silent; above the longest query's time limit, or the socket gives up first.
+    clickhouse_send_receive_timeout_s: float = Field(
+        600.0, gt=0, le=86400 * 2, alias="CLICKHOUSE_SEND_RECEIVE_TIMEOUT_S")
+    clickhouse_read_attempts: int = Field(3, ge=1, le=10, alias="CLICKHOUSE_READ_ATTEMPTS")
     clickhouse_cluster: str | None = Field(None, alias="CLICKHOUSE_CLUSTER")
 
     # BigQuery's own API (docs/bigquery.md): the engine its jobs and table reads use, and the port of its Storage

@@ -4,17 +4,20 @@
 - ClickHouse: batches go to a staging table with the target's structure; commit moves its parts into the target
   with ``ATTACH PARTITION ... FROM`` (parts are hard-linked, and readers see all of them or none), then drops the
   staging table. Tables created from neutral types have no partition key, so that is a single partition ``all``.
+  The engine renders those statements (``_ch_tables``), so in a cluster the stage is a Distributed + local pair and
+  the parts move between the local tables on every shard.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
 
-from engines import _ddl_clickhouse, _ddl_duckdb
+from engines import _ddl_duckdb
 from engines.errors import EngineError
 
 
@@ -63,21 +66,30 @@ class DuckDBBulkInsert:
         self._cur.close()
 
 
+class _StagingEngine(Protocol):
+    """What a ClickHouse bulk insert needs of its engine (one server or a cluster alike)."""
+
+    def create_table_like(self, database: str, table: str, like: str) -> str: ...
+
+    def insert_arrow(self, database: str, table: str, data: pa.Table) -> int: ...
+
+    def attach_stage(self, database: str, table: str, stage: str) -> None: ...
+
+    def drop_table(self, database: str, table: str) -> None: ...
+
+
 class ClickHouseBulkInsert:
-    def __init__(self, command: Callable[[str], None], insert: Callable[[str, str, pa.Table], int],
-                 database: str, table: str) -> None:
-        self._command = command
-        self._insert = insert
+    def __init__(self, engine: _StagingEngine, database: str, table: str) -> None:
+        self._engine = engine
         self._database = database
-        self._target = _ddl_clickhouse.qualified(database, table)
-        self._stage_name = f"__bqlite_stage_{uuid.uuid4().hex[:16]}"
-        self._stage = _ddl_clickhouse.qualified(database, self._stage_name)
+        self._table = table
+        self._stage = f"__bqlite_stage_{uuid.uuid4().hex[:16]}"
         self._rows = 0
-        self._command(f"CREATE TABLE {self._stage} AS {self._target}")
+        engine.create_table_like(database, self._stage, table)
 
     def write(self, batch: pa.RecordBatch) -> None:
         try:
-            self._insert(self._database, self._stage_name, pa.Table.from_batches([batch]))
+            self._engine.insert_arrow(self._database, self._stage, pa.Table.from_batches([batch]))
         except EngineError:
             self.abort()
             raise
@@ -86,10 +98,10 @@ class ClickHouseBulkInsert:
     def commit(self) -> int:
         try:
             if self._rows:
-                self._command(f"ALTER TABLE {self._target} ATTACH PARTITION ID 'all' FROM {self._stage}")
+                self._engine.attach_stage(self._database, self._table, self._stage)
         finally:
             self.abort()
         return self._rows
 
     def abort(self) -> None:
-        self._command(f"DROP TABLE IF EXISTS {self._stage} SYNC")
+        self._engine.drop_table(self._database, self._stage)

@@ -65,17 +65,28 @@ def render_type(column_type: ColumnType, *, nullable: bool = False) -> str:
     return f"Nullable({inner})" if nullable else inner
 
 
-def render_create(database: str, table: str, columns: list[Column], *, if_not_exists: bool = True) -> str:
+def render_columns(columns: list[Column]) -> str:
+    """The parenthesised column list of a CREATE TABLE."""
     if not columns:
         raise ValueError("a table needs at least one column")
-    lines = [f"    {quote(c.name)} {render_type(c.type, nullable=c.nullable)}" for c in columns]
+    body = ",\n".join(f"    {quote(c.name)} {render_type(c.type, nullable=c.nullable)}" for c in columns)
+    return f"(\n{body}\n)"
+
+
+def render_create(database: str, table: str, columns: list[Column], *, if_not_exists: bool = True,
+                  order_by: str = "tuple()") -> str:
+    """``order_by`` is a rendered sort key (``_ch_tables.order_by``); ``tuple()`` keeps insertion order."""
     exists = "IF NOT EXISTS " if if_not_exists else ""
-    body = ",\n".join(lines)
-    return f"CREATE TABLE {exists}{qualified(database, table)} (\n{body}\n) ENGINE = MergeTree ORDER BY tuple()"
+    return (f"CREATE TABLE {exists}{qualified(database, table)} {render_columns(columns)} "
+            f"ENGINE = MergeTree ORDER BY {order_by}")
+
+
+def render_additions(columns: list[Column]) -> str:
+    """The ``ADD COLUMN`` clauses of an ALTER TABLE."""
+    return ", ".join(
+        f"ADD COLUMN IF NOT EXISTS {quote(c.name)} {render_type(c.type, nullable=c.nullable)}" for c in columns
+    )
 
 
 def render_add_columns(database: str, table: str, columns: list[Column]) -> str:
-    adds = ", ".join(
-        f"ADD COLUMN IF NOT EXISTS {quote(c.name)} {render_type(c.type, nullable=c.nullable)}" for c in columns
-    )
-    return f"ALTER TABLE {qualified(database, table)} {adds}"
+    return f"ALTER TABLE {qualified(database, table)} {render_additions(columns)}"

@@ -7,7 +7,7 @@ status rather than an error (``QueryCancelled``), and driver errors are translat
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,7 +20,15 @@ from engines.types import Column
 class EngineInfo:
     name: str            # "duckdb" | "clickhouse"
     mode: str            # "embedded" | "server"
-    version: str
+    version: str         # the engine's own version; "unknown" while a server has not been reached
+    address: str | None = None   # host:port in server mode
+
+    @property
+    def label(self) -> str:
+        """How the UI and the CLI name the engine: "ClickHouse (server db1:8123)", "DuckDB (embedded)"."""
+        title = {"duckdb": "DuckDB", "clickhouse": "ClickHouse"}.get(self.name, self.name)
+        where = f"server {self.address}" if self.mode == "server" and self.address else self.mode
+        return f"{title} ({where})"
 
 
 @dataclass(frozen=True)
@@ -177,13 +185,27 @@ class Engine(Protocol):
 
     def render_ddl(
         self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True,
+        shard_key: str | None = None, sort_by: Sequence[str] = (),
     ) -> str:
-        """CREATE TABLE statement for the neutral ``columns``, in this engine's dialect."""
+        """The CREATE TABLE statement(s) ``create_table`` would run for the neutral ``columns``, in this engine's
+        dialect; several (a ClickHouse cluster's local and Distributed tables) are joined with ``;``."""
 
     def create_table(
         self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True, replace: bool = False,
+        shard_key: str | None = None, sort_by: Sequence[str] = (),
     ) -> str:
-        """Create the database/schema if needed, then the table. Returns the DDL that ran."""
+        """Create the database/schema if needed, then the table. Returns the DDL that ran.
+
+        ``shard_key`` names the column that places rows on a cluster's shards (else they go to a random shard);
+        ``sort_by`` are the columns of a sort key (ClickHouse's ORDER BY). An engine without the notion ignores them.
+        """
+
+    def create_table_like(self, database: str, table: str, like: str) -> str:
+        """Create an empty ``table`` with the columns (and sort and sharding keys) of ``like``. Returns the DDL."""
+
+    def swap_in(self, database: str, stage: str, table: str, *, replace: bool) -> None:
+        """Make the filled table ``stage`` the table ``table`` in one step for readers: with ``replace`` an existing
+        ``table`` and its rows go (``stage`` is gone afterwards either way); without it ``table`` must not exist."""
 
     def insert_arrow(self, database: str, table: str, data: pa.Table) -> int:
         """Append rows atomically: all of ``data`` lands or none of it does. Returns rows inserted."""

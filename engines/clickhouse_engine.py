@@ -1,8 +1,13 @@
 """ClickHouse adapter over clickhouse-connect: embedded chdb (``chdb://`` path) or an HTTP(S) server or cluster.
 
 Each clickhouse-connect client runs one call at a time, so the engine keeps ``capacity`` query clients plus one
-control client for cancel, progress, dry runs and the catalog. chdb drops the ``query_id`` setting, so every query
-carries a ``/* bqlite:<tag> */`` comment by which ``system.processes`` and ``KILL QUERY`` find it.
+control client for cancel, progress, dry runs and the catalog. Every query carries a ``/* bqlite:<tag> */`` comment
+by which ``system.processes`` finds it for progress. A server also gets a ``query_id`` per query and is sent
+``KILL QUERY WHERE query_id = ...``; chdb drops query ids, so embedded kills match the comment instead.
+
+In server mode (``_ch_server``) the clients share one connection pool, reads that change nothing are retried when
+the connection drops, and a server that is down at start (or goes away later) leaves the engine unhealthy rather
+than broken: every call tries to connect again, so it recovers when the server is back.
 
 Limits go to ClickHouse as settings (``max_execution_time``, ``max_memory_usage``) so the engine itself enforces
 them; a timer kills a query that overruns its time limit anyway (ClickHouse checks the limit between blocks).
@@ -13,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import decimal
+import logging
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +36,12 @@ from clickhouse_connect.driver.summary import QuerySummary
 
 from engines import _ch_parse
 from engines import _ch_plan as plan
+from engines import _ch_tables as ch_tables
 from engines import _ddl_clickhouse as ddl
 from engines._bulk import ClickHouseBulkInsert
 from engines._ch_arrow import QUERY_FORMATS, BlockConverter
 from engines._ch_errors import translate
+from engines._ch_server import ServerAddress, client_factory, connection_lost, pause_before_retry, retrying
 from engines._common import (
     EMPTY_BATCH,
     QueryRegistry,
@@ -52,13 +61,16 @@ from engines.base import (
     QueryStats,
     Statement,
 )
-from engines.errors import EngineError, EngineUnavailable
+from engines.errors import EngineError, EngineQueryError, EngineUnavailable
 from engines.types import Column
+
+log = logging.getLogger(__name__)
 
 _STREAMED = {"SELECT", "WITH", "FROM"}
 _TABULAR = {"SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "CHECK"}   # small results, not streamed
 _SYSTEM_DATABASES = ("system", "INFORMATION_SCHEMA", "information_schema")
 _LEASE_TIMEOUT_S = 60.0
+_PING_TIMEOUT_S = 3.0
 # Statements that only read run with readonly=1, passed by the client and not part of the SQL: the server then
 # refuses file(), url() and the like, writes, and any SETTINGS the statement tries to change.
 _READ_ONLY = {"readonly": "1"}
@@ -73,19 +85,26 @@ class ClickHouseEngine:
     supports_cancel = True
 
     def __init__(self, connect: Callable[[], Any], *, mode: str, capacity: int = 2, memory_limit: str | None = None,
-                 cluster: str | None = None, data_path: Path | None = None) -> None:
+                 cluster: str | None = None, data_path: Path | None = None, address: ServerAddress | None = None,
+                 read_attempts: int = 1) -> None:
         """Prefer ``embedded()`` or ``server()``; ``connect`` makes one clickhouse-connect client."""
         self._connect = connect
         self.mode = mode
+        self.address = address
+        self.read_attempts = read_attempts
         self.capacity = capacity
         self.memory_limit = memory_limit
-        self.cluster = cluster
+        # Checked here, whatever the source: the name is pasted into every ON CLUSTER statement.
+        self.cluster = ch_tables.check_cluster(cluster) if cluster else None
         self._data_path = data_path
         self._pool: queue.LifoQueue = queue.LifoQueue()
         self._internal_slots = threading.BoundedSemaphore(max(1, capacity))   # see stream_internal
         self._clients: list[Any] = []
         self._control: Any = None
         self._control_lock = threading.Lock()
+        self._connect_lock = threading.Lock()
+        self._started = False
+        self._version = "unknown"
         self._applied: dict[int, dict[str, str]] = {}
         self._registry = QueryRegistry()
 
@@ -97,32 +116,52 @@ class ClickHouseEngine:
                    capacity=capacity, memory_limit=memory_limit, data_path=data_path)
 
     @classmethod
-    def server(cls, host: str, port: int = 8123, user: str = "default", password: str = "", secure: bool = False,
-               cluster: str | None = None, capacity: int = 4, memory_limit: str | None = None) -> ClickHouseEngine:
-        """A ClickHouse server over HTTP(S); ``cluster`` adds ON CLUSTER to kills and reads processes cluster-wide."""
-        # One session per client would make concurrent calls on the control client fail with "session locked".
-        return cls(lambda: clickhouse_connect.get_client(host=host, port=port, username=user, password=password,
-                                                         secure=secure, autogenerate_session_id=False),
-                   mode="server", capacity=capacity, memory_limit=memory_limit, cluster=cluster)
+    def server(cls, address: ServerAddress, *, cluster: str | None = None, capacity: int = 4,
+               memory_limit: str | None = None, read_attempts: int = 3) -> ClickHouseEngine:
+        """A ClickHouse server over HTTP(S); ``cluster`` adds ON CLUSTER to kills and reads processes cluster-wide.
+        ``read_attempts`` bounds how often a read is tried when the connection drops."""
+        return cls(client_factory(address, pool_size=capacity + 1), mode="server", capacity=capacity,
+                   memory_limit=memory_limit, cluster=cluster, address=address, read_attempts=read_attempts)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._control is not None:
-            return
+        """Open the clients. A server that cannot be reached now is not fatal: the engine reports itself unhealthy
+        and connects on first use once the server is back (embedded chdb failing to open is fatal)."""
         if self._data_path is not None:
             self._data_path.mkdir(parents=True, exist_ok=True)
+        self._started = True
         try:
-            self._control = _configured(self._connect())
-            for _ in range(self.capacity):
-                client = _configured(self._connect())
-                self._clients.append(client)
+            self._open_clients()
+        except EngineUnavailable:
+            if self.mode != "server":
+                self._started = False
+                raise
+            log.warning("ClickHouse server %s is not reachable; ClickHouse stays unavailable until it is",
+                        self.address.label if self.address else "?")
+
+    def _open_clients(self) -> None:
+        with self._connect_lock:
+            if self._control is not None:
+                return
+            clients: list[Any] = []
+            try:
+                control = _configured(self._connect())
+                for _ in range(self.capacity):
+                    clients.append(_configured(self._connect()))
+            except ClickHouseError as exc:
+                for client in clients:
+                    with contextlib.suppress(Exception):
+                        client.close()
+                raise EngineUnavailable(f"Cannot connect to ClickHouse: {translate(exc, '', 0)}") from exc
+            self._version = str(control.server_version)
+            self._clients = clients
+            for client in clients:
                 self._pool.put(client)
-        except ClickHouseError as exc:
-            self.close()
-            raise EngineUnavailable(f"Cannot connect to ClickHouse: {exc}") from exc
+            self._control = control
 
     def close(self) -> None:
+        self._started = False
         for client in [*self._clients, self._control]:
             if client is not None:
                 with contextlib.suppress(Exception):
@@ -131,23 +170,43 @@ class ClickHouseEngine:
         self._pool = queue.LifoQueue()
 
     def info(self) -> EngineInfo:
-        return EngineInfo(name=self.name, mode=self.mode, version=str(self._control_client().server_version))
+        return EngineInfo(name=self.name, mode=self.mode, version=self._version,
+                          address=self.address.label if self.address else None)
 
     def health(self) -> bool:
         try:
+            if self.mode == "server":
+                # /ping is answered without running a query, and with a short timeout a hung server reads as down.
+                return bool(self._control_client().ping(timeout=_PING_TIMEOUT_S))
             return str(self._call(lambda c: c.command("SELECT 1"))) == "1"
         except Exception:
             return False
 
     def _control_client(self) -> Any:
         if self._control is None:
-            raise EngineUnavailable("ClickHouse engine is not started")
+            if not self._started:
+                raise EngineUnavailable("ClickHouse engine is not started")
+            self._open_clients()
         return self._control
 
-    def _call(self, fn: Callable[[Any], Any]) -> Any:
+    def _call(self, fn: Callable[[Any], Any], *, read: bool = False) -> Any:
+        """Run ``fn`` on the control client; a lost connection is ``EngineUnavailable``, after retries for a
+        ``read`` (one that changes nothing)."""
         client = self._control_client()
-        with self._control_lock:
-            return fn(client)
+
+        def once() -> Any:
+            with self._control_lock:
+                return fn(client)
+
+        try:
+            return retrying(once, self.read_attempts) if read else once()
+        except ClickHouseError as exc:
+            if connection_lost(exc):
+                raise translate(exc, "", 0) from exc
+            raise
+
+    def _call_read(self, fn: Callable[[Any], Any]) -> Any:
+        return self._call(fn, read=True)
 
     @contextlib.contextmanager
     def _lease(self) -> Iterator[Any]:
@@ -206,8 +265,10 @@ class ClickHouseEngine:
         text = f"/* bqlite:{_safe_tag(query_tag)} */ {sql}"
         shift = len(text) - len(sql)
         bound = _bound(sql, parameters)
+        query_id = self._query_id(query_tag)
+        ids = {"query_id": query_id} if query_id else {}
         with self._lease() as client:
-            run = self._registry.add(query_tag, lambda: self._kill(query_tag), limits.timeout_s)
+            run = self._registry.add(query_tag, lambda: self._kill(query_tag, query_id), limits.timeout_s)
             timer = self._registry.start_timer(run)
             try:
                 try:
@@ -215,14 +276,16 @@ class ClickHouseEngine:
                     if stats is not None and kind in _STREAMED:
                         stats.bytes_processed, stats.rows_read = self._plan_bytes(sql, parameters)
                     if kind in _STREAMED:
-                        yield from self._stream(client, text, sql, run, batch_rows, parameters=bound)
+                        yield from self._stream_retrying(client, text, sql, run, batch_rows,
+                                                         settings={**_READ_ONLY, **ids}, parameters=bound)
                     elif kind in _TABULAR:
-                        result = client.query(text, use_none=True, query_formats=QUERY_FORMATS, settings=_READ_ONLY,
-                                              parameters=bound)
+                        result = retrying(lambda: client.query(
+                            text, use_none=True, query_formats=QUERY_FORMATS, settings={**_READ_ONLY, **ids},
+                            parameters=bound), self.read_attempts)
                         converter = BlockConverter(result.column_names, result.column_types, _zone(client))
                         yield converter.convert(result.result_columns) if result.row_count else converter.empty()
                     else:
-                        summary = client.command(text, parameters=bound)
+                        summary = client.command(text, parameters=bound, settings=ids or None)
                         if stats is not None and isinstance(summary, QuerySummary):
                             stats.rows_read = int(summary.summary.get("read_rows", 0) or 0)
                             stats.bytes_processed = int(summary.summary.get("read_bytes", 0) or 0)
@@ -234,6 +297,23 @@ class ClickHouseEngine:
                 if timer is not None:
                     timer.cancel()
                 self._registry.remove(run)
+
+    def _stream_retrying(self, client: Any, text: str, sql: str, run: RunningQuery, batch_rows: int,
+                         settings: dict[str, str], parameters: dict[str, Any] | None) -> Iterator[pa.RecordBatch]:
+        """``_stream``, tried again while the connection drops before the first batch reached the caller (a read
+        with nothing handed over yet can be repeated; one that has yielded rows cannot)."""
+        for attempt in range(max(1, self.read_attempts)):
+            yielded = False
+            try:
+                for batch in self._stream(client, text, sql, run, batch_rows, settings=settings,
+                                          parameters=parameters):
+                    yielded = True
+                    yield batch
+                return
+            except ClickHouseError as exc:
+                if yielded or run.cancelled or not connection_lost(exc) or attempt >= self.read_attempts - 1:
+                    raise
+                pause_before_retry(attempt)
 
     def _stream(self, client: Any, text: str, sql: str, run: RunningQuery, batch_rows: int,
                 settings: dict[str, str] | None = _READ_ONLY,
@@ -273,11 +353,17 @@ class ClickHouseEngine:
     def cancel(self, query_tag: str) -> bool:
         return self._registry.cancel(query_tag)
 
-    def _kill(self, query_tag: str) -> None:
+    def _query_id(self, query_tag: str) -> str | None:
+        """A server-side id for one run of ``query_tag`` (a tag can run again, an id must stay unique); None for
+        chdb, which drops query ids."""
+        return f"bqlite-{_safe_tag(query_tag)}-{uuid.uuid4().hex[:12]}" if self.mode == "server" else None
+
+    def _kill(self, query_tag: str, query_id: str | None = None) -> None:
         # ASYNC: a streamed query whose consumer holds a batch is paused, and KILL ... SYNC would wait on it forever.
         # The registry re-sends the kill until the query is gone or paused.
         on_cluster = f" ON CLUSTER {ddl.quote(self.cluster)}" if self.cluster else ""
-        self._call(lambda c: c.command(f"KILL QUERY{on_cluster} WHERE query LIKE {_tag_pattern(query_tag)} ASYNC"))
+        where = f"query_id = {plan.literal(query_id)}" if query_id else f"query LIKE {_tag_pattern(query_tag)}"
+        self._call(lambda c: c.command(f"KILL QUERY{on_cluster} WHERE {where} ASYNC"))
 
     def progress(self, query_tag: str) -> float | None:
         if not self._registry.get(query_tag):
@@ -329,7 +415,7 @@ class ClickHouseEngine:
     def _read(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple]:
         """Rows of a statement about user SQL (a plan, a dry run), run on the control client, read-only."""
         bound = _bound(sql, parameters)
-        return self._call(lambda c: c.query(sql, settings=_READ_ONLY, parameters=bound).result_rows)
+        return self._call_read(lambda c: c.query(sql, settings=_READ_ONLY, parameters=bound).result_rows)
 
     def explain(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> str:
         prefix = "EXPLAIN indexes=1 " if first_keyword(sql) in _STREAMED else "EXPLAIN AST "
@@ -353,48 +439,94 @@ class ClickHouseEngine:
 
     def catalog(self) -> list[CatalogTable]:
         hidden = ", ".join(plan.literal(d) for d in _SYSTEM_DATABASES)
-        rows = self._call(lambda c: c.query(
+        rows = self._call_read(lambda c: c.query(
             "SELECT t.database, t.name, t.total_rows, c.name, c.type FROM system.tables t "
             "JOIN system.columns c ON c.database = t.database AND c.table = t.name "
             f"WHERE t.database NOT IN ({hidden}) AND NOT t.is_temporary "
             "ORDER BY t.database, t.name, c.position").result_rows)
         tables: dict[tuple[str, str], CatalogTable] = {}
         for database, table, total_rows, column, ch_type in rows:
+            if self._hidden(table):
+                continue
             entry = tables.setdefault((database, table), CatalogTable(database, table, [], total_rows))
             entry.columns.append(CatalogColumn(column, ch_type))
         return list(tables.values())
 
     def databases(self) -> list[str]:
         hidden = ", ".join(plan.literal(d) for d in _SYSTEM_DATABASES)
-        rows = self._call(lambda c: c.query(
+        rows = self._call_read(lambda c: c.query(
             f"SELECT name FROM system.databases WHERE name NOT IN ({hidden}) ORDER BY name").result_rows)
         return [str(name) for (name,) in rows]
 
     def views(self) -> dict[tuple[str, str], str]:
-        rows = self._call(lambda c: c.query(
+        rows = self._call_read(lambda c: c.query(
             "SELECT database, name, as_select FROM system.tables WHERE engine = 'View'").result_rows)
         return {(str(database), str(name)): str(sql) for database, name, sql in rows if sql}
 
+    def _hidden(self, table: str) -> bool:
+        """A cluster table's shard-local half: the Distributed table under the user-facing name stands for it."""
+        return self.cluster is not None and ch_tables.is_local(table)
+
     def table_exists(self, database: str, table: str) -> bool:
+        if self._hidden(table):
+            return False
         sql = (f"SELECT count() FROM system.tables "
                f"WHERE database = {plan.literal(database)} AND name = {plan.literal(table)}")
-        return int(self._call(lambda c: c.command(sql))) > 0
+        return int(self._call_read(lambda c: c.command(sql))) > 0
 
     def drop_table(self, database: str, table: str) -> None:
-        self._command(f"DROP TABLE IF EXISTS {ddl.qualified(database, table)} SYNC")
+        self._run(ch_tables.drop(database, table, self.cluster))
 
-    def render_ddl(self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True) -> str:
-        return ddl.render_create(database, table, columns, if_not_exists=if_not_exists)
+    def render_ddl(self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True,
+                   shard_key: str | None = None, sort_by: Sequence[str] = ()) -> str:
+        return _joined(ch_tables.create(database, table, columns, self.cluster, if_not_exists=if_not_exists,
+                                        shard_key=shard_key, sort_by=sort_by))
 
     def create_table(
         self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True, replace: bool = False,
+        shard_key: str | None = None, sort_by: Sequence[str] = (),
     ) -> str:
-        statement = self.render_ddl(database, table, columns, if_not_exists=if_not_exists and not replace)
-        self._command(f"CREATE DATABASE IF NOT EXISTS {ddl.quote(database)}")
+        statements = ch_tables.create(database, table, columns, self.cluster,
+                                      if_not_exists=if_not_exists and not replace, shard_key=shard_key,
+                                      sort_by=sort_by)
+        self._command(ch_tables.create_database(database, self.cluster))
         if replace:
             self.drop_table(database, table)
-        self._command(statement)
-        return statement
+        self._run(statements)
+        return _joined(statements)
+
+    def create_table_like(self, database: str, table: str, like: str) -> str:
+        sort_key, key = self._cluster_layout(database, like) if self.cluster else ("tuple()", None)
+        statements = ch_tables.create_like(database, table, like, self.cluster, sort_key=sort_key, key=key)
+        self._run(statements)
+        return _joined(statements)
+
+    def _cluster_layout(self, database: str, table: str) -> tuple[str, str | None]:
+        """A cluster table's sort key (of its local half) and sharding expression (of its Distributed half)."""
+        local = ch_tables.local_name(table)
+        rows = self._call_read(lambda c: c.query(
+            "SELECT name, sorting_key, engine_full FROM system.tables "
+            f"WHERE database = {plan.literal(database)} AND name IN ({plan.literal(table)}, {plan.literal(local)})"
+        ).result_rows)
+        found = {str(name): (str(sorting_key), str(engine_full)) for name, sorting_key, engine_full in rows}
+        return found.get(local, ("", ""))[0] or "tuple()", ch_tables.distributed_key(found.get(table, ("", ""))[1])
+
+    def swap_in(self, database: str, stage: str, table: str, *, replace: bool) -> None:
+        exists = self.table_exists(database, table)
+        if exists and not replace:
+            raise EngineQueryError(f"Table {database}.{table} already exists")
+        if not exists and self.cluster is None:
+            self._run(ch_tables.rename(database, stage, table))
+            return
+        if not exists:
+            # A Distributed table names its local table for good: give ``table`` a pair of its own, then exchange.
+            self.create_table_like(database, table, stage)
+        self._run(ch_tables.exchange(database, stage, table, self.cluster))
+        self.drop_table(database, stage)            # the old rows, now under the stage's name
+
+    def attach_stage(self, database: str, table: str, stage: str) -> None:
+        """Move every row of ``stage`` (from ``create_table_like``) into ``table`` at once, for ``open_insert``."""
+        self._run(ch_tables.attach_all(database, table, stage, self.cluster))
 
     def insert_arrow(self, database: str, table: str, data: pa.Table) -> int:
         """One INSERT of one block: a MergeTree writes it as a single part, so it lands whole or not at all."""
@@ -402,7 +534,7 @@ class ClickHouseEngine:
             return 0
         rows = str(max(data.num_rows, 1_048_449))
         settings = {"max_insert_block_size": rows, "min_insert_block_size_rows": rows,
-                    "min_insert_block_size_bytes": "0"}
+                    "min_insert_block_size_bytes": "0", **(ch_tables.FOREGROUND_INSERT if self.cluster else {})}
         with self._lease() as client:
             try:
                 client.insert_arrow(table, _for_clickhouse(data), database=database, settings=settings)
@@ -411,12 +543,16 @@ class ClickHouseEngine:
         return data.num_rows
 
     def open_insert(self, database: str, table: str) -> ClickHouseBulkInsert:
-        return ClickHouseBulkInsert(self._command, self.insert_arrow, database, table)
+        return ClickHouseBulkInsert(self, database, table)
 
     def add_columns(self, database: str, table: str, columns: list[Column]) -> str:
-        statement = ddl.render_add_columns(database, table, columns)
-        self._command(statement)
-        return statement
+        statements = ch_tables.add_columns(database, table, columns, self.cluster)
+        self._run(statements)
+        return _joined(statements)
+
+    def _run(self, statements: list[str]) -> None:
+        for statement in statements:
+            self._command(statement)
 
     def _command(self, sql: str) -> None:
         try:
@@ -439,6 +575,11 @@ class ClickHouseEngine:
                                 parameters={"t": type_name.strip()}).result_rows
             values[name] = rows[0][0]
         return values
+
+
+def _joined(statements: list[str]) -> str:
+    """DDL for display: one server's single statement as it is, a cluster's several separated by ``;``."""
+    return ";\n".join(statements)
 
 
 def _configured(client: Any) -> Any:

@@ -331,17 +331,31 @@ class DuckDBEngine:
     def drop_table(self, database: str, table: str) -> None:
         self._run(f"DROP TABLE IF EXISTS {ddl.qualified(database, table)}")
 
-    def render_ddl(self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True) -> str:
+    def render_ddl(self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True,
+                   shard_key: str | None = None, sort_by: Sequence[str] = ()) -> str:
+        # One file, no shards; and DuckDB keeps no declared sort order (zone maps follow insertion order).
         return ddl.render_create(database, table, columns, if_not_exists=if_not_exists)
 
     def create_table(
         self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True, replace: bool = False,
+        shard_key: str | None = None, sort_by: Sequence[str] = (),
     ) -> str:
         statement = self.render_ddl(database, table, columns, if_not_exists=if_not_exists and not replace)
         drop = f"DROP TABLE IF EXISTS {ddl.qualified(database, table)}; " if replace else ""
         # One transaction, so a replace never leaves the table missing.
         self._run(f"BEGIN; CREATE SCHEMA IF NOT EXISTS {ddl.quote(database)}; {drop}{statement}; COMMIT")
         return statement
+
+    def create_table_like(self, database: str, table: str, like: str) -> str:
+        statement = (f"CREATE TABLE {ddl.qualified(database, table)} AS "
+                     f"SELECT * FROM {ddl.qualified(database, like)} LIMIT 0")
+        self._run(statement)
+        return statement
+
+    def swap_in(self, database: str, stage: str, table: str, *, replace: bool) -> None:
+        # DDL is transactional in DuckDB: readers see the old table or the new one, never neither.
+        drop = f"DROP TABLE IF EXISTS {ddl.qualified(database, table)}; " if replace else ""
+        self._run(f"BEGIN; {drop}ALTER TABLE {ddl.qualified(database, stage)} RENAME TO {ddl.quote(table)}; COMMIT")
 
     def insert_arrow(self, database: str, table: str, data: pa.Table) -> int:
         """One INSERT ... BY NAME inside a transaction: every row lands or none does."""

@@ -2,13 +2,19 @@
 
 chdb allows one data path per process, so every test in a pytest process shares one session data dir and one pair
 of engines. Tests that need isolation use their own database/schema names or tables.
+
+ClickHouse runs embedded (chdb) unless ``BQLITE_TEST_CLICKHOUSE=server``: then it is the server at
+``CLICKHOUSE_HOST``/``CLICKHOUSE_PORT`` when set, else the chdb-backed test server (tests/support) started for the
+session. ``make test`` runs the ClickHouse suites both ways.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,11 +41,38 @@ def duckdb_engine(data_dir: Path) -> Iterator[Engine]:
     engine.close()
 
 
+SERVER_MODE = os.environ.get("BQLITE_TEST_CLICKHOUSE", "embedded") == "server"
+# For tests of what only embedded chdb does (its native Protobuf decode reads a local file).
+embedded_only = pytest.mark.skipif(SERVER_MODE, reason="embedded ClickHouse (chdb) only")
+
+
 @pytest.fixture(scope="session")
-def clickhouse_engine(data_dir: Path) -> Iterator[Engine]:
+def clickhouse_address(data_dir: Path) -> Iterator[Any]:
+    """Where the ClickHouse server is in server mode (None when embedded)."""
+    if not SERVER_MODE:
+        yield None
+        return
+    from engines._ch_server import ServerAddress
+
+    if os.environ.get("CLICKHOUSE_HOST"):
+        yield ServerAddress(host=os.environ["CLICKHOUSE_HOST"], port=int(os.environ.get("CLICKHOUSE_PORT", "8123")),
+                            user=os.environ.get("CLICKHOUSE_USER", "default"),
+                            password=os.environ.get("CLICKHOUSE_PASSWORD", ""))
+        return
+    from tests.support.ch_test_server_process import TestServerProcess
+
+    with TestServerProcess(data_dir / "ch-test-server") as server:
+        yield ServerAddress(host=server.host, port=server.port)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_engine(data_dir: Path, clickhouse_address: Any) -> Iterator[Engine]:
     from engines.clickhouse_engine import ClickHouseEngine
 
-    engine = ClickHouseEngine.embedded(data_dir / "chdb", capacity=2, memory_limit="4GB")
+    if clickhouse_address is not None:
+        engine = ClickHouseEngine.server(clickhouse_address, capacity=2, memory_limit="4GB")
+    else:
+        engine = ClickHouseEngine.embedded(data_dir / "chdb", capacity=2, memory_limit="4GB")
     engine.start()
     yield engine
     engine.close()

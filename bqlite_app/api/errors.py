@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bqlite_app.errors import BqliteError
+from engines.errors import EngineUnavailable
 
 # Codes for errors Starlette raises itself (unknown route, wrong method...).
 _HTTP_CODES = {
@@ -31,6 +32,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
         response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(EngineUnavailable)
+    async def _engine_unavailable(_request: Request, exc: EngineUnavailable) -> JSONResponse:
+        # An engine that cannot be reached (a ClickHouse server that is down) is worth retrying, not a bug.
+        response = envelope(503, f"{exc}; try again shortly", "ENGINE_UNAVAILABLE")
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 
 from bqlite_app import errors as core_errors
 from bqlite_app.logs import request_id_var
+from engines.errors import EngineUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.retry_after is not None:
             headers["Retry-After"] = str(exc.retry_after)
         return error_response(from_core(exc), headers)
+
+    @app.exception_handler(EngineUnavailable)
+    async def _unavailable(_request: Request, exc: EngineUnavailable) -> JSONResponse:
+        # A ClickHouse server that is down: transient, so a reason the client retries.
+        return error_response(BigQueryError(503, "backendError", str(exc)), {"Retry-After": "1"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

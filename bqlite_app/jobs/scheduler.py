@@ -28,7 +28,7 @@ from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.store import JobStore
 from bqlite_app.jobs.work import JobHooks, WorkContext
 from engines.base import Engine, QueryLimits, QueryStats
-from engines.errors import EngineQueryError, QueryCancelled, QueryTimeout
+from engines.errors import EngineQueryError, EngineUnavailable, QueryCancelled, QueryTimeout
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +356,8 @@ class Scheduler:
             return {"status": JobStatus.FAILED, "error": exc.message, "error_position": exc.position}
         except BqliteError as exc:  # a user's mistake found by hooked work (a bad record, a missing table)
             return {"status": JobStatus.FAILED, "error": exc.detail}
+        except EngineUnavailable as exc:  # a ClickHouse server went away: say so, it is not a bug of ours
+            return {"status": JobStatus.FAILED, "error": str(exc)}
         except Exception as exc:  # a bug or an engine crash must still end the job, never leave it running
             log.exception("job %s crashed", job.job_id)
             return {"status": JobStatus.FAILED, "error": f"internal error: {type(exc).__name__}: {exc}"}

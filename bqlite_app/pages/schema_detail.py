@@ -223,6 +223,8 @@ def header() -> rx.Component:
                       rx.badge("v", S.version.to_string(), variant="outline"), align="center", spacing="3"),
             rx.hstack(rx.text("Message ", rx.code(S.message_type, variant="ghost"), size="2"),
                       rx.text("· ", S.field_count, " fields · updated ", S.updated, size="2", color_scheme="gray"),
+                      rx.cond(S.shard_key != "", rx.text("· shard key ", rx.code(S.shard_key, variant="ghost"),
+                                                         size="2", color_scheme="gray")),
                       spacing="2", wrap="wrap"),
             rx.cond(S.description != "", rx.text(S.description, size="2", color_scheme="gray")),
             spacing="1",

@@ -112,6 +112,11 @@ def register_form() -> rx.Component:
             ),
             field("Description", rx.text_area(value=SchemasState.description, on_change=SchemasState.set_description,
                                               aria_label="Description", rows="2", width="100%")),
+            field("Shard key (optional)", rx.input(
+                value=SchemasState.shard_key, on_change=SchemasState.set_shard_key, placeholder="customer_id",
+                aria_label="Shard key", width="100%")),
+            rx.text("A top-level scalar field that places rows on a ClickHouse cluster's shards; random without one.",
+                    size="1", color_scheme="gray"),
             error_callout(SchemasState.error_title, SchemasState.error_detail),
             change_preview(),
             rx.cond(

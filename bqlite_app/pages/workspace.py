@@ -12,7 +12,7 @@ from bqlite_app.components.sql_editor import sql_editor
 from bqlite_app.datasets import SAMPLE_DATABASES
 from bqlite_app.state.auth import AuthState
 from bqlite_app.state.catalog import CatalogState
-from bqlite_app.state.workspace import ENGINES, PRIORITIES, WorkspaceState
+from bqlite_app.state.workspace import ENGINE_CHOICES, PRIORITIES, WorkspaceState
 
 # The scheduler runs lower numbers first; waiting jobs age upwards so batch work never starves.
 PRIORITY_NAMES = {"1": "interactive", "5": "batch"}
@@ -64,7 +64,7 @@ def toolbar() -> rx.Component:
                       color_scheme="red", variant="soft", aria_label="Cancel query"),
         ),
         rx.separator(orientation="vertical", size="1"),
-        _labelled("Engine", select_control(ENGINES, WorkspaceState.engine, WorkspaceState.set_engine, "Engine")),
+        _labelled("Engine", select_control(ENGINE_CHOICES, WorkspaceState.engine, WorkspaceState.set_engine, "Engine")),
         _labelled("Priority", select_control(
             [(p, f"{p} · {PRIORITY_NAMES[p]}") if p in PRIORITY_NAMES else p for p in PRIORITIES],
             WorkspaceState.priority, WorkspaceState.set_priority, "Priority")),

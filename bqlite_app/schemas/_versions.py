@@ -1,8 +1,10 @@
-"""Helpers of the schema registry: message choice, version rows and column changes."""
+"""Helpers of the schema registry: message choice, shard key, version rows and column changes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from bqlite_app.errors import ValidationFailed
 from bqlite_app.schemas.compat import Comparison
@@ -61,6 +63,28 @@ def choose_message(compiled: CompiledSchema, message_type: str | None) -> str:
         raise ValidationFailed(f"message_type is required: {compiled.main_file} defines {len(names)} top-level "
                                f"messages ({', '.join(names) or 'none'})")
     return names[0]
+
+
+def check_shard_key(message: Descriptor, shard_key: str | None) -> str | None:
+    """``shard_key`` when it names a top-level scalar field of ``message`` (a string, number, bool, bytes or enum),
+    else ``ValidationFailed``: a ClickHouse cluster places each row on a shard by that one value."""
+    if not shard_key:
+        return None
+    field = message.fields_by_name.get(shard_key)
+    if field is None:
+        scalars = [f.name for f in message.fields if _is_scalar(f)]
+        raise ValidationFailed(f"shard_key: {message.full_name} has no field {shard_key!r}; its top-level scalar "
+                               f"fields are {', '.join(scalars) or 'none'}")
+    if not _is_scalar(field):
+        kind = "repeated or map" if field.is_repeated else "message"
+        raise ValidationFailed(f"shard_key: {shard_key!r} is a {kind} field; the key must be a single scalar value "
+                               "(string, number, bool, bytes or enum)")
+    return shard_key
+
+
+def _is_scalar(field: FieldDescriptor) -> bool:
+    # Well-known wrappers and Timestamp are messages too: refused, like any message, to keep the rule one line long.
+    return not field.is_repeated and field.message_type is None
 
 
 def version_row(record: SchemaRecord, number: int, compiled: CompiledSchema, message: str, digest: str,

@@ -26,6 +26,8 @@ class SchemaRecord(SQLModel, table=True):
     table_name: str
     message_type: str
     description: str = ""
+    # The top-level scalar field that places rows on a ClickHouse cluster's shards (docs/clickhouse.md); None: random.
+    shard_key: str | None = None
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

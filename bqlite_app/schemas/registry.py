@@ -30,9 +30,11 @@ from bqlite_app.jobs.models import iso_utc, utcnow
 from bqlite_app.schemas import _ownership as ownership
 from bqlite_app.schemas._access import SchemaAccess
 from bqlite_app.schemas._load import engine_errors, load_body
+from bqlite_app.schemas._migrate import add_missing_columns
 from bqlite_app.schemas._versions import (
     Registration,
     SchemaDiff,
+    check_shard_key,
     choose_message,
     column_changes,
     unchanged,
@@ -65,6 +67,7 @@ class SchemaRegistry:
         SQLModel.metadata.create_all(self._db, tables=[
             SchemaRecord.__table__, SchemaVersion.__table__, EngineTable.__table__,  # type: ignore[attr-defined]
         ])
+        add_missing_columns(self._db)
         ownership.migrate(self._db)
         self._engines = engines
         self._max_depth = max_depth
@@ -87,13 +90,18 @@ class SchemaRegistry:
     def register(
         self, main: ProtoFile, imports: Sequence[ProtoFile] = (), *, user: Principal, table_name: str,
         database_name: str = DEFAULT_DATABASE, description: str = "", message_type: str | None = None,
+        shard_key: str | None = None,
     ) -> Registration:
-        """Needs ``owner`` on the dataset, unless the registration creates it: then the caller becomes its owner."""
+        """Needs ``owner`` on the dataset, unless the registration creates it: then the caller becomes its owner.
+
+        ``shard_key`` names a top-level scalar field; tables created afterwards in a ClickHouse cluster are sharded
+        by it. Without one a re-registration keeps the schema's key, which the new version must still have.
+        """
         check_identifier("table_name", table_name)
         check_dataset(database_name)
         creates = self._access.before_register(user, database_name, self._dataset_in_use)
         registration = self._register(main, imports, table_name=table_name, database_name=database_name,
-                                      description=description, message_type=message_type)
+                                      description=description, message_type=message_type, shard_key=shard_key)
         if creates:
             self._access.created(user, database_name)
         if registration.new_version:
@@ -102,7 +110,7 @@ class SchemaRegistry:
         return registration
 
     def _register(self, main: ProtoFile, imports: Sequence[ProtoFile], *, table_name: str, database_name: str,
-                  description: str, message_type: str | None) -> Registration:
+                  description: str, message_type: str | None, shard_key: str | None) -> Registration:
         compiled = compile_schema(main, imports)
         message = choose_message(compiled, message_type)
         descriptor = compiled.descriptor(message)
@@ -112,9 +120,10 @@ class SchemaRegistry:
         with self._lock, self._session(expire_on_commit=False) as session, engine_errors():
             record = session.exec(select(SchemaRecord).where(
                 SchemaRecord.database_name == database_name, SchemaRecord.table_name == table_name)).first()
+            key = check_shard_key(descriptor, shard_key or (record.shard_key if record else None))
             if record is None:
                 record = SchemaRecord(database_name=database_name, table_name=table_name, message_type=message,
-                                      description=description)
+                                      description=description, shard_key=key)
                 version = version_row(record, 1, compiled, message, digest, ["Initial version."])
                 session.add(record)
                 session.add(version)
@@ -122,6 +131,10 @@ class SchemaRegistry:
                 return Registration(record, version, field_count, True)
             latest = self._latest(session, record.schema_id)
             if unchanged(latest, digest, message):
+                if key != record.shard_key:         # same content, new key: for tables created from now on
+                    record.shard_key = key
+                    session.add(record)
+                    session.commit()
                 return Registration(record, latest, field_count, False)
             comparison = compare(self._compile(latest).descriptor(latest.message_type), compiled.descriptor(message))
             if comparison.breaking:
@@ -132,6 +145,7 @@ class SchemaRegistry:
             version = version_row(record, latest.version + 1, compiled, message, digest,
                                    comparison.changes + notes or ["No field changes."])
             record.version, record.message_type, record.updated_at = version.version, message, utcnow()
+            record.shard_key = key
             if description:
                 record.description = description
             session.add(record)
@@ -247,7 +261,8 @@ class SchemaRegistry:
                 **self._summary(session, record),
                 "message_type": record.message_type,
                 "fields": field_tree(descriptor, max_depth=self._max_depth),
-                "ddl": {name: engine.render_ddl(record.database_name, record.table_name, columns)
+                "ddl": {name: engine.render_ddl(record.database_name, record.table_name, columns,
+                                                shard_key=record.shard_key)
                         for name, engine in self._engines.items()},
                 "versions": [{"version": v.version, "fingerprint": v.fingerprint, "created_at": iso_utc(v.created_at),
                               "changes": list(v.changes)} for v in versions],
@@ -284,14 +299,15 @@ class SchemaRegistry:
                     "SQL, or register the schema under another table_name or database_name.")
             for name in engines:
                 engine = self._engines[name]
-                ddl = engine.render_ddl(database, table, columns, if_not_exists=if_not_exists)
+                ddl = engine.render_ddl(database, table, columns, if_not_exists=if_not_exists,
+                                        shard_key=record.shard_key)
                 result = {"created": False, "table": qualified, "ddl": ddl, "error": None}
                 try:
                     if existed[name] and not replace and not if_not_exists:
                         raise EngineError(f"Table {qualified} already exists in {name}")
                     if replace or not existed[name]:
-                        result.update(created=True, ddl=self._create_owned(session, schema_id, name, columns,
-                                                                           database, table, replace=existed[name]))
+                        result.update(created=True, ddl=self._create_owned(session, record, name, columns,
+                                                                           replace=existed[name]))
                     session.merge(EngineTable(schema_id=schema_id, engine=name, table=qualified,
                                               version=record.version))
                 except EngineError as exc:
@@ -303,16 +319,18 @@ class SchemaRegistry:
             self._access.record(user, "table.create", qualified, {"engines": created, "schema_id": schema_id})
         return results
 
-    def _create_owned(self, session: Session, schema_id: str, name: str, columns: list[Column], database: str,
-                      table: str, *, replace: bool) -> str:
+    def _create_owned(self, session: Session, record: SchemaRecord, name: str, columns: list[Column], *,
+                      replace: bool) -> str:
         """CREATE the table, recording it as the registry's first, so a crash never leaves one it cannot drop.
 
         No IF NOT EXISTS: a table someone else made since ``table_exists`` makes the CREATE fail, not adopted.
         """
-        ownership.claim(session, name, database, table, schema_id)
+        database, table = record.database_name, record.table_name
+        ownership.claim(session, name, database, table, record.schema_id)
         session.commit()
         try:
-            return self._engines[name].create_table(database, table, columns, if_not_exists=False, replace=replace)
+            return self._engines[name].create_table(database, table, columns, if_not_exists=False, replace=replace,
+                                                    shard_key=record.shard_key)
         except EngineError:
             if not replace:
                 ownership.release(session, name, database, table)
@@ -389,6 +407,7 @@ class SchemaRegistry:
         return {
             "schema_id": record.schema_id, "table_name": record.table_name, "database_name": record.database_name,
             "description": record.description, "field_count": field_count, "version": record.version,
+            "shard_key": record.shard_key,
             "created_at": iso_utc(record.created_at), "updated_at": iso_utc(record.updated_at),
             "tables": [{"engine": t.engine, "table": t.table} for t in sorted(tables, key=lambda t: t.engine)],
         }

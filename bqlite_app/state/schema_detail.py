@@ -107,6 +107,7 @@ class SchemaDetailState(AuthState):
     table_name: str = ""
     description: str = ""
     message_type: str = ""
+    shard_key: str = ""
     version: int = 0
     field_count: int = 0
     created: str = ""
@@ -178,6 +179,7 @@ class SchemaDetailState(AuthState):
         self.name = f"{self.database_name}.{self.table_name}"
         self.description, self.message_type = detail["description"], detail["message_type"]
         self.version, self.field_count = detail["version"], detail["field_count"]
+        self.shard_key = detail.get("shard_key") or ""
         self.created, self.updated = local_time(detail["created_at"]), local_time(detail["updated_at"])
         self.fields = flatten_fields(detail["fields"])
         self.versions = [VersionRow(version=v["version"], created=local_time(v["created_at"]),

@@ -105,6 +105,7 @@ class SchemasState(AuthState):
     database_name: str = DEFAULT_DATABASE
     message_type: str = ""
     description: str = ""
+    shard_key: str = ""
     main_label: str = ""
     import_labels: list[str] = []
     message_choices: list[str] = []
@@ -153,6 +154,10 @@ class SchemasState(AuthState):
     @rx.event
     def set_description(self, value: str) -> None:
         self.description = value
+
+    @rx.event
+    def set_shard_key(self, value: str) -> None:
+        self.shard_key = value.strip()
 
     @rx.event
     def choose_message(self, name: str) -> None:
@@ -235,7 +240,8 @@ class SchemasState(AuthState):
         yield
         main = self._main
         options = {"table_name": self.table_name, "database_name": self.database_name or DEFAULT_DATABASE,
-                   "description": self.description.strip(), "message_type": self.message_type or None}
+                   "description": self.description.strip(), "message_type": self.message_type or None,
+                   "shard_key": self.shard_key or None}
         imports = self._imports
         try:
             user = self.principal()
@@ -251,6 +257,6 @@ class SchemasState(AuthState):
         message = (f"Registered {name} version {version.version} ({registration.field_count} fields)"
                    if registration.new_version else f"{name} is unchanged: version {version.version} has this content")
         self.clear_files()
-        self.table_name, self.message_type, self.description = "", "", ""
+        self.table_name, self.message_type, self.description, self.shard_key = "", "", "", ""
         yield rx.toast.success(message)
         yield rx.redirect(f"/schemas/{record.schema_id}")

@@ -68,5 +68,5 @@ class StatusState(AuthState):
             self.queued_jobs = status["queued_jobs"]
             self.running_jobs = status["running_jobs"]
             self.engines = [EngineHealth(name=name, healthy=bool(info["available"]),
-                                         detail=f"{info['mode']} · {info['version']}")
+                                         detail=f"{info.get('label') or info['mode']} · {info['version']}")
                             for name, info in status["engines"].items()]

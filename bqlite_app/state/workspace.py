@@ -25,6 +25,8 @@ from bqlite_app.state.results import ACTIVE, ResultsMixin, line_and_column, snap
 from bqlite_app.state.status import StatusState
 
 ENGINES = list(core.engines)
+# The picker names where each engine runs: "ClickHouse (server db1:8123)" or "ClickHouse (embedded)".
+ENGINE_CHOICES = [(name, engine.info().label) for name, engine in core.engines.items()]
 PRIORITIES = ["1", "2", "3", "4", "5"]
 DEFAULT_SQL = "SELECT *\nFROM nyc_taxi\nLIMIT 100"
 DEFAULT_TIMEOUT_S = str(core.settings.default_timeout_s)

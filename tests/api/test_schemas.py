@@ -8,7 +8,7 @@ from google.protobuf.internal.encoder import _VarintBytes
 
 from bqlite_app.schemas.compiler import ProtoFile, compile_schema
 from tests.api.test_queries import assert_error
-from tests.conftest import run_job
+from tests.conftest import embedded_only, run_job
 
 TRIP_V1 = b"""
 syntax = "proto3";
@@ -204,6 +204,7 @@ def test_delete_with_and_without_tables(client, schema):
     assert job["status"] == "failed"
 
 
+@embedded_only   # a server cannot read our local file; server mode decodes in Python (docs/clickhouse.md)
 def test_supported_shapes_take_the_native_decoder_with_the_same_rows(core, tmp_path):
     from bqlite_app.schemas.ingest import decode_batches
     from bqlite_app.schemas.native import native_batches

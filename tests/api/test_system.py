@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.conftest import run_job
+from tests.conftest import SERVER_MODE, run_job
 
 
 def test_root_identifies_the_service(client):
@@ -29,8 +29,16 @@ def test_status_counts_slots_and_engines(client):
     for key in ("queued_jobs", "running_jobs", "completed_jobs", "failed_jobs"):
         assert isinstance(body[key], int)
     assert body["engines"]["duckdb"]["mode"] == "embedded"
-    assert body["engines"]["clickhouse"]["mode"] == "embedded"
-    assert body["engines"]["clickhouse"]["version"].split(".")[0].isdigit()
+    assert body["engines"]["duckdb"]["label"] == "DuckDB (embedded)"
+    clickhouse = body["engines"]["clickhouse"]
+    assert clickhouse["version"].split(".")[0].isdigit()
+    if SERVER_MODE:
+        assert clickhouse["mode"] == "server"
+        assert clickhouse["label"] == f"ClickHouse (server {clickhouse['address']})"
+        assert clickhouse["address"].rsplit(":", 1)[1].isdigit()
+    else:
+        assert (clickhouse["mode"], clickhouse["address"], clickhouse["label"]) == (
+            "embedded", None, "ClickHouse (embedded)")
     assert body["uptime_s"] >= 0
 
 

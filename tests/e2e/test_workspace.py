@@ -192,7 +192,7 @@ def test_the_explorer_follows_ddl(page):
 def test_links_from_other_pages_open_their_sql_in_a_tab(page, live_app):
     page.goto(f"{live_app.ui_url}/?sql=SELECT%2042%20AS%20x&engine=clickhouse", wait_until="networkidle")
     expect(editor(page)).to_have_text("SELECT 42 AS x")
-    expect(page.get_by_role("combobox", name="Engine")).to_have_text("clickhouse")
+    expect(page.get_by_role("combobox", name="Engine")).to_have_text("ClickHouse (embedded)")
     page.wait_for_url(f"{live_app.ui_url}/")              # a reload must not open it twice
     page.get_by_role("button", name="Run query").click()
     expect_cell(page, 0, 0, "42")

@@ -41,15 +41,19 @@ async def register_schema(
     database_name: Annotated[str, Form()] = DEFAULT_DATABASE,
     description: Annotated[str, Form()] = "",
     message_type: Annotated[str | None, Form()] = None,
+    shard_key: Annotated[str | None, Form(description="A top-level scalar field that places rows on a "
+                                                      "ClickHouse cluster's shards")] = None,
 ) -> JSONResponse:
     """Register (or re-register) a message as `database_name.table_name`. Same content answers the same version.
 
     Needs `owner` on the dataset `database_name`, unless nobody has it yet: then the caller creates it and owns it.
+    `shard_key` (optional) names a top-level scalar field of the message: tables created from the schema in a
+    ClickHouse cluster are sharded by it. Without it a re-registration keeps the schema's key.
     """
     main, extra = await _read_uploads(file, imports)
     registration = await run_in_threadpool(
         core.schemas.register, main, extra, user=user, table_name=table_name, database_name=database_name,
-        description=description, message_type=message_type or None,
+        description=description, message_type=message_type or None, shard_key=shard_key or None,
     )
     record, version = registration.record, registration.version
     message = (f"Registered {record.database_name}.{record.table_name} version {version.version}"
@@ -58,6 +62,7 @@ async def register_schema(
         "schema_id": record.schema_id, "message": message, "table_name": record.table_name,
         "database_name": record.database_name, "field_count": registration.field_count,
         "version": version.version, "fingerprint": version.fingerprint, "created_at": iso_utc(version.created_at),
+        "shard_key": record.shard_key,
     }, status_code=201 if registration.new_version else 200)
 
 

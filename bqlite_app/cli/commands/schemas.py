@@ -60,12 +60,17 @@ def register(
     message: MessageOption = None,
     imports: ImportsOption = None,
     description: Annotated[str, typer.Option("--description", help="What the data is.")] = "",
+    shard_key: Annotated[str | None, typer.Option(
+        "--shard-key", help="A top-level scalar field that places rows on a ClickHouse cluster's shards "
+        "(default: random; kept when re-registering without it).", show_default=False)] = None,
 ) -> None:
     """Register a message as DATABASE.TABLE. Same content keeps its version; a compatible change is a new one."""
     context = cli_context(ctx)
     fields = {"table_name": table, "database_name": database, "description": description}
     if message:
         fields["message_type"] = message
+    if shard_key:
+        fields["shard_key"] = shard_key
     answer = context.client.register_schema(_upload(proto, proto), [_upload(path, proto) for path in imports or []],
                                             fields)
     context.respond(answer, lambda answer: out.print(f"{escape(answer['message'])}: schema [bold]{answer['schema_id']}"
@@ -257,6 +262,7 @@ def _print_schema(schema: dict[str, Any]) -> None:
         ("Message", schema.get("message_type") or DASH),
         ("Version", str(schema["version"])),
         ("Fields", f"{schema['field_count']} top-level"),
+        ("Shard key", escape(schema.get("shard_key") or "none (random shard)")),
         ("Tables in", ", ".join(t["engine"] for t in schema["tables"]) or "none yet (schemas create-table)"),
         ("Updated", local_time(schema["updated_at"])),
         ("Description", escape(schema.get("description") or DASH)),

@@ -36,11 +36,11 @@ def _print_status(answer: dict[str, Any], url: str) -> None:
                          + (f" · {answer['cancelled_jobs']} cancelled" if "cancelled_jobs" in answer else ""))
     out.print(grid)
     engines = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("ENGINE", "AVAILABLE", "MODE", "VERSION"):
+    for name in ("ENGINE", "AVAILABLE", "RUNS", "VERSION"):
         engines.add_column(name)
     for name, engine in answer["engines"].items():
-        engines.add_row(name, "[green]yes[/]" if engine["available"] else "[red]no[/]", engine["mode"],
-                        engine["version"])
+        engines.add_row(name, "[green]yes[/]" if engine["available"] else "[red]no[/]",
+                        engine.get("label") or engine["mode"], engine["version"])
     out.print()
     out.print(engines)
 
