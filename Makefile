@@ -27,8 +27,8 @@ check-exposure:
 # (tests/support, started by the suite itself; docs/clickhouse.md).
 CLICKHOUSE_SUITES := tests/engines/test_conformance.py tests/engines/test_clickhouse_engine.py \
 	tests/engines/test_parameters.py tests/engines/test_bulk_insert.py tests/engines/test_engine_sandbox.py \
-	tests/api/test_queries.py tests/api/test_schemas.py tests/api/test_system.py \
-	tests/schemas/test_ingest.py tests/schemas/test_registry.py
+	tests/api/test_queries.py tests/api/test_schemas.py tests/api/test_system.py tests/schemas tests/loads \
+	tests/jobs tests/bigquery tests/test_sample_data.py
 
 test: setup-test ## Install what the tests need, then run them all
 	$(VENV)/bin/ruff check bqlite_app engines bench tests

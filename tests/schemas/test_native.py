@@ -24,6 +24,10 @@ from bqlite_app.schemas import ingest, translate
 from bqlite_app.schemas.compiler import CompiledSchema, ProtoFile, compile_schema
 from bqlite_app.schemas.native import NativeDecodeError, native_batches, native_sql
 from engines.errors import QueryCancelled
+from tests.conftest import embedded_only
+
+# The native decoder reads a local file, which only embedded chdb can; server mode decodes in Python.
+pytestmark = embedded_only
 
 EVERYTHING = """
 syntax = "proto3";
@@ -75,6 +79,7 @@ LEGACY = """
 syntax = "proto2";
 package nt.v2;
 import "google/protobuf/struct.proto";
+
 enum Level { LOW = 1; HIGH = 2; }
 enum Mode { MODE_OFF = 0; MODE_ON = 1; }
 message Legacy { optional int32 a = 1 [default = 7]; optional Level level = 2; optional string s = 3;

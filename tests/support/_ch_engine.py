@@ -20,7 +20,6 @@ from typing import Any
 import chdb
 
 from ._ch_wire import (
-    LEADING_COMMENTS,
     ClickHouseError,
     error_from_message,
     is_set_statement,
@@ -30,8 +29,8 @@ from ._ch_wire import (
 )
 
 _SETTING_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
-_INLINE_VALUES = re.compile(LEADING_COMMENTS + r"INSERT\s+INTO\b(?:(?!\bSELECT\b).)*\bVALUES\b",
-                            re.IGNORECASE | re.DOTALL)
+# Inline VALUES data runs to the end of the text, also under EXPLAIN: nothing may follow it.
+_INLINE_VALUES = re.compile(r"\bINSERT\s+INTO\b(?:(?!\bSELECT\b).)*\bVALUES\b", re.IGNORECASE | re.DOTALL)
 # How long a KILL by query_id keeps retrying while the target has not reached system.processes yet.
 _KILL_RETRY_SECONDS = 5.0
 
@@ -183,7 +182,7 @@ class Engine:
             raise self.error(164, "Cannot execute query in readonly mode")
         if running.cancelled:
             raise self.error(394, "Query was cancelled")
-        if _INLINE_VALUES.match(query.sql):
+        if _INLINE_VALUES.search(query.sql):
             return query.sql  # data runs to the end of the text; such an INSERT cannot be killed by query_id
         return with_marker(query.sql, running.marker)
 
