@@ -30,9 +30,24 @@ def translate(exc: ClickHouseError, text: str, shift: int, run: RunningQuery | N
     if code in _MEMORY:
         return EngineQueryError(f"Query exceeded the memory limit: {message}")
     if code is None and isinstance(exc, OperationalError):
-        return EngineUnavailable(f"ClickHouse is unreachable: {message}")
+        return EngineUnavailable(f"ClickHouse is unreachable: {unreachable_reason(message)}")
     position = _position(str(exc), text, shift)
     return EngineQueryError(_relative(message, position, shift), position=position)
+
+
+def unreachable_reason(message: str) -> str:
+    """What went wrong with the connection, in a few words. The driver's own text quotes the request URL with its
+    query string (settings, the SQL's parameters), which is noise at best and private at worst."""
+    server = re.search(r"https?://([^/?\s)]+)", message)
+    where = f" ({server.group(1)})" if server else ""
+    errno = re.search(r"\[Errno -?\d+\] ([^\"')\]]+)", message)
+    if errno:
+        return errno.group(1).strip() + where
+    for needle, reason in (("timed out", "timed out"), ("RemoteDisconnected", "the server closed the connection"),
+                           ("Connection aborted", "the server closed the connection")):
+        if needle in message:
+            return reason + where
+    return re.sub(r"\?\S*", "", message)[:200].strip()
 
 
 def clean(message: str) -> str:

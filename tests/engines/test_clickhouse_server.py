@@ -1,6 +1,6 @@
 """Server mode's connections, against a test server of their own (stopped and restarted mid-test): /health degrades
 and recovers with the server while DuckDB keeps serving, a server down at start is not fatal, only reads are
-retried, and the password never reaches a log, an error or the status."""
+retried, HTTPS checks the server's certificate, and the password never reaches a log, an error or the status."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from engines._ch_server import ServerAddress, retrying
 from engines.clickhouse_engine import ClickHouseEngine
 from engines.errors import EngineUnavailable
 from tests.conftest import run_job
+from tests.support.certificates import make_certificates
 from tests.support.ch_test_server_process import TestServerProcess
 
 SECRET = "pw-7f3a-never-logged"
@@ -63,7 +64,7 @@ def test_health_degrades_while_the_server_is_down_and_recovers(api: TestClient, 
     # A text the sandbox has judged before is accepted, and its job fails saying why.
     failed = run_job(api, "SELECT 42 AS answer", engine="clickhouse")
     assert failed["status"] == "failed"
-    assert "ClickHouse is unreachable" in failed["error"] and "internal error" not in failed["error"]
+    assert failed["error"] == f"ClickHouse is unreachable: Connection refused ({server.host}:{server.port})"
     # A new text cannot be judged without the server: refused as unavailable, worth retrying.
     refused = api.post("/queries", json={"sql": "SELECT 43 AS answer", "engine": "clickhouse"})
     assert refused.status_code == 503, refused.text
@@ -147,3 +148,28 @@ def test_only_reads_that_lost_their_connection_are_tried_again() -> None:
     with pytest.raises(DatabaseError):
         retrying(refused_by_the_server, attempts=3)                    # the server answered: no retry
     assert len(calls) == 1
+
+
+def test_https_with_the_servers_ca_file_and_a_refused_unknown_certificate(tmp_path: Path) -> None:
+    certificates = make_certificates(tmp_path / "tls")
+    with TestServerProcess(tmp_path / "clickhouse", tls=(certificates.cert_file, certificates.key_file)) as server:
+        trusted = ClickHouseEngine.server(ServerAddress(host=server.host, port=server.port, secure=True,
+                                                        ca_file=certificates.ca_file), capacity=1)
+        trusted.start()
+        try:
+            assert trusted.health() is True
+            batches = list(trusted.execute("SELECT 'over tls' AS via", query_tag="tls"))
+            assert [b.to_pylist() for b in batches if b.num_rows] == [[{"via": "over tls"}]]
+        finally:
+            trusted.close()
+
+        # Without the CA the certificate is unknown: never accepted, and the engine says it is unavailable.
+        untrusting = ClickHouseEngine.server(ServerAddress(host=server.host, port=server.port, secure=True),
+                                             capacity=1)
+        untrusting.start()
+        try:
+            assert untrusting.health() is False
+            with pytest.raises(EngineUnavailable, match="(?i)certificate"):
+                list(untrusting.execute("SELECT 1", query_tag="untrusted"))
+        finally:
+            untrusting.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,17 +33,20 @@ class TestServerProcess:
 
     __test__ = False  # not a pytest test class, despite the name
 
-    def __init__(self, path: Path, port: int | None = None, host: str = "127.0.0.1", password: str | None = None):
+    def __init__(self, path: Path, port: int | None = None, host: str = "127.0.0.1", password: str | None = None,
+                 tls: tuple[Path, Path] | None = None):
+        """``tls`` = (certificate, key) PEM files serves HTTPS."""
         self.path = Path(path)
         self.host = host
         self.port = port or free_port(host)
         self.password = password
+        self.tls = tls
         self._process: subprocess.Popen[bytes] | None = None
         self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> TestServerProcess:
         if self._process is not None and self._process.poll() is None:
@@ -51,6 +55,8 @@ class TestServerProcess:
         self._log = tempfile.NamedTemporaryFile(prefix="ch-test-server-", suffix=".log")  # noqa: SIM115
         command = [sys.executable, "-m", "tests.support.clickhouse_test_server",
                    "--host", self.host, "--port", str(self.port), "--path", str(self.path)]
+        if self.tls:
+            command += ["--certfile", str(self.tls[0]), "--keyfile", str(self.tls[1])]
         env = dict(os.environ)
         if self.password is not None:
             env["CH_TEST_PASSWORD"] = self.password
@@ -92,7 +98,9 @@ class TestServerProcess:
 
     def _ping(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response:
+            # Only "is it up?": the tests judge the certificate themselves.
+            context = ssl._create_unverified_context() if self.tls else None
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=1, context=context) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False

@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -301,17 +302,24 @@ class _Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.command} {path} {self._status} query_id={self._query_id or '-'} {elapsed:.3f}s\n")
 
 
-def serve(host: str, port: int, path: Path, password: str | None = None) -> None:
-    """Serve until SIGTERM or Ctrl+C, then close chdb cleanly."""
+def serve(host: str, port: int, path: Path, password: str | None = None,
+          tls: tuple[Path, Path] | None = None) -> None:
+    """Serve until SIGTERM or Ctrl+C, then close chdb cleanly; HTTPS with ``tls`` = (certificate, key) files."""
     path.mkdir(parents=True, exist_ok=True)
     engine = Engine(str(path))
     server = ClickHouseTestServer((host, port), engine, password)
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
 
     def stop(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    sys.stderr.write(f"ClickHouse test server (chdb {engine.version}) on http://{host}:{server.server_port} "
+    sys.stderr.write(f"ClickHouse test server (chdb {engine.version}) on {scheme}://{host}:{server.server_port} "
                      f"data={path}\n")
     sys.stderr.flush()
     try:
@@ -330,8 +338,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--path", type=Path, default=Path(
         os.environ.get("CH_TEST_PATH") or Path(tempfile.gettempdir()) / "bqlite-ch-test-server"))
     parser.add_argument("--password", default=os.environ.get("CH_TEST_PASSWORD") or None)
+    parser.add_argument("--certfile", type=Path, help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--keyfile", type=Path, help="the certificate's private key (PEM)")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.path, args.password)
+    if bool(args.certfile) != bool(args.keyfile):
+        parser.error("--certfile and --keyfile go together")
+    serve(args.host, args.port, args.path, args.password,
+          (args.certfile, args.keyfile) if args.certfile else None)
 
 
 if __name__ == "__main__":
