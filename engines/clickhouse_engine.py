@@ -17,20 +17,18 @@ Results stream in the Native format and become Arrow in ``_ch_arrow``.
 from __future__ import annotations
 
 import contextlib
-import decimal
 import logging
 import queue
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 import pyarrow as pa
 from clickhouse_connect.datatypes.registry import get_from_name
-from clickhouse_connect.driver.binding import external_bind_re
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.summary import QuerySummary
 
@@ -38,10 +36,11 @@ from engines import _ch_parse
 from engines import _ch_plan as plan
 from engines import _ch_tables as ch_tables
 from engines import _ddl_clickhouse as ddl
-from engines._bulk import ClickHouseBulkInsert
 from engines._ch_arrow import QUERY_FORMATS, BlockConverter
 from engines._ch_errors import translate
+from engines._ch_params import bind, placeholder_defaults
 from engines._ch_server import ServerAddress, client_factory, connection_lost, pause_before_retry, retrying
+from engines._ch_table_ops import SYSTEM_DATABASES, ClickHouseTables
 from engines._common import (
     EMPTY_BATCH,
     QueryRegistry,
@@ -53,22 +52,18 @@ from engines._common import (
     slice_batch,
 )
 from engines.base import (
-    CatalogColumn,
-    CatalogTable,
     EngineInfo,
     QueryEstimate,
     QueryLimits,
     QueryStats,
     Statement,
 )
-from engines.errors import EngineError, EngineQueryError, EngineUnavailable
-from engines.types import Column
+from engines.errors import EngineError, EngineUnavailable
 
 log = logging.getLogger(__name__)
 
 _STREAMED = {"SELECT", "WITH", "FROM"}
 _TABULAR = {"SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "CHECK"}   # small results, not streamed
-_SYSTEM_DATABASES = ("system", "INFORMATION_SCHEMA", "information_schema")
 _LEASE_TIMEOUT_S = 60.0
 _PING_TIMEOUT_S = 3.0
 # Statements that only read run with readonly=1, passed by the client and not part of the SQL: the server then
@@ -76,10 +71,9 @@ _PING_TIMEOUT_S = 3.0
 _READ_ONLY = {"readonly": "1"}
 # Every client: ``tuple(1 AS a, 'x' AS b)`` makes a named tuple (GoogleSQL's STRUCT literal translates to it).
 _CLIENT_SETTINGS = {"enable_named_columns_in_function_tuple": "1"}
-_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.|'')*'")
 
 
-class ClickHouseEngine:
+class ClickHouseEngine(ClickHouseTables):
     name = "clickhouse"
     supports_progress = True
     supports_cancel = True
@@ -264,7 +258,7 @@ class ClickHouseEngine:
         kind = first_keyword(sql)
         text = f"/* bqlite:{_safe_tag(query_tag)} */ {sql}"
         shift = len(text) - len(sql)
-        bound = _bound(sql, parameters)
+        bound = bind(sql, parameters)
         query_id = self._query_id(query_tag)
         ids = {"query_id": query_id} if query_id else {}
         with self._lease() as client:
@@ -398,7 +392,7 @@ class ClickHouseEngine:
             return QueryEstimate(valid=False, error=str(exc))
         # The query tree also names tables the plan never reads (a count() answered from metadata).
         named = [m.group(1) for (line, *_) in tree for m in [re.search(r"table_name: (\S+)", str(line))] if m]
-        tables += [t for t in named if t.split(".")[0] not in _SYSTEM_DATABASES]
+        tables += [t for t in named if t.split(".")[0] not in SYSTEM_DATABASES]
         return QueryEstimate(valid=True, estimated_bytes_processed=total,
                              referenced_tables=list(dict.fromkeys(tables)))
 
@@ -414,7 +408,7 @@ class ClickHouseEngine:
 
     def _read(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple]:
         """Rows of a statement about user SQL (a plan, a dry run), run on the control client, read-only."""
-        bound = _bound(sql, parameters)
+        bound = bind(sql, parameters)
         return self._call_read(lambda c: c.query(sql, settings=_READ_ONLY, parameters=bound).result_rows)
 
     def explain(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> str:
@@ -428,158 +422,15 @@ class ClickHouseEngine:
     def parse(self, sql: str) -> list[Statement]:
         def query(text: str, params: dict[str, Any] | None) -> list[tuple]:
             return self._call(lambda c: c.query(
-                text, parameters=params if params is not None else self._placeholder_defaults(c, text)).result_rows)
+                text, parameters=params if params is not None else placeholder_defaults(c, text)).result_rows)
 
         try:
             return [_ch_parse.parse(query, sql)]
         except ClickHouseError as exc:
             raise translate(exc, sql, 0) from exc
 
-    # -- catalog and DDL -------------------------------------------------------------------------------------
-
-    def catalog(self) -> list[CatalogTable]:
-        hidden = ", ".join(plan.literal(d) for d in _SYSTEM_DATABASES)
-        rows = self._call_read(lambda c: c.query(
-            "SELECT t.database, t.name, t.total_rows, c.name, c.type FROM system.tables t "
-            "JOIN system.columns c ON c.database = t.database AND c.table = t.name "
-            f"WHERE t.database NOT IN ({hidden}) AND NOT t.is_temporary "
-            "ORDER BY t.database, t.name, c.position").result_rows)
-        tables: dict[tuple[str, str], CatalogTable] = {}
-        for database, table, total_rows, column, ch_type in rows:
-            if self._hidden(table):
-                continue
-            entry = tables.setdefault((database, table), CatalogTable(database, table, [], total_rows))
-            entry.columns.append(CatalogColumn(column, ch_type))
-        return list(tables.values())
-
-    def databases(self) -> list[str]:
-        hidden = ", ".join(plan.literal(d) for d in _SYSTEM_DATABASES)
-        rows = self._call_read(lambda c: c.query(
-            f"SELECT name FROM system.databases WHERE name NOT IN ({hidden}) ORDER BY name").result_rows)
-        return [str(name) for (name,) in rows]
-
-    def views(self) -> dict[tuple[str, str], str]:
-        rows = self._call_read(lambda c: c.query(
-            "SELECT database, name, as_select FROM system.tables WHERE engine = 'View'").result_rows)
-        return {(str(database), str(name)): str(sql) for database, name, sql in rows if sql}
-
-    def _hidden(self, table: str) -> bool:
-        """A cluster table's shard-local half: the Distributed table under the user-facing name stands for it."""
-        return self.cluster is not None and ch_tables.is_local(table)
-
-    def table_exists(self, database: str, table: str) -> bool:
-        if self._hidden(table):
-            return False
-        sql = (f"SELECT count() FROM system.tables "
-               f"WHERE database = {plan.literal(database)} AND name = {plan.literal(table)}")
-        return int(self._call_read(lambda c: c.command(sql))) > 0
-
-    def drop_table(self, database: str, table: str) -> None:
-        self._run(ch_tables.drop(database, table, self.cluster))
-
-    def render_ddl(self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True,
-                   shard_key: str | None = None, sort_by: Sequence[str] = ()) -> str:
-        return _joined(ch_tables.create(database, table, columns, self.cluster, if_not_exists=if_not_exists,
-                                        shard_key=shard_key, sort_by=sort_by))
-
-    def create_table(
-        self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True, replace: bool = False,
-        shard_key: str | None = None, sort_by: Sequence[str] = (),
-    ) -> str:
-        statements = ch_tables.create(database, table, columns, self.cluster,
-                                      if_not_exists=if_not_exists and not replace, shard_key=shard_key,
-                                      sort_by=sort_by)
-        self._command(ch_tables.create_database(database, self.cluster))
-        if replace:
-            self.drop_table(database, table)
-        self._run(statements)
-        return _joined(statements)
-
-    def create_table_like(self, database: str, table: str, like: str) -> str:
-        sort_key, key = self._cluster_layout(database, like) if self.cluster else ("tuple()", None)
-        statements = ch_tables.create_like(database, table, like, self.cluster, sort_key=sort_key, key=key)
-        self._run(statements)
-        return _joined(statements)
-
-    def _cluster_layout(self, database: str, table: str) -> tuple[str, str | None]:
-        """A cluster table's sort key (of its local half) and sharding expression (of its Distributed half)."""
-        local = ch_tables.local_name(table)
-        rows = self._call_read(lambda c: c.query(
-            "SELECT name, sorting_key, engine_full FROM system.tables "
-            f"WHERE database = {plan.literal(database)} AND name IN ({plan.literal(table)}, {plan.literal(local)})"
-        ).result_rows)
-        found = {str(name): (str(sorting_key), str(engine_full)) for name, sorting_key, engine_full in rows}
-        return found.get(local, ("", ""))[0] or "tuple()", ch_tables.distributed_key(found.get(table, ("", ""))[1])
-
-    def swap_in(self, database: str, stage: str, table: str, *, replace: bool) -> None:
-        exists = self.table_exists(database, table)
-        if exists and not replace:
-            raise EngineQueryError(f"Table {database}.{table} already exists")
-        if not exists and self.cluster is None:
-            self._run(ch_tables.rename(database, stage, table))
-            return
-        if not exists:
-            # A Distributed table names its local table for good: give ``table`` a pair of its own, then exchange.
-            self.create_table_like(database, table, stage)
-        self._run(ch_tables.exchange(database, stage, table, self.cluster))
-        self.drop_table(database, stage)            # the old rows, now under the stage's name
-
-    def attach_stage(self, database: str, table: str, stage: str) -> None:
-        """Move every row of ``stage`` (from ``create_table_like``) into ``table`` at once, for ``open_insert``."""
-        self._run(ch_tables.attach_all(database, table, stage, self.cluster))
-
-    def insert_arrow(self, database: str, table: str, data: pa.Table) -> int:
-        """One INSERT of one block: a MergeTree writes it as a single part, so it lands whole or not at all."""
-        if data.num_rows == 0:
-            return 0
-        rows = str(max(data.num_rows, 1_048_449))
-        settings = {"max_insert_block_size": rows, "min_insert_block_size_rows": rows,
-                    "min_insert_block_size_bytes": "0", **(ch_tables.FOREGROUND_INSERT if self.cluster else {})}
-        with self._lease() as client:
-            try:
-                client.insert_arrow(table, _for_clickhouse(data), database=database, settings=settings)
-            except ClickHouseError as exc:
-                raise translate(exc, "", 0) from exc
-        return data.num_rows
-
-    def open_insert(self, database: str, table: str) -> ClickHouseBulkInsert:
-        return ClickHouseBulkInsert(self, database, table)
-
-    def add_columns(self, database: str, table: str, columns: list[Column]) -> str:
-        statements = ch_tables.add_columns(database, table, columns, self.cluster)
-        self._run(statements)
-        return _joined(statements)
-
-    def _run(self, statements: list[str]) -> None:
-        for statement in statements:
-            self._command(statement)
-
-    def _command(self, sql: str) -> None:
-        try:
-            self._call(lambda c: c.command(sql))
-        except ClickHouseError as exc:
-            raise translate(exc, sql, 0) from exc
 
 
-    @staticmethod
-    def _placeholder_defaults(client: Any, sql: str) -> dict[str, Any] | None:
-        """Stand-in values for the ``{name:Type}`` placeholders of a statement being parsed: ClickHouse substitutes
-        parameters before it shows a syntax tree, and refuses one that is not set. Each gets its type's default
-        value (as ClickHouse's own text), which changes nothing the sandbox judges."""
-        placeholders = dict(external_bind_re.findall(_STRING_LITERAL.sub("''", sql)))
-        if not placeholders:
-            return None
-        values = {}
-        for name, type_name in placeholders.items():
-            rows = client.query("SELECT toString(defaultValueOfTypeName({t:String}))",
-                                parameters={"t": type_name.strip()}).result_rows
-            values[name] = rows[0][0]
-        return values
-
-
-def _joined(statements: list[str]) -> str:
-    """DDL for display: one server's single statement as it is, a cluster's several separated by ``;``."""
-    return ";\n".join(statements)
 
 
 def _configured(client: Any) -> Any:
@@ -588,38 +439,8 @@ def _configured(client: Any) -> Any:
     return client
 
 
-def _bound(sql: str, parameters: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The parameters ``sql`` has ``{name:Type}`` placeholders for, as clickhouse-connect binds them server-side.
-
-    Only those: given a name the text does not use, or none at all, the driver would fall back to formatting
-    values into the text (``%`` style), which is never what we want.
-    """
-    if not parameters:
-        return None
-    used = {name for name, _ in external_bind_re.findall(sql)}
-    return {name: _ch_value(value) for name, value in parameters.items() if name in used} or None
 
 
-def _ch_value(value: Any) -> Any:
-    """Python values as clickhouse-connect formats them for ClickHouse: a struct (dict) is a Tuple, so its values
-    in field order; decimals in plain digits (ClickHouse does not read an exponent)."""
-    if isinstance(value, dict):
-        return tuple(_ch_value(item) for item in value.values())
-    if isinstance(value, list):
-        return [_ch_value(item) for item in value]
-    if isinstance(value, decimal.Decimal):
-        return decimal.Decimal(format(value, "f"))
-    return value
-
-
-def _for_clickhouse(data: pa.Table) -> pa.Table:
-    """Durations become int64 microseconds, the Int64 column the DDL renders for intervals."""
-    columns = []
-    for column in data.columns:
-        if pa.types.is_duration(column.type):
-            column = column.cast(pa.duration("us")).cast(pa.int64())
-        columns.append(column)
-    return pa.Table.from_arrays(columns, names=data.column_names)
 
 
 def _zone(client: Any) -> str | None:
