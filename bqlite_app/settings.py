@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     clickhouse_send_receive_timeout_s: float = Field(
         600.0, gt=0, le=86400 * 2, alias="CLICKHOUSE_SEND_RECEIVE_TIMEOUT_S")
     clickhouse_read_attempts: int = Field(3, ge=1, le=10, alias="CLICKHOUSE_READ_ATTEMPTS")
-    clickhouse_cluster: str | None = Field(None, alias="CLICKHOUSE_CLUSTER")
+    # Written into every cluster statement, so a plain name only (the engine checks it again).
+    clickhouse_cluster: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$",
+                                           alias="CLICKHOUSE_CLUSTER")
 
     # BigQuery's own API (docs/bigquery.md): the engine its jobs and table reads use, and the port of its Storage
     # Read API (gRPC, Arrow; 0 turns it off).

@@ -49,12 +49,6 @@ def create_stage(engine: Engine, database: str, columns: list[Column] | None, li
     return stage
 
 
-def swap_in(engine: Engine, database: str, stage: str, table: str, *, replace: bool, tag: str) -> None:
-    """Make ``stage`` the table ``table``; with ``replace`` the old ``table`` goes, at once for readers. ``tag`` is
-    unused: the engine runs its DDL outside the query slots, where nothing cancels it halfway."""
-    engine.swap_in(database, stage, table, replace=replace)
-
-
 def drop_quietly(engine: Engine, database: str, stage: str) -> None:
     try:
         engine.drop_table(database, stage)

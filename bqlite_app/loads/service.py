@@ -350,7 +350,7 @@ def _write(engine: Engine, spec: LoadSpec, plan: _Plan, batches: Iterable[pa.Rec
         rows = _write_all(batches, bulk, target, spec.ignore_unknown_values, stopped=stopped, progress=progress)
         if stage is not None:
             _check_stopped(stopped)
-            _tables.swap_in(engine, plan.database, stage, spec.table, replace=plan.exists, tag=tag)
+            engine.swap_in(plan.database, stage, spec.table, replace=plan.exists)
             stage = None
     finally:
         if stage is not None:

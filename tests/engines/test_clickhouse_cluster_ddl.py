@@ -4,8 +4,10 @@ and parsed by ClickHouse itself (chdb)."""
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from bqlite_app.sample_data import SAMPLE_TABLE, ensure_sample_loaded, sample_database
+from bqlite_app.settings import Settings
 from engines import _ch_tables as tables
 from engines._ddl_clickhouse import render_create
 from engines.clickhouse_engine import ClickHouseEngine
@@ -118,6 +120,8 @@ def test_bad_cluster_names_are_refused_at_construction(name: str):
     if name:    # an empty name means "no cluster"
         with pytest.raises(ValueError):
             ClickHouseEngine(lambda: None, mode="server", cluster=name)
+        with pytest.raises(ValidationError, match="CLICKHOUSE_CLUSTER"):   # and a clear error at startup
+            Settings(CLICKHOUSE_CLUSTER=name)
 
 
 @pytest.mark.parametrize("name", ["bqlite", "prod_cluster", "eu-west.1"])
