@@ -15,6 +15,7 @@ from bench import (
     cli,
     clickhouse_server,
     export,
+    health,
     ingest,
     job_overhead,
     jsonify,
@@ -25,7 +26,8 @@ from bench.server import ROOT, running_backend
 
 BENCHMARKS = {"job_overhead": job_overhead.run, "throughput": throughput.run, "export": export.run,
               "ingest": ingest.run, "cli": cli.run, "jsonify": jsonify.run, "sandbox": sandbox.run,
-              "auth": auth.run, "bigquery_arrow": bigquery_arrow.run, "clickhouse_server": clickhouse_server.run}
+              "auth": auth.run, "bigquery_arrow": bigquery_arrow.run, "clickhouse_server": clickhouse_server.run,
+              "health": health.run}
 
 
 def main(names: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""A minimal REST client for the benchmarks: submit, wait (long-poll), fetch the first page."""
+"""A minimal REST client for the benchmarks: submit, wait (in the submission, or by long-poll), the first page."""
 
 from __future__ import annotations
 
@@ -9,16 +9,24 @@ from collections.abc import Callable
 import httpx
 
 
-def run_query(http: httpx.Client, sql: str, engine: str = "duckdb") -> dict:
-    job_id = http.post("/queries", json={"sql": sql, "engine": engine}).raise_for_status().json()["job_id"]
+def run_query(http: httpx.Client, sql: str, engine: str = "duckdb", *, wait_ms: int = 0) -> dict:
+    """The job's first page (up to 1,000 rows). ``wait_ms``: the submission waits that long, so a job that ends
+    within it needs no other request; otherwise the result route is long-polled."""
+    answer = http.post("/queries", json={"sql": sql, "engine": engine, "wait_ms": wait_ms}).raise_for_status().json()
+    job_id = answer["job_id"]
+    if answer.get("result") is not None:
+        return _completed(job_id, answer["result"])
     while True:
         response = http.get(f"/jobs/{job_id}/result", params={"timeout_ms": 30_000, "limit": 1000})
         response.raise_for_status()
         if response.status_code == 200:
-            body = response.json()
-            if body["status"] != "completed":
-                raise RuntimeError(f"job {job_id} {body['status']}: {body.get('error')}")
-            return body
+            return _completed(job_id, response.json())
+
+
+def _completed(job_id: str, page: dict) -> dict:
+    if page["status"] != "completed":
+        raise RuntimeError(f"job {job_id} {page['status']}: {page.get('error')}")
+    return page
 
 
 def jobs_per_second(client: Callable[[], None], clients: int, jobs_per_client: int) -> float:

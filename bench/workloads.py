@@ -48,3 +48,17 @@ HEAVY_QUERIES = [
     "sum(tip_amount) / nullif(sum(fare_amount), 0) AS tip_rate, stddev(tip_amount) AS tip_sd "
     "FROM nyc_taxi GROUP BY ALL ORDER BY ALL",
 ]
+
+# Queries of about 0.1-1 s: the sample cross-joined 48 times (48M rows), aggregated. Issue 13 measured the job
+# overhead on these; the per-query fixed cost matters most at this size.
+CROSS_JOIN_QUERIES = [
+    "SELECT PULocationID, count(*) AS n, avg(fare_amount + r.range) AS fare, sum(trip_distance) AS miles "
+    "FROM nyc_taxi, range(48) r GROUP BY ALL ORDER BY PULocationID",
+    "SELECT payment_type, min(total_amount - r.range) AS low, max(tip_amount * r.range) AS high, "
+    "avg(trip_distance * r.range) AS miles FROM nyc_taxi, range(48) r GROUP BY ALL ORDER BY payment_type",
+    "SELECT count(*) AS trips FROM nyc_taxi, range(48) r WHERE fare_amount > 10 + r.range",
+    "SELECT hour(tpep_pickup_datetime) AS hour, sum(fare_amount + r.range) AS fares, "
+    "avg(tip_amount) AS tip FROM nyc_taxi, range(48) r GROUP BY hour ORDER BY hour",
+    "SELECT r.range % 8 AS bucket, RatecodeID, sum(total_amount) AS total, count(*) AS n "
+    "FROM nyc_taxi, range(48) r GROUP BY ALL ORDER BY ALL",
+]

@@ -24,6 +24,7 @@ from bqlite_app.access.limits import Limiter
 from bqlite_app.access.quotas import Quotas, user_max_running
 from bqlite_app.access.sql_policy import SqlPolicy, sandbox_limits
 from bqlite_app.datasets import Datasets
+from bqlite_app.health import HealthProbe
 from bqlite_app.jobs.models import Job
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import Scheduler
@@ -90,6 +91,7 @@ class Core:
         self._queries: QueryService | None = None
         self._loads: LoadService | None = None
         self._datasets: Datasets | None = None
+        self._health = HealthProbe(self.engines)
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
         self._db: SqlEngine | None = None
@@ -107,6 +109,7 @@ class Core:
         if self._owns_engines:
             for engine in self.engines.values():
                 engine.start()
+        self._health.start()
         self.store = JobStore(settings.db_path)
         self.results = ResultStore(settings.results_dir, cache_ttl_s=settings.result_cache_ttl_s,
                                    cache_max_bytes=settings.result_cache_max_bytes)
@@ -132,11 +135,13 @@ class Core:
         self.scheduler.start()
         self._janitor = threading.Thread(target=self._expire_results_loop, name="bqlite-janitor", daemon=True)
         self._janitor.start()
+        self._health.current()  # the first round (long done by now): from here on no health answer waits
         self.started_at = time.monotonic()
         log.info("BigQuery-Lite core started", extra={"data_dir": str(settings.data_dir)})
 
     def stop(self) -> None:
         self._stop.set()
+        self._health.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.store is not None:
@@ -208,16 +213,21 @@ class Core:
 
     # -- system --------------------------------------------------------------------------------------------------
 
-    def engine_health(self) -> dict[str, bool]:
-        return {name: _safe_health(engine) for name, engine in self.engines.items()}
+    def engine_health(self, *, fresh: bool = False) -> dict[str, bool]:
+        """Each engine's health from the background probe (memory only, at most about a second old).
+
+        ``fresh`` waits for probes that begin after the call, for a caller who has just changed something.
+        """
+        return self._health.refresh() if fresh else self._health.current()
 
     def status(self) -> dict[str, Any]:
         assert self.scheduler is not None and self.store is not None
         counts = self.store.count_by_status()
         engines = {}
+        health = self.engine_health()
         for name, engine in self.engines.items():
             info = engine.info()
-            engines[name] = {"available": _safe_health(engine), "mode": info.mode, "version": info.version,
+            engines[name] = {"available": health[name], "mode": info.mode, "version": info.version,
                              "address": info.address, "label": info.label}
         return {
             **self.scheduler.snapshot(),
@@ -307,11 +317,3 @@ def refuse_open_host_without_auth(settings: Settings) -> None:
             "so anyone could act as the admin. Set BQLITE_AUTH=on (and BQLITE_ADMIN_PASSWORD, or read the generated "
             "one from the data dir), or serve on BQLITE_HOST=127.0.0.1."
         )
-
-
-def _safe_health(engine: Engine) -> bool:
-    try:
-        return engine.health()
-    except Exception:
-        return False
-

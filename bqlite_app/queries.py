@@ -25,7 +25,7 @@ from bqlite_app.errors import (
     ValidationFailed,
 )
 from bqlite_app.jobs.labels import validate_labels
-from bqlite_app.jobs.models import Job, JobStatus, utcnow
+from bqlite_app.jobs.models import Job, JobStatus, new_job_id, utcnow
 from bqlite_app.jobs.params import decode_parameters
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import NO_HOOKS, Scheduler
@@ -100,11 +100,11 @@ class QueryService:
                 self._record(user, "access.denied", spec.engine, outcome="denied",
                              detail={"reason": "daily bytes quota", "message": exc.detail})
                 raise
-        job = Job(sql=spec.sql, engine=spec.engine, priority=spec.priority, estimated_slots=spec.estimated_slots,
+        # Every field given: a default factory left to SQLModel inspects its signature on each job.
+        job = Job(job_id=job_id or new_job_id(), created_at=utcnow(), sql=spec.sql, engine=spec.engine,
+                  priority=spec.priority, estimated_slots=spec.estimated_slots,
                   max_execution_time=spec.max_execution_time, labels=dict(spec.labels), user=user.username,
                   parameters=[dict(p) for p in spec.parameters])
-        if job_id is not None:
-            job.job_id = job_id
         job = self._scheduler.submit(job, JobHooks(after=after) if after is not None else NO_HOOKS)
         self._record(user, "job.submit", job.job_id, detail={"engine": job.engine})
         self._own_created_datasets(user, spec)

@@ -41,6 +41,21 @@ class DuckDBBulkInsert:
                 self._cur.unregister(view)
         self._rows += batch.num_rows
 
+    def write_stream(self, batches: pa.RecordBatchReader) -> None:
+        """One INSERT pulling the whole stream. DuckDB then writes row groups to the file as they fill; many INSERTs
+        of less than a row group each in one transaction kept every row in memory until the commit (1.4 GB of
+        RSS for 10M small rows against 0.6 GB for 1M)."""
+        view = f"__bqlite_stream_{uuid.uuid4().hex}"
+        self._cur.register(view, batches)
+        inserted: list[int] = []
+        try:
+            self._run(lambda: inserted.append(self._cur.execute(
+                f"INSERT INTO {self._target} BY NAME SELECT * FROM {view}").fetchone()[0]))
+        finally:
+            if self._open:
+                self._cur.unregister(view)
+        self._rows += inserted[0]
+
     def commit(self) -> int:
         self._run(lambda: self._cur.commit())
         self._close()
@@ -94,6 +109,10 @@ class ClickHouseBulkInsert:
             self.abort()
             raise
         self._rows += batch.num_rows
+
+    def write_stream(self, batches: pa.RecordBatchReader) -> None:
+        for batch in batches:
+            self.write(batch)
 
     def commit(self) -> int:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -107,10 +108,35 @@ class QueryLimits:
     memory_limit: str | None = None     # e.g. "4GB"
 
 
+@dataclass(frozen=True)
+class ProtobufRead:
+    """A body for the engine's own Protobuf reader (``Engine.read_protobuf``), described in the engine's terms.
+
+    ``body`` is a file on this machine: length-delimited messages when ``delimited``, else one message.
+    ``schema_file`` is a .proto file on this machine and ``message`` the message in it, relative to its package.
+    ``structure`` declares the columns read (``name Type`` in the engine's types), ``select`` the expressions that
+    make the result columns from them, and ``checks`` conditions every row must meet, else the read fails with
+    ``rejected``. The engine knows no descriptors: what to read, and how, is the caller's plan.
+    """
+
+    body: Path
+    delimited: bool
+    schema_file: Path
+    message: str
+    structure: tuple[str, ...]
+    select: tuple[str, ...]
+    checks: tuple[str, ...] = ()
+    rejected: str = "a row failed a check"
+
+
 class BulkInsert(Protocol):
     """An all-or-nothing insert of many batches: nothing is visible until ``commit``; ``abort`` leaves no trace."""
 
     def write(self, batch: pa.RecordBatch) -> None: ...
+
+    def write_stream(self, batches: pa.RecordBatchReader) -> None:
+        """``write`` every batch of ``batches``; an engine may take them in one statement. An error raised by the
+        reader's source fails the insert (the caller re-raises its own error)."""
 
     def commit(self) -> int:
         """Make every written row visible at once; returns the row count."""
@@ -125,6 +151,8 @@ class Engine(Protocol):
     capacity: int
     supports_progress: bool
     supports_cancel: bool
+    # read_protobuf works: the engine decodes protobuf bodies from local files itself (embedded ClickHouse).
+    supports_native_protobuf: bool
 
     def start(self) -> None:
         """Open connections; called once in the app's lifespan, never at import time."""
@@ -217,3 +245,12 @@ class Engine(Protocol):
 
     def open_insert(self, database: str, table: str) -> BulkInsert:
         """Start an all-or-nothing insert of many batches into an existing table."""
+
+    def read_protobuf(self, read: ProtobufRead, *, query_tag: str, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
+        """Decode ``read.body`` with the engine's own Protobuf reader and stream the result, in body order.
+
+        Only when ``supports_native_protobuf``; otherwise raises ``EngineQueryError``. Runs outside the query slots
+        (the caller inserts the batches into engines, possibly this one, while the stream is open) and raises
+        ``EngineUnavailable`` at once when no decode client is free; ``EngineQueryError`` when the engine rejects
+        the body; ``QueryCancelled`` when ``cancel(query_tag)`` stopped it.
+        """

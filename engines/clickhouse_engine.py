@@ -32,7 +32,7 @@ from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.summary import QuerySummary
 
-from engines import _ch_parse
+from engines import _ch_parse, _ch_protobuf
 from engines import _ch_plan as plan
 from engines import _ch_tables as ch_tables
 from engines import _ddl_clickhouse as ddl
@@ -53,12 +53,13 @@ from engines._common import (
 )
 from engines.base import (
     EngineInfo,
+    ProtobufRead,
     QueryEstimate,
     QueryLimits,
     QueryStats,
     Statement,
 )
-from engines.errors import EngineError, EngineUnavailable
+from engines.errors import EngineError, EngineQueryError, EngineUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -366,8 +367,9 @@ class ClickHouseEngine(ClickHouseTables):
                   else "system.processes")
         sql = f"SELECT sum(read_rows), sum(total_rows_approx) FROM {source} WHERE query LIKE {_tag_pattern(query_tag)}"
         try:
-            read, total = self._read(sql)[0]
-        except (ClickHouseError, IndexError):
+            # Asked again in a moment anyway: no retries, so a server that went away does not hold up the poller.
+            read, total = self._call(lambda c: c.query(sql, settings=_READ_ONLY).result_rows)[0]
+        except (ClickHouseError, EngineUnavailable, IndexError):
             return None
         return min(read / total, 1.0) if total else None
 
@@ -428,6 +430,18 @@ class ClickHouseEngine(ClickHouseTables):
             return [_ch_parse.parse(query, sql)]
         except ClickHouseError as exc:
             raise translate(exc, sql, 0) from exc
+
+    # -- native protobuf -------------------------------------------------------------------------------------
+
+    @property
+    def supports_native_protobuf(self) -> bool:
+        """Embedded chdb reads the app's local body files; a server cannot see them."""
+        return self.mode == "embedded"
+
+    def read_protobuf(self, read: ProtobufRead, *, query_tag: str, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
+        if not self.supports_native_protobuf:
+            raise EngineQueryError("a ClickHouse server cannot read the app's files: decode the body elsewhere")
+        return self.stream_internal(_ch_protobuf.read_sql(read), query_tag=query_tag, batch_rows=batch_rows)
 
 
 

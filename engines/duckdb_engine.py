@@ -44,6 +44,7 @@ from engines.base import (
     CatalogColumn,
     CatalogTable,
     EngineInfo,
+    ProtobufRead,
     QueryEstimate,
     QueryLimits,
     QueryStats,
@@ -55,6 +56,9 @@ from engines.types import Column
 log = logging.getLogger(__name__)
 
 _EXPLAIN = "EXPLAIN (FORMAT JSON) "
+# What ``_fill_stats`` reads of a profile: scans (extra_info: table, projections, filters) and the rows they read.
+_PROFILE_METRICS = ("['operator.extra_info', 'operator.rows_scanned', 'operator.intermediate_rows', "
+                    "'query.total_rows_scanned']")
 # How long a query waits for one of the engine's ``capacity`` connections (the scheduler never asks for more).
 _LEASE_TIMEOUT_S = 60.0
 # Errors raised while the Arrow reader pulls batches come back as Arrow/OS errors carrying DuckDB's message.
@@ -71,6 +75,7 @@ class DuckDBEngine:
     name = "duckdb"
     supports_progress = True
     supports_cancel = True
+    supports_native_protobuf = False
 
     def __init__(self, path: str | Path, *, capacity: int = 4, memory_limit: str | None = None,
                  threads: int | None = None, allowed_directories: Sequence[str | Path] = ()) -> None:
@@ -116,9 +121,12 @@ class DuckDBEngine:
     def _configured_cursor(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         cur = con.cursor()
         # Progress and profiling are per-connection settings; so is the operator memory limit, which bounds sorts
-        # and hash tables (they spill to disk rather than fail).
+        # and hash tables (they spill to disk rather than fail). The profile is read only for the bytes a job
+        # processed (``_fill_stats``), so it tracks only the metrics that needs: no timings, no optimizer or I/O
+        # figures, which cost every query and were never read.
         cur.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false; "
-                    "SET progress_bar_time = 0; SET enable_profiling = 'no_output'; SET profiling_coverage = 'ALL'")
+                    "SET progress_bar_time = 0; SET enable_profiling = 'no_output'; SET profiling_coverage = 'ALL'; "
+                    f"SET tracked_metrics = {_PROFILE_METRICS}")
         if self.memory_limit:
             cur.execute(f"SET operator_memory_limit = {_string(self.memory_limit)}")
         return cur
@@ -378,6 +386,9 @@ class DuckDBEngine:
                 cur.execute(sql)
             except duckdb.Error as exc:
                 raise _translate(exc, sql) from exc
+
+    def read_protobuf(self, read: ProtobufRead, *, query_tag: str, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
+        raise EngineQueryError("DuckDB has no protobuf reader (supports_native_protobuf is False)")
 
 
 def _string(value: str) -> str:

@@ -10,11 +10,13 @@ session. ``make test`` runs the ClickHouse suites both ways.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -41,6 +43,7 @@ def duckdb_engine(data_dir: Path) -> Iterator[Engine]:
     engine.close()
 
 
+T = TypeVar("T")
 SERVER_MODE = os.environ.get("BQLITE_TEST_CLICKHOUSE", "embedded") == "server"
 # For tests of what only embedded chdb does (its native Protobuf decode reads a local file).
 embedded_only = pytest.mark.skipif(SERVER_MODE, reason="embedded ClickHouse (chdb) only")
@@ -117,6 +120,13 @@ def client(core):
 
     with TestClient(create_api(core), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: the browser tests' Playwright keeps an event loop running in the main
+    thread for the rest of the session, and ``asyncio.run`` refuses to start under a running loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def run_job(client, sql: str, engine: str = "duckdb", **fields) -> dict:

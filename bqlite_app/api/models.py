@@ -9,6 +9,11 @@ from pydantic_core import PydanticCustomError
 
 from bqlite_app.jobs.labels import KEY_PATTERN, MAX_LABELS, MAX_VALUE_CHARS, LabelError, check_labels
 
+# The longest a request may wait for a job (POST /queries `wait_ms`, GET /jobs/{id}/result `timeout_ms`).
+MAX_WAIT_MS = 60_000
+# The largest JSON page of a result.
+MAX_PAGE_ROWS = 10_000
+
 
 class QueryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -20,6 +25,11 @@ class QueryCreate(BaseModel):
     max_execution_time: int | None = Field(
         None, ge=1, le=86400, description="Seconds; enforced in the engine. Default: BQLITE_DEFAULT_TIMEOUT_S (300).")
     dry_run: bool = False
+    wait_ms: int = Field(
+        0, ge=0, le=MAX_WAIT_MS,
+        description="Wait up to this long for the job to end; a job that ended within it answers with `result`, "
+                    "its first page (as BigQuery's `jobs.query` `timeoutMs`).")
+    max_rows: int = Field(1000, ge=1, le=MAX_PAGE_ROWS, description="Rows in the first page `result` carries.")
     labels: dict[str, str] = Field(
         default_factory=dict,
         description=f"At most {MAX_LABELS}. Keys match `^[a-z][a-z0-9_-]{{0,62}}$` (as in BigQuery); values are at "
@@ -51,6 +61,9 @@ class QueryAccepted(BaseModel):
     referenced_tables: list[str] | None = None
     error: str | None = None
     error_position: int | None = None
+    result: ResultPagePublic | None = Field(
+        None, description="With `wait_ms`, when the job ended within it: the first page, exactly as "
+                          "`GET /jobs/{id}/result` gives it.")
 
 
 class JobPublic(BaseModel):
@@ -114,3 +127,6 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 500, 503)
 }
+
+
+QueryAccepted.model_rebuild()  # its `result` names ResultPagePublic, defined after it

@@ -50,10 +50,20 @@ def check_output_options(fmt: ResultFormat, destination: Path | None, max_rows: 
                                  param_hint="--format")
 
 
+def first_page_rows(fmt: ResultFormat, max_rows: int | None, raw_json: bool) -> int:
+    """The size of the first JSON page ``emit_result`` reads with these options (1 when it reads none)."""
+    if raw_json:
+        return _page_size(max_rows)
+    if fmt is ResultFormat.table and max_rows is None:
+        max_rows = DEFAULT_TABLE_ROWS
+    return 1 if fmt.exported and max_rows is None else _page_size(max_rows)
+
+
 def emit_result(client: ApiClient, job: dict[str, Any], fmt: ResultFormat, *, destination: Path | None = None,
-                max_rows: int | None = None, raw_json: bool = False) -> None:
+                max_rows: int | None = None, raw_json: bool = False, first: dict[str, Any] | None = None) -> None:
     """Write a finished job's result (see the module docstring); one line about it goes to stderr.
 
+    ``first``: the first page already in hand, of ``first_page_rows`` rows (the submission brought it).
     A failed or cancelled job raises ``JobFailed`` instead (with --json, after printing the job).
     """
     if job["status"] != "completed":
@@ -61,7 +71,7 @@ def emit_result(client: ApiClient, job: dict[str, Any], fmt: ResultFormat, *, de
             emit_json(job)
         raise _job_failed(job)
     if raw_json:
-        emit_json(client.result_page(job["job_id"], limit=_page_size(max_rows)))
+        emit_json(first or client.result_page(job["job_id"], limit=_page_size(max_rows)))
         return
     if fmt is ResultFormat.table and max_rows is None:
         max_rows = DEFAULT_TABLE_ROWS
@@ -69,7 +79,7 @@ def emit_result(client: ApiClient, job: dict[str, Any], fmt: ResultFormat, *, de
         download(client, job, fmt.value, destination)
         shown = total = job.get("rows_returned") or 0
     else:
-        rows = fetch_rows(client, job["job_id"], max_rows)
+        rows = fetch_rows(client, job["job_id"], max_rows, first=first)
         with _atomic(destination, text=True) if destination else nullcontext(sys.stdout) as sink:
             shown = write_rows(fmt, rows.columns, rows.pages, sink)
             sink.flush()
@@ -87,9 +97,11 @@ class ResultRows:
     pages: Iterator[Page]
 
 
-def fetch_rows(client: ApiClient, job_id: str, max_rows: int | None) -> ResultRows:
-    """The result's rows, page by page as they are consumed; at most ``max_rows`` of them (None: all)."""
-    first = client.result_page(job_id, limit=_page_size(max_rows))
+def fetch_rows(client: ApiClient, job_id: str, max_rows: int | None, *,
+               first: dict[str, Any] | None = None) -> ResultRows:
+    """The result's rows, page by page as they are consumed; at most ``max_rows`` of them (None: all). ``first``
+    is the first page when it is already in hand."""
+    first = first or client.result_page(job_id, limit=_page_size(max_rows))
 
     def pages() -> Iterator[Page]:
         page, remaining = first, max_rows

@@ -23,26 +23,46 @@ FINISHED = {"completed", "failed", "cancelled"}
 # Each round trip long-polls the result route this long: a finished job is noticed at once, a long one costs two
 # small requests per interval.
 POLL_MS = 500
+# The submission waits this long for the job to end (``wait_ms``): a small query needs no other request, and the
+# status line of a longer one appears after it. Short, as a Ctrl+C during the submission is held until it answers.
+SUBMIT_WAIT_MS = 1000
 
 
-def submit_and_wait(client: ApiClient, body: dict[str, Any]) -> dict[str, Any]:
-    """Submit a query and answer its job once it has finished, with Ctrl+C handled as in ``wait_for_job``.
+def submit_and_wait(client: ApiClient, body: dict[str, Any],
+                    first_rows: int = 1000) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Submit a query and answer its job once it has finished, with Ctrl+C handled as in ``wait_for_job``; and its
+    first page of ``first_rows`` rows when the submission itself brought it (None: fetch it).
 
-    The server may start the job before its id reaches us, so a Ctrl+C during the submission is held until the id
-    is known and then handled like any other: otherwise the job would keep running with nobody told its id.
+    The submission waits up to ``SUBMIT_WAIT_MS`` for the job (``wait_ms``), so a small query is one round trip;
+    a longer one is then followed with a status line. The server may start the job before its id reaches us, so a
+    Ctrl+C during the submission is held until the id is known and then handled like any other: otherwise the job
+    would keep running with nobody told its id.
     """
     job_id: str | None = None
     try:
         with _sigint_deferred() as pending:
-            job_id = client.submit_query(body)["job_id"]
+            answer = client.submit_query({**body, "wait_ms": SUBMIT_WAIT_MS, "max_rows": first_rows})
+            job_id = answer["job_id"]
         if pending.is_set():
             raise KeyboardInterrupt
-        return _follow(client, job_id)
+        page = answer.get("result")
+        if page is not None and page.get("status") == "completed":
+            return _job_of_page(answer, page), page
+        # Failed or cancelled (the whole job says where the error points), or still running: ask for the job.
+        return _follow(client, job_id), None
     except KeyboardInterrupt:
         if job_id is None:  # only a second Ctrl+C gets here: the user would not wait for the submission
             raise Interrupted("stopped while submitting the query; it may have reached the server",
                               hint="Look for it with `bqlite jobs list`.") from None
         _interrupted(client, job_id)
+
+
+def _job_of_page(answer: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
+    """What the result needs of a completed job, from the answer that carried its first page."""
+    stats = page.get("execution_stats") or {}
+    return {"job_id": answer["job_id"], "status": "completed", "engine": stats.get("engine"),
+            "execution_time_ms": stats.get("execution_time_ms"), "bytes_processed": stats.get("bytes_processed"),
+            "rows_returned": page.get("total_rows")}
 
 
 def wait_for_job(client: ApiClient, job_id: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from bqlite_app.components.layout import page_layout
+from bqlite_app.components.widgets import error_note
 from bqlite_app.state.admin import AdminState
 
 SECTIONS = [("Users", "/admin/users", "users"), ("Datasets and grants", "/admin/datasets", "database"),
@@ -34,9 +35,7 @@ def admin_page(title: str, intro: str, *content: rx.Component, on_mount=None) ->
                            width="100%"),
                 rx.vstack(
                     rx.text(intro, size="2", color_scheme="gray"),
-                    rx.cond(AdminState.action_error != "",
-                            rx.callout(AdminState.action_error, icon="circle-alert", color_scheme="red", size="1",
-                                       role="alert", width="100%")),
+                    error_note(AdminState.action_error),
                     *content,
                     spacing="3", width="100%",
                 ),
@@ -46,12 +45,3 @@ def admin_page(title: str, intro: str, *content: rx.Component, on_mount=None) ->
         title=title,
     )
 
-
-def labelled_select(label: str, items, value, on_change, **trigger) -> rx.Component:
-    options = (rx.foreach(items, lambda item: rx.select.item(item, value=item)) if isinstance(items, rx.Var)
-               else [rx.select.item(item, value=item) for item in items])
-    return rx.select.root(
-        rx.select.trigger(custom_attrs={"aria-label": label}, placeholder=label, **trigger),
-        rx.select.content(options),
-        value=value, on_change=on_change, size="2",
-    )

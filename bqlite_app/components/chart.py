@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from bqlite_app.components.controls import select_control
+from bqlite_app.components.controls import labelled_select
 from bqlite_app.state.results import CHART_MAX_POINTS
 from bqlite_app.state.workspace import WorkspaceState
 
@@ -41,7 +41,7 @@ def _chart() -> rx.Component:
 def _select(label: str, value: rx.Var, items: rx.Var, on_change: rx.EventHandler) -> rx.Component:
     return rx.hstack(
         rx.text(label, size="1", color="var(--gray-11)"),
-        select_control(items, value, on_change, label),
+        labelled_select(label, items, value, on_change, size="1"),
         align="center", spacing="1",
     )
 

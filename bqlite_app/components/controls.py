@@ -1,4 +1,4 @@
-"""Small form controls shared by the workspace's toolbars."""
+"""Small form controls shared by the pages and toolbars."""
 
 from __future__ import annotations
 
@@ -9,18 +9,20 @@ import reflex as rx
 Items = list[str] | list[tuple[str, str]] | rx.Var
 
 
-def select_control(items: Items, value: rx.Var, on_change: Any, label: str, **trigger: Any) -> rx.Component:
-    """A Radix select whose trigger carries the accessible name (``rx.select`` puts ``aria_label`` on the root).
-
-    ``items`` are values, (value, label) pairs, or a list var of values.
+def labelled_select(label: str, items: Items, value: rx.Var, on_change: Any, *, size: str = "2",
+                    **trigger: Any) -> rx.Component:
+    """A Radix select whose trigger carries ``label`` as its accessible name (and as the placeholder while nothing
+    is chosen). ``items`` are values, (value, text) pairs, or a list var of values; ``trigger`` styles the trigger.
     """
     if isinstance(items, rx.Var):
         options: Any = rx.foreach(items, lambda item: rx.select.item(item, value=item))
     else:
         pairs = [item if isinstance(item, tuple) else (item, item) for item in items]
         options = [rx.select.item(text, value=key) for key, text in pairs]
+    trigger.setdefault("placeholder", label)
     return rx.select.root(
-        rx.select.trigger(aria_label=label, **trigger),
+        # On the trigger, not the root: ``rx.select.root(aria_label=...)`` does not reach the button.
+        rx.select.trigger(custom_attrs={"aria-label": label}, **trigger),
         rx.select.content(options),
-        value=value, on_change=on_change, size="1",
+        value=value, on_change=on_change, size=size,
     )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from bqlite_app.components.controls import select_control
+from bqlite_app.components.controls import labelled_select
+from bqlite_app.components.widgets import error_callout
 from bqlite_app.humanize import human_bytes
 from bqlite_app.runtime import core
 from bqlite_app.state.loads import DISPOSITIONS, FORMATS, HEADERS, NEW_DATASET, UPLOAD_ID, LoadState, SchemaRow
@@ -65,34 +66,22 @@ def _dataset_control() -> rx.Component:
 
 def _form() -> rx.Component:
     return rx.grid(
-        _field("Format", select_control(FORMATS, S.source_format, S.set_source_format, "Format", width="100%")),
-        _field("Engine", select_control(ENGINES, S.engine, S.set_engine, "Engine", width="100%")),
+        _field("Format", labelled_select("Format", FORMATS, S.source_format, S.set_source_format, size="1",
+                                         width="100%")),
+        _field("Engine", labelled_select("Engine", ENGINES, S.engine, S.set_engine, size="1", width="100%")),
         _field("Dataset", _dataset_control()),
         _field("Table", rx.input(value=S.table, on_change=S.set_table, placeholder="table_name",
                                  aria_label="Table name", size="1", width="100%")),
-        _field("If the table exists", select_control(DISPOSITIONS, S.write_disposition, S.set_write_disposition,
-                                                     "Write disposition", width="100%")),
-        rx.cond(S.is_csv, _field("Header", select_control(HEADERS, S.csv_header, S.set_csv_header, "Header row",
-                                                          width="100%"))),
+        _field("If the table exists", labelled_select("Write disposition", DISPOSITIONS, S.write_disposition,
+                                                      S.set_write_disposition, size="1", width="100%")),
+        rx.cond(S.is_csv, _field("Header", labelled_select("Header row", HEADERS, S.csv_header, S.set_csv_header,
+                                                           size="1", width="100%"))),
         columns="3", spacing="3", width="100%", align_items="start",
     )
 
 
 def _error() -> rx.Component:
-    return rx.cond(
-        S.error_title != "",
-        rx.callout.root(
-            rx.callout.icon(rx.icon("circle-alert")),
-            rx.vstack(
-                rx.text(S.error_title, weight="bold", size="2"),
-                rx.el.pre(rx.foreach(S.error_detail, lambda line: rx.el.div(line)), margin="0",
-                          white_space="pre-wrap", word_break="break-word", font_family="var(--code-font-family)",
-                          font_size="12px"),
-                spacing="1", width="100%",
-            ),
-            color_scheme="red", role="alert", width="100%", size="1",
-        ),
-    )
+    return error_callout(S.error_title, S.error_detail)
 
 
 def _schema_row(row: SchemaRow) -> rx.Component:

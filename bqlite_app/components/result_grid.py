@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import reflex as rx
 
+from bqlite_app.components import widgets
 from bqlite_app.components.chart import quick_chart
-from bqlite_app.components.controls import select_control
+from bqlite_app.components.controls import labelled_select
 from bqlite_app.components.layout import API_URL
 from bqlite_app.state.auth import AuthState
 from bqlite_app.state.results import PAGE_SIZES
@@ -40,16 +41,9 @@ def _camel(theme: dict[str, str]) -> dict[str, str]:
     return {key.split("_")[0] + "".join(p.title() for p in key.split("_")[1:]): value for key, value in theme.items()}
 
 
-_STATUS_COLORS = {"completed": "green", "failed": "red", "cancelled": "gray", "running": "blue", "queued": "amber",
-                  "submitting": "blue", "loading": "gray"}
-
-
 def status_badge() -> rx.Component:
-    return rx.badge(
-        WorkspaceState.job_status,
-        color_scheme=rx.match(WorkspaceState.job_status, *_STATUS_COLORS.items(), "gray"),
-        variant="soft", size="1", aria_label="Job status",
-    )
+    # The panel shows its own spinner beside the badge while the job runs.
+    return widgets.status_badge(WorkspaceState.job_status, spinner=False, label="Job status")
 
 
 def _export_link(label: str, fmt: str) -> rx.Component:
@@ -83,7 +77,8 @@ def _pager() -> rx.Component:
 
     return rx.hstack(
         rx.text("Rows per page", size="1", color="var(--gray-11)"),
-        select_control(PAGE_SIZES, WorkspaceState.page_size_label, WorkspaceState.set_page_size, "Rows per page"),
+        labelled_select("Rows per page", PAGE_SIZES, WorkspaceState.page_size_label, WorkspaceState.set_page_size,
+                        size="1"),
         rx.text(WorkspaceState.page_label, size="1", weight="medium", aria_label="Shown rows", min_width="9em",
                 text_align="center"),
         nav("chevrons-left", "First page", WorkspaceState.first_page, WorkspaceState.can_page_back),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from bqlite_app.components.widgets import error_note
 from bqlite_app.state.account import EXPIRY_CHOICES, AccountState, TokenRow
 from bqlite_app.state.auth import AuthState
 
@@ -18,11 +19,6 @@ def _field(label: str, name: str, *, type_: str = "text", placeholder: str = "",
                  **props),
         spacing="1", width="100%",
     )
-
-
-def _error(text: rx.Var[str]) -> rx.Component:
-    return rx.cond(text != "", rx.callout(text, icon="circle-alert", color_scheme="red", size="1", role="alert",
-                                          width="100%"))
 
 
 def password_dialog() -> rx.Component:
@@ -37,7 +33,7 @@ def password_dialog() -> rx.Component:
                            placeholder="at least 12 characters"),
                     _field("Repeat the new password", "confirm_password", type_="password",
                            auto_complete="new-password"),
-                    _error(AccountState.password_error),
+                    error_note(AccountState.password_error),
                     rx.cond(AccountState.password_saved,
                             rx.callout("Your password was changed.", icon="check", color_scheme="green", size="1")),
                     rx.hstack(
@@ -112,7 +108,7 @@ def tokens_dialog() -> rx.Component:
                     on_submit=AccountState.create_token, reset_on_submit=True, width="100%",
                 ),
                 _new_secret(),
-                _error(AccountState.token_error),
+                error_note(AccountState.token_error),
                 rx.cond(
                     AccountState.tokens.length() > 0,
                     rx.table.root(

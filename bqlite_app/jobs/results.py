@@ -129,7 +129,7 @@ class ResultStore:
         with self._lock:
             self._active_tmp.add(tmp)
         try:
-            keep, starts, schema = self._write_file(tmp, source, known_schema, on_batch)
+            keep, starts, schema, size = self._write_file(tmp, source, known_schema, on_batch)
             os.replace(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -142,7 +142,7 @@ class ResultStore:
         finally:
             with self._lock:
                 self._active_tmp.discard(tmp)
-        info = ResultInfo(rows=starts[-1], bytes=final.stat().st_size, schema=schema)
+        info = ResultInfo(rows=starts[-1], bytes=size, schema=schema)
         self._forget(job_id)
         self._remember_meta(job_id, _Meta(info, tuple(starts)))
         if keep is not None:
@@ -155,7 +155,7 @@ class ResultStore:
         source: Iterator[pa.RecordBatch],
         known_schema: pa.Schema | None,
         on_batch: Callable[[int], None] | None,
-    ) -> tuple[list[pa.RecordBatch] | None, list[int], pa.Schema]:
+    ) -> tuple[list[pa.RecordBatch] | None, list[int], pa.Schema, int]:
         # Batches are kept only while they add up to a cacheable size, so memory stays bounded for any result.
         keep: list[pa.RecordBatch] | None = [] if self._entry_max > 0 and self._ttl > 0 else None
         kept_bytes = 0
@@ -186,8 +186,9 @@ class ResultStore:
             finally:
                 if writer is not None:
                     writer.close()
+            size = sink.tell()  # the file's size, without a stat() after the rename
         assert schema is not None
-        return keep, starts, schema
+        return keep, starts, schema, size
 
     # -- reading ----------------------------------------------------------------------------------------------
 

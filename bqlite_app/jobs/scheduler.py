@@ -196,7 +196,8 @@ class Scheduler:
                                "error": "cancelled by user before it started"})
             with self._lock:
                 self._jobs.pop(job_id, None)
-                self._notify_finished_locked(job)
+                callbacks = self._finish_locked(job)
+            self._notify_finished(job, callbacks)
             return JobStatus.CANCELLED
         if running.hooks.work is None:
             running.stop_delivered = self._engines[running.job.engine].cancel(job_id)
@@ -327,9 +328,10 @@ class Scheduler:
                 with self._lock:
                     self._queue.finish(job.job_id)
                     self._running.pop(job.job_id, None)
-                    self._notify_finished_locked(job)
+                    callbacks = self._finish_locked(job)
                     self._dispatch_locked()
                 running.done.set()
+                self._notify_finished(job, callbacks)
 
     def _execute(self, running: RunningJob) -> dict[str, object]:
         job = running.job
@@ -430,12 +432,21 @@ class Scheduler:
         return {"status": JobStatus.FAILED,
                 "error": f"Query exceeded the maximum execution time of {limit} s and was stopped"}
 
-    def _notify_finished_locked(self, job: Job) -> None:
+    def _finish_locked(self, job: Job) -> list[Callable[[], None]]:
+        """Move the job to the recent ones; its watchers, to call once the lock is released."""
         self._recent[job.job_id] = job
         if len(self._recent) > RECENT_JOBS:
             self._recent.popitem(last=False)
-        for callback in self._watchers.pop(job.job_id, ()):
-            callback()
+        return self._watchers.pop(job.job_id, [])
+
+    def _notify_finished(self, job: Job, callbacks: list[Callable[[], None]]) -> None:
+        # Outside the lock: every request that looks a job up takes it, and a listener (metrics) or a waiter's wake
+        # held it for each finished job.
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a waiter whose event loop has closed: nobody is left to wake
+                log.exception("job watcher failed")
         if self._on_finished is not None:
             try:
                 self._on_finished(job)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from bqlite_app.components.admin import admin_page, labelled_select
+from bqlite_app.components.admin import admin_page
+from bqlite_app.components.controls import labelled_select
 from bqlite_app.state.admin import ROLES, AdminUsersState, UserRow
 from bqlite_app.state.auth import AuthState
 

@@ -5,25 +5,11 @@ from __future__ import annotations
 import reflex as rx
 
 from bqlite_app.components.layout import page_layout
-from bqlite_app.pages.jobs import status_badge
+from bqlite_app.components.widgets import back_link, code_panel, error_note, status_badge
 from bqlite_app.state.auth import AuthState
 from bqlite_app.state.jobs import JobDetailState
 
 JOB = JobDetailState.job
-
-
-def code_panel(text: rx.Var[str], label: str, max_height: str = "22em") -> rx.Component:
-    return rx.box(
-        rx.el.pre(text, margin="0", white_space="pre-wrap", word_break="break-word",
-                  font_family="var(--code-font-family)", font_size="13px", line_height="1.5"),
-        aria_label=label, role="region", padding="0.75em 1em", background="var(--gray-a2)",
-        border="1px solid var(--gray-a5)", border_radius="var(--radius-2)", overflow="auto", max_height=max_height,
-        width="100%",
-    )
-
-
-def back_link(label: str, href: str) -> rx.Component:
-    return rx.link(rx.hstack(rx.icon("arrow-left", size=14), label, spacing="1", align="center"), href=href, size="2")
 
 
 def fact(label: str, value: rx.Var | str) -> rx.Component:
@@ -43,13 +29,15 @@ def section(title: str, *children: rx.Component, **props) -> rx.Component:
 def actions() -> rx.Component:
     return rx.hstack(
         rx.button(rx.icon("rotate-cw", size=15), "Re-run", on_click=JobDetailState.rerun, size="2",
-                  aria_label="Re-run"),
+                  aria_label="Re-run", loading=JobDetailState.acting_on == "rerun",
+                  disabled=JobDetailState.acting_on != ""),
         rx.button(rx.link(rx.icon("square-pen", size=15), "Open in editor", href=JobDetailState.editor_url,
                           underline="none"), as_child=True, variant="soft", size="2"),
         rx.cond(
             JobDetailState.cancellable,
             rx.button(rx.icon("circle-stop", size=15), "Cancel", color_scheme="red", variant="soft", size="2",
-                      on_click=JobDetailState.cancel, aria_label="Cancel job"),
+                      on_click=JobDetailState.cancel, aria_label="Cancel job",
+                      loading=JobDetailState.acting_on == "cancel", disabled=JobDetailState.acting_on != ""),
         ),
         spacing="2", align="center",
     )
@@ -136,9 +124,7 @@ def found() -> rx.Component:
     return rx.vstack(
         header(),
         progress_line(),
-        rx.cond(JobDetailState.action_error != "",
-                rx.callout(JobDetailState.action_error, icon="triangle-alert", color_scheme="red", size="1",
-                           width="100%")),
+        error_note(JobDetailState.action_error),
         error_panel(),
         section("SQL", code_panel(JOB.sql, "SQL"),
                 rx.cond(JOB.labels != "", rx.text("Labels: ", JOB.labels, size="1", color_scheme="gray"))),

@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
+from bqlite_app.components.controls import labelled_select
 from bqlite_app.components.layout import page_layout
+from bqlite_app.components.widgets import error_note, status_badge
 from bqlite_app.state.auth import AuthState
 from bqlite_app.state.jobs import ENGINES, STATUSES, JobRow, JobsState
 
-STATUS_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "failed": "red", "cancelled": "orange"}
 ENGINE_LABELS = {"all": "All engines", "duckdb": "DuckDB", "clickhouse": "ClickHouse"}
-
-
-def status_badge(status: rx.Var[str] | str, size: str = "1") -> rx.Component:
-    color = rx.match(status, *STATUS_COLORS.items(), "gray")
-    return rx.badge(
-        rx.cond(status == "running", rx.spinner(size="1"), rx.fragment()),
-        status, color_scheme=color, variant="soft", size=size, radius="full",  # type: ignore[arg-type]
-    )
-
-
-def labelled_select(label: str, items: list[tuple[str, str]], value: rx.Var[str], on_change) -> rx.Component:
-    """A compact select whose trigger carries ``label`` as its accessible name."""
-    return rx.select.root(
-        rx.select.trigger(custom_attrs={"aria-label": label}, variant="surface", min_width="9em"),
-        rx.select.content(*[rx.select.item(text, value=key) for key, text in items]),
-        value=value, on_change=on_change, size="2",
-    )
 
 
 def toolbar() -> rx.Component:
@@ -38,8 +22,10 @@ def toolbar() -> rx.Component:
             placeholder="Search SQL…", value=JobsState.search, on_change=JobsState.set_search.debounce(300),
             aria_label="Search SQL", width="22em", size="2",
         ),
-        labelled_select("Status", statuses, JobsState.status_filter, JobsState.set_status_filter),
-        labelled_select("Engine", engines, JobsState.engine_filter, JobsState.set_engine_filter),
+        labelled_select("Status", statuses, JobsState.status_filter, JobsState.set_status_filter, variant="surface",
+                        min_width="9em"),
+        labelled_select("Engine", engines, JobsState.engine_filter, JobsState.set_engine_filter, variant="surface",
+                        min_width="9em"),
         rx.button(rx.icon("x", size=14), "Clear", variant="ghost", size="2", on_click=JobsState.clear_filters,
                   aria_label="Clear filters"),
         rx.spacer(),
@@ -115,8 +101,7 @@ def jobs_page() -> rx.Component:
             rx.text("Every query runs as a job. This list follows them as they move from queued to running to done.",
                     size="2", color_scheme="gray"),
             toolbar(),
-            rx.cond(JobsState.load_error != "",
-                    rx.callout(JobsState.load_error, icon="triangle-alert", color_scheme="red", size="1")),
+            error_note(JobsState.load_error),
             rx.cond(JobsState.loaded & (JobsState.total == 0), empty_state(), jobs_table()),
             spacing="3", width="100%", max_width="1400px", margin_x="auto",
             on_mount=JobsState.start_watching, on_unmount=JobsState.stop_watching,

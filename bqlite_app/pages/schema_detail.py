@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
+from bqlite_app.components.controls import labelled_select
 from bqlite_app.components.layout import page_layout
-from bqlite_app.pages.job_detail import back_link, code_panel
-from bqlite_app.pages.jobs import labelled_select
-from bqlite_app.pages.schemas import error_callout
+from bqlite_app.components.widgets import back_link, code_panel, error_callout
 from bqlite_app.state.auth import AuthState
 from bqlite_app.state.schema_detail import (
     ALL_TABLES,
@@ -148,7 +147,8 @@ def ingest_card() -> rx.Component:
         rx.text("Binary protobuf: length-delimited messages, one single message, or JSON lines.", size="1",
                 color_scheme="gray"),
         rx.hstack(
-            labelled_select("Format", formats, S.ingest_format, S.set_ingest_format),
+            labelled_select("Format", formats, S.ingest_format, S.set_ingest_format, variant="surface",
+                            min_width="9em"),
             rx.select.root(
                 rx.select.trigger(custom_attrs={"aria-label": "Into"}, variant="surface", min_width="9em"),
                 rx.select.content(rx.foreach(S.target_choices, lambda choice: rx.select.item(

@@ -5,25 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 from bqlite_app.components.layout import page_layout
+from bqlite_app.components.widgets import error_callout, error_note
 from bqlite_app.state.auth import AuthState
 from bqlite_app.state.schemas import ChangeRow, SchemaRow, SchemasState
-
-
-def error_callout(title: rx.Var[str], lines: rx.Var[list[str]]) -> rx.Component:
-    """A readable error: a title, then the detail line by line (protoc positions, breaking changes)."""
-    return rx.cond(
-        title != "",
-        rx.callout.root(
-            rx.callout.icon(rx.icon("circle-alert")),
-            rx.vstack(
-                rx.text(title, weight="bold", size="2"),
-                rx.el.pre(rx.foreach(lines, lambda line: rx.el.div(line)), margin="0", white_space="pre-wrap",
-                          word_break="break-word", font_family="var(--code-font-family)", font_size="12px"),
-                spacing="1", width="100%",
-            ),
-            color_scheme="red", role="alert", width="100%", size="1",
-        ),
-    )
 
 
 def drop_zone(upload_id: str, prompt: str, hint: str, on_drop, *, multiple: bool) -> rx.Component:
@@ -186,8 +170,7 @@ def schemas_page() -> rx.Component:
             rx.heading("Schemas", size="5", weight="medium"),
             rx.text("Protobuf messages registered as versioned tables. Open one to create its tables and ingest data.",
                     size="2", color_scheme="gray"),
-            rx.cond(SchemasState.load_error != "",
-                    rx.callout(SchemasState.load_error, icon="triangle-alert", color_scheme="red", size="1")),
+            error_note(SchemasState.load_error),
             rx.grid(
                 rx.box(schema_table(), width="100%", min_width="0"),
                 register_form(),

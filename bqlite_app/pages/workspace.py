@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from bqlite_app.components.catalog_tree import sidebar
-from bqlite_app.components.controls import select_control
+from bqlite_app.components.controls import labelled_select
 from bqlite_app.components.layout import page_layout
 from bqlite_app.components.result_grid import results_panel
 from bqlite_app.components.sql_editor import sql_editor
@@ -64,10 +64,11 @@ def toolbar() -> rx.Component:
                       color_scheme="red", variant="soft", aria_label="Cancel query"),
         ),
         rx.separator(orientation="vertical", size="1"),
-        _labelled("Engine", select_control(ENGINE_CHOICES, WorkspaceState.engine, WorkspaceState.set_engine, "Engine")),
-        _labelled("Priority", select_control(
-            [(p, f"{p} · {PRIORITY_NAMES[p]}") if p in PRIORITY_NAMES else p for p in PRIORITIES],
-            WorkspaceState.priority, WorkspaceState.set_priority, "Priority")),
+        _labelled("Engine", labelled_select("Engine", ENGINE_CHOICES, WorkspaceState.engine, WorkspaceState.set_engine,
+                                            size="1")),
+        _labelled("Priority", labelled_select(
+            "Priority", [(p, f"{p} · {PRIORITY_NAMES[p]}") if p in PRIORITY_NAMES else p for p in PRIORITIES],
+            WorkspaceState.priority, WorkspaceState.set_priority, size="1")),
         _labelled("Max time (s)", rx.input(
             type="number", min=1, max=86400, value=WorkspaceState.timeout_s, size="1", width="6em",
             on_change=WorkspaceState.set_timeout_s.debounce(300), aria_label="Max execution time in seconds")),

@@ -9,9 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
@@ -37,11 +36,16 @@ def engine_errors() -> Iterator[None]:
 
 def load_body(
     compiled: CompiledSchema, message: str, body: Path, fmt: IngestFormat, engines: dict[str, Engine],
-    database: str, table: str, *, clickhouse: Any, max_depth: int, work_dir: Path,
+    database: str, table: str, *, decoders: Iterable[Engine], max_depth: int, work_dir: Path,
     on_progress: ProgressCallback | None = None,
 ) -> IngestResult:
-    """Ingest ``body`` into ``database.table`` of every engine in ``engines``, all or nothing per engine."""
-    fast = _ingest_natively(compiled, message, body, fmt, engines, database, table, clickhouse=clickhouse,
+    """Ingest ``body`` into ``database.table`` of every engine in ``engines``, all or nothing per engine.
+
+    The first of ``decoders`` that declares ``supports_native_protobuf`` decodes the body when it can (it need not
+    be a target); otherwise, or when it declines or rejects the body, the Python decoder does.
+    """
+    native = next((engine for engine in decoders if engine.supports_native_protobuf), None)
+    fast = _ingest_natively(compiled, message, body, fmt, engines, database, table, native=native,
                             max_depth=max_depth, work_dir=work_dir, on_progress=on_progress)
     if fast is not None:
         return fast
@@ -52,17 +56,17 @@ def load_body(
 
 def _ingest_natively(
     compiled: CompiledSchema, message: str, body: Path, fmt: IngestFormat, engines: dict[str, Engine],
-    database: str, table: str, *, clickhouse: Any, max_depth: int, work_dir: Path,
+    database: str, table: str, *, native: Engine | None, max_depth: int, work_dir: Path,
     on_progress: ProgressCallback | None,
 ) -> IngestResult | None:
-    """ClickHouse's own Protobuf reader (embedded chdb) decodes ~10x faster than Python for the shapes it
-    reproduces exactly. None means: use the Python path (unsupported shape, no decode client free, or chdb rejected
-    the body, in which case the Python path names the bad message precisely)."""
-    if clickhouse is None:
+    """An engine's own Protobuf reader (embedded chdb) decodes ~10x faster than Python for the shapes it
+    reproduces exactly. None means: use the Python path (no such engine, unsupported shape, no decode client free,
+    or the engine rejected the body, in which case the Python path names the bad message precisely)."""
+    if native is None:
         return None
     started = time.monotonic()
     columns = columns_for(compiled.descriptor(message), max_depth=max_depth)
-    batches = native_batches(clickhouse, compiled, message, body, fmt, columns, work_dir=work_dir)
+    batches = native_batches(native, compiled, message, body, fmt, columns, work_dir=work_dir)
     if batches is None:
         return None
     rows = 0

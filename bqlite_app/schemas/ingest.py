@@ -11,7 +11,10 @@ ingest before any target commits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +40,8 @@ BATCH_BYTES = 32 << 20
 # Messages are turned into columns this many (or this many payload bytes) at a time (see _Decoder._chunk).
 CHUNK_ROWS = 2048
 CHUNK_BYTES = 8 << 20
+# Decoded batches waiting for the inserts (see _prefetched): enough to ride out an uneven batch, bounded in memory.
+PREFETCH_BATCHES = 2
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +225,14 @@ def load_batches(batches: Iterable[pa.RecordBatch], targets: dict[str, BulkInser
     """
     committed: dict[str, int] = {}
     try:
-        for batch in batches:
-            for target in targets.values():
-                target.write(batch)
+        # Closed before any abort: the decode thread stops (and a chdb stream ends) first.
+        with contextlib.closing(_prefetched(batches, PREFETCH_BATCHES)) as stream:
+            if len(targets) == 1:
+                _write_stream(next(iter(targets.values())), stream)
+            else:
+                for batch in stream:
+                    for target in targets.values():
+                        target.write(batch)
         for name, target in targets.items():
             committed[name] = target.commit()
     except BaseException:
@@ -234,3 +244,91 @@ def load_batches(batches: Iterable[pa.RecordBatch], targets: dict[str, BulkInser
                     log.exception("aborting the %s insert failed", name)
         raise
     return committed
+
+
+def _write_stream(target: BulkInsert, batches: Iterator[pa.RecordBatch]) -> None:
+    """All of ``batches`` into one target as one stream (for DuckDB, one INSERT), with the source's own error (a bad
+    message, a cancel) raised as itself rather than as the engine's report of a failed read."""
+    first = next(batches, None)
+    if first is None:
+        return
+    failed: list[BaseException] = []
+
+    def source() -> Iterator[pa.RecordBatch]:
+        yield first
+        try:
+            yield from batches
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+
+    reader = pa.RecordBatchReader.from_batches(first.schema, source())
+    try:
+        target.write_stream(reader)
+    except BaseException:
+        if failed:
+            raise failed[0] from None
+        raise
+    if failed:   # an engine that swallowed the read error must not commit a partial stream
+        raise failed[0]
+
+
+class _Raised:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+def _prefetched(batches: Iterable[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
+    """``batches``, pulled on a thread of its own up to ``depth`` ahead, so the decode runs while the engines insert.
+
+    Decoding in chdb and inserting in DuckDB both release the GIL, so on two cores the ingest takes about as long as
+    the slower of the two instead of their sum. Order is kept, and an error (a bad message, a cancel raised from the
+    progress callback) arrives after the batches decoded before it, exactly where the plain loop would raise it.
+    When the consumer stops early the decode thread closes ``batches`` (ending a chdb stream) before this returns.
+    """
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        iterator = iter(batches)
+        item: object = _END
+        try:
+            for batch in iterator:
+                if not put(batch):
+                    break
+        except BaseException as exc:   # handed to the consumer, which raises it in its own thread
+            item = _Raised(exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing an ingest decode failed")
+        put(item)
+
+    thread = threading.Thread(target=produce, name="ingest-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item   # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()

@@ -1,4 +1,8 @@
-"""The fast decode path: ClickHouse's native ``Protobuf`` input format (embedded chdb) turns a body into Arrow.
+"""The fast decode path: an engine's own ``Protobuf`` input format (embedded chdb) turns a body into Arrow.
+
+The engine declares it (``supports_native_protobuf``) and runs it (``Engine.read_protobuf``, which writes the
+``file()`` query); this module plans what to read and how to convert it. The plan is written in ClickHouse types and
+functions, the only engine with the capability: moving it into ``engines/`` would teach engines protobuf.
 
 chdb decodes several M messages/s against ~0.4 M/s for upb + Arrow building in Python (DESIGN.md, "Runtime facts"),
 so ingest tries this first and falls back to ``ingest.decode_batches`` on ``None`` (a shape this path cannot
@@ -21,7 +25,8 @@ twice), so the caller re-runs the Python path, which reports or resolves them ex
 
 Not native (``None``): jsonl, FileDescriptorSet uploads (no .proto text), JSON columns (Struct/Value/Any, recursion
 past the depth cap, empty messages), proto2 ``required``, groups, repeated closed enums (upb moves unknown values
-behind the known ones), nested root messages, field names equal but for case, ClickHouse in server mode.
+behind the known ones), nested root messages, field names equal but for case, an engine without
+``supports_native_protobuf`` (ClickHouse in server mode).
 
 Known gaps on malformed input (ClickHouse is laxer than upb): a numeric field arriving with another wire type is read
 as packed values or skipped instead of failing, and a singular message field split over several occurrences on the
@@ -33,27 +38,26 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import re
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from bqlite_app.schemas import translate
+from bqlite_app.schemas._native_arrow import to_ingest_type
 from bqlite_app.schemas.compiler import CompiledSchema
+from engines.base import Engine, ProtobufRead
 from engines.errors import EngineQueryError, EngineUnavailable, QueryTimeout
 from engines.types import Column, ColumnType, Enum, Interval, ListOf, MapOf, Scalar, Struct, Timestamp
 
-_FORMATS = {"delimited": "Protobuf", "single": "ProtobufSingle"}
+_FORMATS = ("delimited", "single")
 _ROOT_FILE = "__bqlite_root__.proto"
-_GLOB = re.compile(r"[*?{}]")          # file() expands these in paths
 _MAX_SINGLE_BYTES = 64 << 20           # the Python path's limit for one message (_frames.MAX_MESSAGE_BYTES)
 _TS_MIN, _TS_MAX, _DUR_MAX, _NANOS_MAX = -62_135_596_800, 253_402_300_799, 315_576_000_000, 999_999_999
 _CH_SCALARS = {
@@ -65,6 +69,7 @@ _lambda_ids = itertools.count(1)       # lambda parameters get unique names, so 
 
 SQL = Callable[[str], str]
 Member = tuple[Column, FieldDescriptor | None, str | None]    # column, its field or None, its oneof (case columns)
+_Labels = tuple[pa.Array, pa.Array]                            # an enum's numbers and their labels
 
 
 class NativeDecodeError(Exception):
@@ -84,24 +89,24 @@ class _Node:
 
 
 def native_batches(
-    engine: Any, compiled: CompiledSchema, message_name: str, body: Path, fmt: str, columns: list[Column], *,
+    engine: Engine, compiled: CompiledSchema, message_name: str, body: Path, fmt: str, columns: list[Column], *,
     work_dir: Path, batch_rows: int = 65536, query_tag: str | None = None,
 ) -> Iterator[pa.RecordBatch] | None:
-    """Batches of ``translate.arrow_schema(columns)`` decoded by chdb from the file ``body``, or None when this path
-    cannot reproduce the Python path exactly (then use ``ingest.decode_batches``).
+    """Batches of ``translate.arrow_schema(columns)`` decoded by the engine's own Protobuf reader from the file
+    ``body``, or None when this path cannot reproduce the Python path exactly (then use ``ingest.decode_batches``).
 
-    ``engine`` is the ClickHouse engine: only its embedded (chdb) mode reads our local file. The stream runs on a
-    decode client of its own (``stream_internal``), never a pooled one, so inserting its batches into the same engine
-    cannot wait on itself; when every decode client is busy the iterator raises ``NativeDecodeError`` at once.
-    ``work_dir`` keeps the .proto files chdb reads, one content-addressed directory per schema. The iterator raises
-    ``NativeDecodeError`` when chdb rejects the body, possibly after some batches were yielded: abort the inserts and
-    re-run the Python path. ``QueryCancelled`` and ``QueryTimeout``
-    (``engine.cancel(query_tag)``, limits) pass through unchanged.
+    ``engine`` must declare ``supports_native_protobuf`` (embedded ClickHouse: only it reads our local file). The
+    stream runs outside the engine's query slots (``Engine.read_protobuf``), so inserting its batches into the same
+    engine cannot wait on itself; when every decode client is busy the iterator raises ``NativeDecodeError`` at once.
+    ``work_dir`` keeps the .proto files the engine reads, one content-addressed directory per schema. The iterator
+    raises ``NativeDecodeError`` when the engine rejects the body, possibly after some batches were yielded: abort the
+    inserts and re-run the Python path. ``QueryCancelled`` and ``QueryTimeout`` (``engine.cancel(query_tag)``,
+    limits) pass through unchanged.
     """
-    if fmt not in _FORMATS or getattr(engine, "mode", None) != "embedded" or not compiled.sources:
+    if fmt not in _FORMATS or not engine.supports_native_protobuf or not compiled.sources:
         return None
     body = Path(body).resolve()
-    if _GLOB.search(str(body)) or not body.is_file():
+    if not body.is_file():
         return None
     if fmt == "single" and not 0 < body.stat().st_size <= _MAX_SINGLE_BYTES:
         return None   # an empty body is one all-default message in the Python path and no row in ClickHouse
@@ -109,22 +114,15 @@ def native_batches(
         descriptor = compiled.descriptor(message_name)
         if descriptor.containing_type is not None:
             raise _Unsupported("chdb finds top-level messages only")
-        structure, select, checks = _plan(descriptor, columns)
+        structure, select, checks, labels = _plan(descriptor, columns)
         schema_file = _write_schema(compiled, descriptor, Path(work_dir))
     except (_Unsupported, OSError):
         return None
-    # Checks run in the inner query, where names are the read columns (outside, the converted aliases shadow them).
-    source = (f"SELECT * FROM file({_literal(str(body))}, {_literal(_FORMATS[fmt])}, "
-              f"{_literal(', '.join(structure))}, 'none')")
-    if checks:
-        source += f" WHERE throwIf(NOT ({' AND '.join(checks)}), {_literal(_REJECTED)}) = 0"
     package = descriptor.file.package
     relative = descriptor.full_name.removeprefix(package + ".") if package else descriptor.full_name
-    # One stream keeps rows in body order (a resize after the reader could interleave blocks); the Protobuf reader
-    # is single-threaded anyway, so this costs nothing.
-    sql = (f"SELECT {', '.join(select)} FROM ({source}) SETTINGS format_schema = "
-           f"{_literal(f'{schema_file}:{relative}')}, max_threads = 1, parallelize_output_from_storages = 0")
-    return _stream(engine, sql, translate.arrow_schema(columns), batch_rows,
+    read = ProtobufRead(body=body, delimited=fmt == "delimited", schema_file=schema_file, message=relative,
+                        structure=tuple(structure), select=tuple(select), checks=tuple(checks), rejected=_REJECTED)
+    return _stream(engine, read, translate.arrow_schema(columns), labels, batch_rows,
                    query_tag or f"native-ingest-{uuid.uuid4().hex[:12]}")
 
 
@@ -136,13 +134,18 @@ def native_sql(compiled: CompiledSchema, message_name: str, columns: list[Column
         return None
 
 
-def _stream(engine: Any, sql: str, schema: pa.Schema, batch_rows: int, tag: str) -> Iterator[pa.RecordBatch]:
+def _stream(engine: Engine, read: ProtobufRead, schema: pa.Schema, labels: dict[str, _Labels], batch_rows: int,
+            tag: str) -> Iterator[pa.RecordBatch]:
+    def column(batch: pa.RecordBatch, field: pa.Field) -> pa.Array:
+        values = batch.column(field.name)
+        if field.name in labels:
+            values = _label(values, *labels[field.name])
+        return to_ingest_type(values, field.type)
+
     try:
-        # An internal path, not execute(): this SQL reads a server file with file(), which user SQL may not.
-        for batch in engine.stream_internal(sql, query_tag=tag, batch_rows=batch_rows):
+        for batch in engine.read_protobuf(read, query_tag=tag, batch_rows=batch_rows):
             if batch.num_rows:   # like the Python path, no empty batches (the engine may lead with one)
-                yield pa.RecordBatch.from_arrays([_to_type(batch.column(f.name), f.type) for f in schema],
-                                                 schema=schema)
+                yield pa.RecordBatch.from_arrays([column(batch, f) for f in schema], schema=schema)
     except QueryTimeout:
         raise
     except (EngineQueryError, EngineUnavailable) as exc:
@@ -153,8 +156,9 @@ def _stream(engine: Any, sql: str, schema: pa.Schema, batch_rows: int, tag: str)
 # -- the plan: structure, SELECT list, checks ------------------------------------------------------------------
 
 
-def _plan(message: Descriptor, columns: list[Column]) -> tuple[list[str], list[str], list[str]]:
-    structure, select, checks = [], [], []
+def _plan(message: Descriptor, columns: list[Column]) -> tuple[list[str], list[str], list[str], dict[str, _Labels]]:
+    """The columns read, the SELECT list, the row checks, and the top-level enum columns labelled in Arrow."""
+    structure, select, checks, labels = [], [], [], {}
     members = _members(message, columns)
     for column, field, oneof in members:
         name = _quote(column.name)
@@ -163,13 +167,20 @@ def _plan(message: Descriptor, columns: list[Column]) -> tuple[list[str], list[s
             continue
         node = _field(field, column.type, column.nullable)
         structure.append(f"{name} {node.read}")
-        select.append(f"{node.convert(name)} AS {name}" if node.convert else name)
+        if isinstance(column.type, Enum):
+            # Numbers travel as Int32 and are labelled in Arrow: a String column costs the engine's client a Python
+            # object per value (about a tenth of the decode's CPU for one enum column).
+            known = _enum_labels(field)
+            labels[column.name] = (pa.array(list(known), pa.int32()), pa.array(list(known.values()), pa.string()))
+            select.append(name)
+        else:
+            select.append(f"{node.convert(name)} AS {name}" if node.convert else name)
         if node.check:
             checks.append(node.check(name))
     checks += _oneof_checks(members, _quote)
     if not structure:
         raise _Unsupported("no readable field")
-    return structure, select, checks
+    return structure, select, checks, labels
 
 
 def _members(message: Descriptor, columns: tuple[Column, ...] | list[Column]) -> list[Member]:
@@ -230,9 +241,7 @@ def _value(field: FieldDescriptor, column_type: ColumnType, nullable: bool) -> _
 
     message = field.message_type
     if isinstance(column_type, Enum):
-        labels: dict[int, str] = {}
-        for value in field.enum_type.values:
-            labels.setdefault(value.number, value.name)   # with allow_alias the first label names the number
+        labels = _enum_labels(field)
         numbers = ", ".join(map(str, labels))
         names = ", ".join(map(_literal, labels.values()))
         return _Node(wrap("Int32"), wrap("String"),
@@ -253,6 +262,22 @@ def _value(field: FieldDescriptor, column_type: ColumnType, nullable: bool) -> _
     if isinstance(column_type, Struct) and message is not None:
         return _struct(message, column_type, nullable)
     raise _Unsupported(f"{field.full_name}: {column_type!r}")
+
+
+def _enum_labels(field: FieldDescriptor) -> dict[int, str]:
+    labels: dict[int, str] = {}
+    for value in field.enum_type.values:
+        labels.setdefault(value.number, value.name)   # with allow_alias the first label names the number
+    return labels
+
+
+def _label(numbers: pa.Array, known: pa.Array, names: pa.Array) -> pa.Array:
+    """Enum numbers to labels; a number without a label keeps its decimal string, as ``transform`` does in SQL."""
+    index = pc.index_in(numbers, value_set=known)
+    labelled = pa.DictionaryArray.from_arrays(index, names).dictionary_decode()
+    if index.null_count == numbers.null_count:   # every number has a label (nulls are null either way)
+        return labelled
+    return pc.coalesce(labelled, pc.cast(numbers, pa.string()))
 
 
 def _time(wrap: Callable[[str], str], *, timestamp: bool) -> _Node:
@@ -353,8 +378,6 @@ def _write_schema(compiled: CompiledSchema, message: Descriptor, work_dir: Path)
     for name in sorted(sources):
         digest.update(f"{len(name)}:{name}:{len(sources[name])}:{sources[name]}".encode())
     target = (work_dir / digest.hexdigest()[:24]).resolve()
-    if _GLOB.search(str(target)):
-        raise _Unsupported("work_dir path")
     if not target.is_dir():
         work_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=work_dir))
@@ -369,57 +392,6 @@ def _write_schema(compiled: CompiledSchema, message: Descriptor, work_dir: Path)
             if not target.is_dir():     # losing the race to a concurrent writer is fine
                 raise
     return target / _ROOT_FILE
-
-
-# -- Arrow -------------------------------------------------------------------------------------------------------
-
-
-def _to_type(array: pa.Array, target: pa.DataType) -> pa.Array:
-    """Cast the engine's Arrow to the ingest schema; binary values arrive as hex and are decoded here."""
-    if array.type == target:
-        return array
-    if not _has_binary(target):
-        return array.cast(target)
-    if pa.types.is_binary(target):
-        return _unhex(array)
-    if pa.types.is_struct(target):
-        children = [_to_type(array.field(f.name), f.type) for f in target]
-        return pa.StructArray.from_arrays(children, fields=list(target),
-                                          mask=array.is_null() if array.null_count else None)
-    if pa.types.is_map(target):
-        return pa.MapArray.from_arrays(array.offsets, _to_type(array.keys, target.key_type),
-                                       _to_type(array.items, target.item_type), type=target)
-    return pa.ListArray.from_arrays(array.offsets, _to_type(array.values, target.value_type), type=target)
-
-
-def _has_binary(t: pa.DataType) -> bool:
-    if pa.types.is_struct(t):
-        return any(_has_binary(f.type) for f in t)
-    if pa.types.is_map(t):
-        return _has_binary(t.key_type) or _has_binary(t.item_type)
-    if pa.types.is_list(t):
-        return _has_binary(t.value_type)
-    return pa.types.is_binary(t)
-
-
-_HEX = np.zeros(256, dtype=np.uint8)
-for _digits, _start in ((b"0123456789", 0), (b"ABCDEF", 10), (b"abcdef", 10)):
-    _HEX[np.frombuffer(_digits, np.uint8)] = np.arange(_start, _start + len(_digits))
-
-
-def _unhex(array: pa.Array) -> pa.Array:
-    """Hex text -> binary, vectorized: every value and every offset halves."""
-    array = array.cast(pa.string())
-    if array.offset:
-        array = pa.concat_arrays([array])   # rebase to offset 0 so the validity bitmap can be reused as is
-    validity, offsets_buf, data_buf = array.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=len(array) + 1)
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
-    nibbles = _HEX[data[offsets[0]:offsets[-1]]]
-    raw = (nibbles[0::2] << 4) | nibbles[1::2]
-    halved = ((offsets - offsets[0]) // 2).astype(np.int32)
-    return pa.Array.from_buffers(pa.binary(), len(array), [validity, pa.py_buffer(halved), pa.py_buffer(raw)],
-                                 null_count=array.null_count)
 
 
 def _quote(name: str) -> str:

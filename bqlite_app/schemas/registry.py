@@ -365,7 +365,7 @@ class SchemaRegistry:
         targets = {name: self._engines[name] for name in names}
         with engine_errors():
             result = load_body(self._compile(latest), latest.message_type, body, fmt, targets, record.database_name,
-                               record.table_name, clickhouse=self._engines.get("clickhouse"),
+                               record.table_name, decoders=self._engines.values(),
                                max_depth=self._max_depth, work_dir=self._work_dir, on_progress=on_progress)
         self._access.record(user, "ingest", schema_id, {"rows": result.rows, "engines": sorted(result.engines)})
         return result

@@ -1,8 +1,9 @@
 """Job history (/jobs) and job detail (/jobs/[job_id]). Both call the core in process and follow it live.
 
-Live updates come from a background event that polls the core about once a second while the page is open. Each
-page mount starts a watcher with a new generation number and unmount bumps it, so at most one watcher per tab runs;
-a watcher also stops when its browser tab is gone.
+Live updates come from a background event (``state.polling.poll``) that asks the core about once a second while the
+page is open. Each page mount, and each change of the filters, starts a watcher with a new generation number (its
+first round answers at once) and unmount bumps it, so at most one watcher per tab runs; a watcher also stops when
+its browser tab is gone. Every core call runs in a worker thread: a cancel can wait two seconds for the engine.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bqlite_app.queries import QuerySpec
 from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState, acting
 from bqlite_app.state.display import route_tail, seconds_between
+from bqlite_app.state.polling import DONE, NEXT, Applied, poll
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +34,6 @@ ALL = "all"
 STATUSES = [ALL, *(s.value for s in JobStatus)]
 ENGINES = [ALL, *core.engines]
 SQL_PREVIEW_CHARS = 140
-
-
-def client_connected(token: str) -> bool:
-    """Whether the tab behind ``token`` still has a websocket, so watchers of closed tabs stop."""
-    try:
-        from reflex.utils.prerequisites import get_app
-
-        namespace = get_app().app.event_namespace
-        return namespace is None or token in namespace.token_to_sid
-    except Exception:  # an internal API moved: keep watching rather than break the page
-        return True
 
 
 def elapsed(info: dict[str, Any]) -> str:
@@ -130,47 +121,45 @@ class JobsState(AuthState):
             self.load_error = ""
         self.loaded = True
 
-    def _refresh_now(self) -> None:
-        try:
-            self._apply(*fetch_rows(*self._filters(), self.principal()))
-        except BqliteError as exc:
-            self.load_error = exc.detail
+    def _restart(self):
+        """A new watcher whose first round reads the history at once (in a worker thread, as every round)."""
+        self._generation += 1
+        return JobsState.watch(self._generation)
 
     @rx.event
-    def set_status_filter(self, value: str) -> None:
+    def set_status_filter(self, value: str):
         self.status_filter, self.offset = value, 0
-        self._refresh_now()
+        return self._restart()
 
     @rx.event
-    def set_engine_filter(self, value: str) -> None:
+    def set_engine_filter(self, value: str):
         self.engine_filter, self.offset = value, 0
-        self._refresh_now()
+        return self._restart()
 
     @rx.event
-    def set_search(self, value: str) -> None:
+    def set_search(self, value: str):
         self.search, self.offset = value, 0
-        self._refresh_now()
+        return self._restart()
 
     @rx.event
-    def clear_filters(self) -> None:
+    def clear_filters(self):
         self.status_filter, self.engine_filter, self.search, self.offset = ALL, ALL, "", 0
-        self._refresh_now()
+        return self._restart()
 
     @rx.event
-    def previous_page(self) -> None:
+    def previous_page(self):
         self.offset = max(0, self.offset - PAGE_SIZE)
-        self._refresh_now()
+        return self._restart()
 
     @rx.event
-    def next_page(self) -> None:
+    def next_page(self):
         if self.offset + PAGE_SIZE < self.total:
             self.offset += PAGE_SIZE
-        self._refresh_now()
+        return self._restart()
 
     @rx.event
     def start_watching(self):
-        self._generation += 1
-        return JobsState.watch(self._generation)
+        return self._restart()
 
     @rx.event
     def stop_watching(self) -> None:
@@ -178,35 +167,37 @@ class JobsState(AuthState):
 
     @rx.event(background=True)
     async def watch(self, generation: int):
-        async with self:
-            token = self.router.session.client_token
-        while True:
-            async with self:
-                if self._generation != generation:
-                    return
-                filters = self._filters()
-                credentials = self._credentials()
-            if not client_connected(token):
-                log.debug("job history watcher %s stops: its tab is gone", generation)
-                return
+        def read() -> tuple[tuple[str, str, str, int], tuple[str, str | None]] | None:
+            if self._generation != generation:
+                return None
+            return self._filters(), self._credentials()
+
+        async def fetch(inputs: tuple[tuple[str, str, str, int], tuple[str, str | None]]) -> tuple[Any, ...]:
+            filters, credentials = inputs
             try:
                 # Asked anew on every poll: a revoked token or a deactivated user stops seeing the history.
                 rows, total = await asyncio.to_thread(acting, credentials, fetch_rows, *filters)
-                error = ""
+                return rows, total, ""
             except BqliteError as exc:
-                rows, total, error = [], 0, exc.detail
+                return [], 0, exc.detail
             except Exception as exc:  # the page must keep polling through a transient failure
                 log.exception("job history refresh failed")
-                rows, total, error = [], 0, f"Could not read the job history: {exc}"
-            async with self:
-                if self._generation != generation:
-                    return
-                if self._filters() == filters:  # the filters did not change while we read
-                    if error:
-                        self.load_error = error
-                    else:
-                        self._apply(rows, total)
-            await asyncio.sleep(POLL_S)
+                return [], 0, f"Could not read the job history: {exc}"
+
+        def apply(inputs: tuple[tuple[str, str, str, int], Any], answer: tuple[Any, ...]) -> Applied:
+            if self._generation != generation:
+                return DONE
+            rows, total, error = answer
+            if self._filters() == inputs[0]:  # the filters did not change while we read
+                if error:
+                    self.load_error = error
+                else:
+                    self._apply(rows, total)
+            return NEXT
+
+        async for event in poll(self, read=read, fetch=fetch, apply=apply, pause=lambda *_: asyncio.sleep(POLL_S),
+                                stop_when_tab_closed=True):
+            yield event
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +261,12 @@ def read_plan(job_id: str, user: Principal) -> str:
     return core.queries.explain(core.queries.get(job_id, user=user), user=user)
 
 
+def cancel_job(job_id: str, user: Principal) -> JobView:
+    """Cancel the caller's job (waits up to two seconds for the engine to stop it) and read it again."""
+    core.queries.cancel(job_id, user=user)
+    return read_job(job_id, user)
+
+
 class JobDetailState(AuthState):
     """One job: its SQL, timings, numbers, error and plan, with Re-run, Open in editor and Cancel."""
 
@@ -279,6 +276,8 @@ class JobDetailState(AuthState):
     plan_error: str = ""
     plan_loading: bool = False
     action_error: str = ""
+    # "rerun" or "cancel" while one is under way: the buttons show it, and a second click starts nothing.
+    acting_on: str = ""
     _generation: int = 0
 
     @rx.var
@@ -294,14 +293,9 @@ class JobDetailState(AuthState):
     def load(self):
         job_id = route_tail(self.router.url.path)
         self._generation += 1
-        self.job, self.not_found, self.action_error = JobView(job_id=job_id), "", ""
+        self.job, self.not_found, self.action_error, self.acting_on = JobView(job_id=job_id), "", "", ""
         self.plan, self.plan_error, self.plan_loading = "", "", True
-        try:
-            self.job = read_job(job_id, self.principal())
-        except BqliteError as exc:
-            self.not_found, self.plan_loading = exc.detail, False
-            return None
-        return [JobDetailState.watch(self._generation), JobDetailState.load_plan(self._generation)]
+        return JobDetailState.watch(self._generation)
 
     @rx.event
     def stop_watching(self) -> None:
@@ -309,25 +303,33 @@ class JobDetailState(AuthState):
 
     @rx.event(background=True)
     async def watch(self, generation: int):
-        """Refresh the job until it finishes (or the page is left)."""
-        async with self:
-            token, job_id = self.router.session.client_token, self.job.job_id
-            credentials = self._credentials()
-        while True:
-            await asyncio.sleep(POLL_S / 2)
-            if not client_connected(token):
-                return
+        """Read the job at once, then refresh it until it finishes (or the page is left)."""
+
+        def read() -> tuple[str, tuple[str, str | None]] | None:
+            return None if self._generation != generation else (self.job.job_id, self._credentials())
+
+        async def fetch(inputs: tuple[str, tuple[str, str | None]]) -> JobView | BqliteError:
+            job_id, credentials = inputs
             try:
-                view = await asyncio.to_thread(acting, credentials, read_job, job_id)
-            except BqliteError:
-                return
-            async with self:
-                if self._generation != generation:
-                    return
-                if view != self.job:
-                    self.job = view
-                if view.finished_flag:
-                    return
+                return await asyncio.to_thread(acting, credentials, read_job, job_id)
+            except BqliteError as exc:
+                return exc
+
+        def apply(inputs: tuple[str, Any], answer: JobView | BqliteError) -> Applied:
+            if self._generation != generation:
+                return DONE
+            first = not self.job.status      # the page's first read of this job
+            if isinstance(answer, BqliteError):
+                if first:                    # no such job, or not the caller's to see
+                    self.not_found, self.plan_loading = answer.detail, False
+                return DONE
+            if answer != self.job:
+                self.job = answer
+            return Applied(done=answer.finished_flag, events=(JobDetailState.load_plan(generation),) if first else ())
+
+        async for event in poll(self, read=read, fetch=fetch, apply=apply,
+                                pause=lambda *_: asyncio.sleep(POLL_S / 2), stop_when_tab_closed=True):
+            yield event
 
     @rx.event(background=True)
     async def load_plan(self, generation: int):
@@ -344,25 +346,45 @@ class JobDetailState(AuthState):
             if self._generation == generation:
                 self.plan, self.plan_error, self.plan_loading = plan, error, False
 
-    @rx.event
+    @rx.event(background=True)
     async def rerun(self):
-        # Off the event loop: a submit writes to SQLite, which may wait on a lock.
+        async with self:
+            if self.acting_on:
+                return
+            self.acting_on, self.action_error = "rerun", ""
+            job_id, credentials = self.job.job_id, self._credentials()
+        new: Job | None = None
         try:
-            user = self.principal()
-            new = await asyncio.to_thread(rerun_job, self.job.job_id, user)
+            # A submit writes to SQLite, which may wait on a lock: in a worker thread.
+            new = await asyncio.to_thread(acting, credentials, rerun_job, job_id)
         except BqliteError as exc:
-            self.action_error = exc.detail
-            return None
-        return rx.redirect(f"/jobs/{new.job_id}")
+            async with self:
+                self.action_error = exc.detail
+        finally:
+            async with self:
+                self.acting_on = ""
+        if new is not None:
+            yield rx.redirect(f"/jobs/{new.job_id}")
 
-    @rx.event
+    @rx.event(background=True)
     async def cancel(self):
-        # Off the event loop: a cancel waits up to two seconds for the engine to stop the query.
+        async with self:
+            if self.acting_on:
+                return
+            self.acting_on, self.action_error = "cancel", ""
+            job_id, credentials, generation = self.job.job_id, self._credentials(), self._generation
+        view: JobView | None = None
         try:
-            user, job_id = self.principal(), self.job.job_id
-            await asyncio.to_thread(lambda: core.queries.cancel(job_id, user=user))
-            self.job = await asyncio.to_thread(read_job, job_id, user)
-            self.action_error = ""
+            # A cancel waits up to two seconds for the engine to stop the query: in a worker thread.
+            view = await asyncio.to_thread(acting, credentials, cancel_job, job_id)
         except BqliteError as exc:
-            self.action_error = exc.detail
-        return rx.toast.info(f"Cancel requested for {self.job.job_id}") if not self.action_error else None
+            async with self:
+                if self._generation == generation:
+                    self.action_error = exc.detail
+        finally:
+            async with self:
+                self.acting_on = ""
+                if view is not None and self._generation == generation:
+                    self.job = view
+        if view is not None:
+            yield rx.toast.info(f"Cancel requested for {job_id}")

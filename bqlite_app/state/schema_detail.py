@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +17,7 @@ import reflex as rx
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms, local_time
 from bqlite_app.runtime import core
+from bqlite_app.schemas.spool import spool_path
 from bqlite_app.state.auth import AuthState, authenticate
 from bqlite_app.state.display import error_lines, route_tail
 from bqlite_app.state.schemas import ENGINE_LABELS
@@ -261,8 +261,7 @@ class SchemaDetailState(AuthState):
             async for _ in chunks:
                 pass
             return
-        spool_dir = core.settings.data_dir / "ingest"
-        spool = spool_dir / f"ui-{schema_id}-{uuid.uuid4().hex}.body"
+        spool = spool_path(core.settings.data_dir, schema_id, prefix="ui-")
         progress = _Progress()
         _running[token] = progress
         try:

@@ -1,4 +1,5 @@
-"""The SQL workspace: query tabs, the editor, the run controls, dry runs, and following the running job.
+"""The SQL workspace: query tabs, the editor, the run controls and dry runs. Running the query and following its
+job is ``state/run.py``'s ``RunMixin``; the job panel and its result page are ``state/results.py``'s ``ResultsMixin``.
 
 Every call goes to the core in process (``bqlite_app.runtime.core``). Slow calls run in worker threads from
 background events, which hold ``async with self`` only for short reads and writes of the state.
@@ -14,15 +15,15 @@ from typing import Any
 
 import reflex as rx
 
-from bqlite_app.errors import BqliteError, JobNotFound
+from bqlite_app.errors import BqliteError
 from bqlite_app.examples import examples_for
 from bqlite_app.humanize import human_bytes
 from bqlite_app.queries import QuerySpec
 from bqlite_app.runtime import core
-from bqlite_app.state.auth import AuthState, acting, authenticate
+from bqlite_app.state.auth import AuthState, acting
 from bqlite_app.state.catalog import CatalogState
-from bqlite_app.state.results import ACTIVE, ResultsMixin, line_and_column, snapshot_job
-from bqlite_app.state.status import StatusState
+from bqlite_app.state.results import ResultsMixin, line_and_column
+from bqlite_app.state.run import RunMixin
 
 ENGINES = list(core.engines)
 # The picker names where each engine runs: "ClickHouse (server db1:8123)" or "ClickHouse (embedded)".
@@ -30,11 +31,7 @@ ENGINE_CHOICES = [(name, engine.info().label) for name, engine in core.engines.i
 PRIORITIES = ["1", "2", "3", "4", "5"]
 DEFAULT_SQL = "SELECT *\nFROM nyc_taxi\nLIMIT 100"
 DEFAULT_TIMEOUT_S = str(core.settings.default_timeout_s)
-POLL_S = 0.25
 MAX_TABS = 20
-# Statements that change what the explorer shows: the catalog is reloaded when one of them completes.
-_CHANGES_CATALOG = re.compile(r"^\s*(create|drop|alter|rename|attach|detach|truncate|insert|copy|exchange)\b",
-                              re.IGNORECASE | re.MULTILINE)
 
 
 @dataclasses.dataclass
@@ -58,8 +55,8 @@ def _tabs_from_json(text: str) -> tuple[list[QueryTab], str]:
         return [], ""
 
 
-class WorkspaceState(ResultsMixin, AuthState):
-    """One browser tab's workspace."""
+class WorkspaceState(RunMixin, ResultsMixin, AuthState):
+    """One browser tab's workspace: query tabs, the editor, the run controls and dry runs (running: ``RunMixin``)."""
 
     tabs: list[QueryTab] = []
     active_id: str = ""
@@ -80,8 +77,6 @@ class WorkspaceState(ResultsMixin, AuthState):
     dry_run_where: str = ""
 
     _dry_run_seq: int = 0
-    _submitting: bool = False
-    _watching: bool = False
 
     # -- derived ------------------------------------------------------------------------------------------------
 
@@ -268,12 +263,29 @@ class WorkspaceState(ResultsMixin, AuthState):
     def set_timeout_s(self, value: str):
         self.timeout_s = value
 
-    def _busy(self) -> bool:
-        return self.job_status in ACTIVE or self.job_status == "submitting"
-
     def _query_text(self) -> str:
         tab = self._active_tab()
         return (self.selection.strip() or (tab.sql if tab else "")).strip()
+
+    # -- what RunMixin runs, and which tab its job belongs to ---------------------------------------------------
+
+    def _run_spec(self) -> QuerySpec | None:
+        sql = self._query_text()
+        if not sql:
+            return None
+        try:
+            timeout = int(self.timeout_s)
+        except ValueError:
+            timeout = core.settings.default_timeout_s
+        return QuerySpec(sql=sql, engine=self.engine, priority=int(self.priority), max_execution_time=timeout)
+
+    def _job_started(self, tab_id: str, job_id: str) -> None:
+        self.tabs = [dataclasses.replace(t, job_id=job_id) if t.id == tab_id else t for t in self.tabs]
+        self._save_tabs()
+
+    def _job_forgotten(self, job_id: str) -> None:
+        self.tabs = [dataclasses.replace(t, job_id="") if t.job_id == job_id else t for t in self.tabs]
+        self._save_tabs()
 
     # -- dry run ------------------------------------------------------------------------------------------------
 
@@ -306,125 +318,3 @@ class WorkspaceState(ResultsMixin, AuthState):
                 self.dry_run_message = str(answer.get("error") or "The query is not valid.")
                 found = line_and_column(sql, answer.get("error_position"))
                 self.dry_run_where = f"Line {found[0]}, column {found[1]}" if found else ""
-
-    # -- run, follow, cancel ------------------------------------------------------------------------------------
-
-    @rx.event(background=True)
-    async def run_query(self):
-        async with self:
-            if self._submitting or self._busy():
-                return
-            sql = self._query_text()
-            if not sql:
-                self._clear_job()
-                self.job_status, self.job_error = "failed", "Write a query first."
-                return
-            try:
-                timeout = int(self.timeout_s)
-            except ValueError:
-                timeout = core.settings.default_timeout_s
-            spec = QuerySpec(sql=sql, engine=self.engine, priority=int(self.priority), max_execution_time=timeout)
-            tab_id = self.active_id
-            credentials = self._credentials()
-            self._submitting = True
-            self._clear_job()
-            self.job_status, self.job_sql, self.job_engine, self.job_settled = "submitting", sql, spec.engine, False
-        job, error = None, "The query was not submitted."
-        try:
-            job = await asyncio.to_thread(acting, credentials, core.queries.submit, spec)
-        except BqliteError as exc:          # e.g. an unknown engine, an empty query, or ACCESS_DENIED
-            error = exc.detail
-        except Exception as exc:            # a broken backend: show it rather than spin forever
-            error = f"The query was not submitted: {exc}"
-        finally:
-            async with self:
-                self._submitting = False
-                shown = self.active_id == tab_id
-                if job is None:
-                    if shown:
-                        self.job_status, self.job_error, self.job_settled = "failed", error, True
-                else:
-                    if shown:
-                        self.job_id, self.job_status = job.job_id, "queued"
-                    self.tabs = [dataclasses.replace(t, job_id=job.job_id) if t.id == tab_id else t
-                                 for t in self.tabs]
-                    self._save_tabs()
-        if job is None:
-            return
-        yield StatusState.refresh
-        async for event in self._follow():
-            yield event
-
-    @rx.event(background=True)
-    async def watch_job(self):
-        async for event in self._follow():
-            yield event
-
-    async def _follow(self):
-        """Poll the shown job until it has finished and its first page is loaded.
-
-        At most one follower runs per browser tab (``_watching``); it always follows whatever job is shown now, so
-        switching tabs needs no second poller. The guard is released under the same lock that sees nothing left
-        to follow, so a job shown meanwhile is never missed, and again in ``finally`` if the loop fails.
-        """
-        async with self:
-            if self._watching:
-                return
-            self._watching = True
-        released = False
-        try:
-            while True:
-                async with self:
-                    job_id, settled = self.job_id, self.job_settled
-                    if not job_id or settled:
-                        self._watching, released = False, True
-                        break
-                    offset, limit = 0, self.page_size
-                    credentials = self._credentials()
-                try:
-                    # Asked on every round: a token revoked meanwhile stops the follower.
-                    user = await asyncio.to_thread(authenticate, *credentials)
-                    snap = await asyncio.to_thread(snapshot_job, job_id, offset, limit, user)
-                except JobNotFound:  # a tab saved by the browser names a job this backend never ran
-                    async with self:
-                        if self.job_id == job_id:
-                            self._clear_job()
-                            self.tabs = [dataclasses.replace(t, job_id="") if t.job_id == job_id else t
-                                         for t in self.tabs]
-                            self._save_tabs()
-                    continue
-                except Exception as exc:
-                    async with self:
-                        if self.job_id == job_id:
-                            self._clear_job()
-                            self.job_status, self.job_error = "failed", getattr(exc, "detail", str(exc))
-                    continue
-                async with self:
-                    if self.job_id != job_id:
-                        continue
-                    self._apply_snapshot(snap)
-                if snap.finished:
-                    yield StatusState.refresh
-                    if snap.status == "completed" and _CHANGES_CATALOG.search(snap.info["sql"]):
-                        yield CatalogState.load
-                    continue
-                try:
-                    await core.queries.wait_async(job_id, POLL_S, user=user)
-                except BqliteError:
-                    pass  # the next round reads the job again and says what happened
-        finally:
-            if not released:
-                async with self:
-                    self._watching = False
-
-    @rx.event(background=True)
-    async def cancel_query(self):
-        async with self:
-            job_id = self.job_id
-            if not job_id or not self._busy():
-                return
-            credentials = self._credentials()
-        try:
-            await asyncio.to_thread(acting, credentials, core.queries.cancel, job_id)
-        except BqliteError:
-            pass  # it finished meanwhile: the follower shows how

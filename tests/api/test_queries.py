@@ -60,6 +60,72 @@ def test_labels_priority_and_slots_are_kept(client):
     assert (job["priority"], job["estimated_slots"], job["labels"]) == (3, 2, {"team": "growth"})
 
 
+# -- wait_ms: one round trip ------------------------------------------------------------------------------------
+
+LONG = "SELECT sum(hash(i)) FROM range(100000000000) t(i)"
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "clickhouse"])
+def test_wait_ms_answers_the_first_page_of_a_job_that_ended_within_it(client, engine):
+    answer = client.post("/queries", json={"sql": "SELECT 7 AS n, 'seven' AS s", "engine": engine,
+                                           "wait_ms": 60_000})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["job_id"] and body["status"] == "completed" and body["message"]
+    assert "estimated_completion_time" in body
+    assert body["result"]["rows"] == [[7, "seven"]]
+    assert body["result"] == client.get(f"/jobs/{body['job_id']}/result").json()
+
+
+def test_wait_ms_with_max_rows_sizes_the_page(client):
+    sql = "SELECT i FROM range(25) t(i) ORDER BY i"
+    body = client.post("/queries", json={"sql": sql, "wait_ms": 60_000, "max_rows": 10}).json()
+    page = body["result"]
+    assert page["rows"] == [[i] for i in range(10)]
+    assert page["total_rows"] == 25 and page["next_offset"] == 10
+    assert page == client.get(f"/jobs/{body['job_id']}/result", params={"limit": 10}).json()
+
+
+def test_wait_ms_of_a_failed_job_answers_its_error(client):
+    body = client.post("/queries", json={"sql": "SELECT * FROM no_such_table_wait", "wait_ms": 60_000}).json()
+    assert body["status"] == "failed"
+    assert body["result"] == {"job_id": body["job_id"], "status": "failed",
+                              "error": client.get(f"/jobs/{body['job_id']}").json()["error"]}
+    assert "no_such_table_wait" in body["result"]["error"]
+
+
+def test_a_job_still_running_when_wait_ms_is_up_answers_without_a_result(client):
+    body = client.post("/queries", json={"sql": LONG, "wait_ms": 1}).json()
+    try:
+        assert body["job_id"] and body["status"] in ("queued", "running")
+        assert "result" not in body
+    finally:
+        client.delete(f"/jobs/{body['job_id']}")
+    assert client.get(f"/jobs/{body['job_id']}/result", params={"timeout_ms": 60_000}).json()["status"] == "cancelled"
+
+
+def test_without_wait_ms_the_answer_has_no_result(client):
+    body = client.post("/queries", json={"sql": "SELECT 1"}).json()
+    assert "result" not in body
+    run_job(client, "SELECT 1")
+
+
+def test_wait_ms_is_ignored_by_a_dry_run(client):
+    body = client.post("/queries", json={"sql": "SELECT 1", "dry_run": True, "wait_ms": 5_000}).json()
+    assert body["dry_run"] is True and body["valid"] is True and body["job_id"] is None
+    assert "result" not in body
+
+
+@pytest.mark.parametrize("field,value", [
+    ("wait_ms", -1), ("wait_ms", 60_001), ("wait_ms", "soon"), ("max_rows", 0), ("max_rows", 10_001),
+])
+def test_wait_ms_and_max_rows_out_of_range(client, field, value):
+    before = client.get("/jobs").json()["total"]
+    body = assert_error(client.post("/queries", json={"sql": "SELECT 1", field: value}), 422, "VALIDATION_FAILED")
+    assert field in body["detail"]
+    assert client.get("/jobs").json()["total"] == before
+
+
 def assert_error(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.text
     body = response.json()

@@ -78,3 +78,51 @@ def test_docs_are_served_from_local_assets(client):
 def test_every_response_carries_a_request_id(client):
     assert len(client.get("/").headers["x-request-id"]) >= 8
     assert client.get("/", headers={"x-request-id": "abc-123"}).headers["x-request-id"] == "abc-123"
+
+
+class _FlakyEngine:
+    """An engine stand-in whose health the test sets, counting the probes it answers."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.up = True
+        self.probes = 0
+
+    def health(self) -> bool:
+        self.probes += 1
+        if self.up is None:
+            raise RuntimeError("probe crashed")
+        return self.up
+
+
+def test_health_is_read_from_the_background_probe_and_refreshed_on_request():
+    from bqlite_app.health import HealthProbe
+
+    engine = _FlakyEngine()
+    probe = HealthProbe({"flaky": engine}, interval_s=3600)  # no timed round during the test: only asked-for ones
+    probe.start()
+    try:
+        assert probe.current() == {"flaky": True}
+        probes = engine.probes
+        for _ in range(50):
+            assert probe.current() == {"flaky": True}
+        assert engine.probes == probes                          # reading the answer costs no probe
+
+        engine.up = False
+        assert probe.refresh() == {"flaky": False}              # a round begun after the change
+        assert probe.current() == {"flaky": False}
+        engine.up = None
+        assert probe.refresh() == {"flaky": False}              # a probe that raises reads as down
+        engine.up = True
+        assert probe.refresh() == {"flaky": True}
+    finally:
+        probe.stop()
+    assert probe.current() == {"flaky": True}                   # stopped: asks the engine directly
+
+
+def test_health_and_status_agree_with_a_fresh_probe(client, core):
+    assert core.engine_health(fresh=True) == {"duckdb": True, "clickhouse": True}
+    assert client.get("/health").json()["engines"] == {"duckdb": True, "clickhouse": True}
+    assert {name: e["available"] for name, e in client.get("/status").json()["engines"].items()} == {
+        "duckdb": True, "clickhouse": True}

@@ -3,7 +3,6 @@ uploads. Every one is a 4xx in Google's envelope, and nothing is left on disk.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from bqlite_app.access.principal import Principal
 from bqlite_app.bigquery.errors import BigQueryError
 from bqlite_app.bigquery.uploads import ResumableSessions
+from tests.conftest import run_coroutine
 
 LOAD = {"configuration": {"load": {"destinationTable": {"projectId": "p", "datasetId": "d", "tableId": "t"},
                                    "sourceFormat": "CSV", "autodetect": True}}}
@@ -84,10 +84,10 @@ def test_sessions_belong_to_their_user_and_are_capped(tmp_path: Path) -> None:
     ann, bob = Principal("ann", "member", "u_ann"), Principal("bob", "member", "u_bob")
     upload_id = sessions.open({"configuration": {}}, ann)
     with pytest.raises(BigQueryError) as foreign:
-        asyncio.run(sessions.put(upload_id, bob, "bytes 0-0/1", _stream(b"x")))
+        run_coroutine(sessions.put(upload_id, bob, "bytes 0-0/1", _stream(b"x")))
     assert foreign.value.status == 404
     with pytest.raises(BigQueryError) as too_big:
-        asyncio.run(sessions.put(upload_id, ann, "bytes 0-10/*", _stream(b"x" * 6, b"y" * 5)))
+        run_coroutine(sessions.put(upload_id, ann, "bytes 0-10/*", _stream(b"x" * 6, b"y" * 5)))
     assert too_big.value.status == 413
-    received, done = asyncio.run(sessions.put(upload_id, ann, None, _stream()))
+    received, done = run_coroutine(sessions.put(upload_id, ann, None, _stream()))
     assert done is None and received <= 10

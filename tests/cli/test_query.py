@@ -6,8 +6,11 @@ import csv
 import io
 import json
 
+import httpx
 import pyarrow.parquet as pq
 
+from bqlite_app.cli.client import ApiClient
+from bqlite_app.cli.waiting import submit_and_wait
 from tests.cli.conftest import Bqlite
 
 NESTED = "SELECT 1 AS id, 'a,b' AS text, [1, 2] AS list, {'k': 'v'} AS struct, NULL AS nothing, true AS flag"
@@ -130,3 +133,31 @@ def test_raw_json_is_the_api_answer(bqlite: Bqlite):
     assert failed.exit_code == 1 and json.loads(failed.stdout)["status"] == "failed"
     dry = json.loads(bqlite("query", "SELECT 1", "--dry-run", "--json").stdout)
     assert dry["dry_run"] is True and dry["valid"] is True
+
+
+class _Recording(httpx.BaseTransport):
+    """The real transport, with the path of every request kept."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.paths: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return self.inner.handle_request(request)
+
+
+def test_a_small_query_is_one_round_trip_and_a_failed_one_reads_its_job(api_url: str):
+    transport = _Recording()
+    client = ApiClient(api_url, transport=transport)
+    try:
+        job, first = submit_and_wait(client, {"sql": "SELECT 42 AS n"}, first_rows=5)
+        assert transport.paths == ["/queries"]
+        assert job["status"] == "completed" and job["rows_returned"] == 1 and job["engine"] == "duckdb"
+        assert first == client.result_page(job["job_id"], limit=5)
+        transport.paths.clear()
+        job, first = submit_and_wait(client, {"sql": "SELECT * FROM no_such_table_cli"})
+        assert first is None and job["status"] == "failed" and "no_such_table_cli" in job["error"]
+        assert "error_position" in job and transport.paths[0] == "/queries" and len(transport.paths) == 2
+    finally:
+        client.close()

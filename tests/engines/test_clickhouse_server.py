@@ -53,11 +53,17 @@ def api(tmp_path: Path, server: TestServerProcess, duckdb_engine: Any) -> Iterat
         clickhouse.close()
 
 
+def _probe_now(api: TestClient) -> None:
+    """/health answers from a background probe at most about a second old: wait for a round begun after the change."""
+    api.app.state.core.engine_health(fresh=True)
+
+
 def test_health_degrades_while_the_server_is_down_and_recovers(api: TestClient, server: TestServerProcess) -> None:
     assert api.get("/health").json()["engines"] == {"duckdb": True, "clickhouse": True}
     assert run_job(api, "SELECT 42 AS answer", engine="clickhouse")["status"] == "completed"
 
     server.stop()
+    _probe_now(api)
     health = api.get("/health").json()
     assert (health["status"], health["engines"]) == ("degraded", {"duckdb": True, "clickhouse": False})
     assert run_job(api, "SELECT 42 AS answer", engine="duckdb")["status"] == "completed"
@@ -74,6 +80,7 @@ def test_health_degrades_while_the_server_is_down_and_recovers(api: TestClient, 
     assert status.json()["engines"]["clickhouse"]["available"] is False
 
     server.restart()
+    _probe_now(api)
     health = api.get("/health").json()
     assert (health["status"], health["engines"]) == ("healthy", {"duckdb": True, "clickhouse": True})
     assert run_job(api, "SELECT 42 AS answer", engine="clickhouse")["status"] == "completed"

@@ -407,6 +407,10 @@ class Collecting:
             raise RuntimeError("disk full")
         self.batches.append(batch)
 
+    def write_stream(self, batches: pa.RecordBatchReader) -> None:
+        for batch in batches:
+            self.write(batch)
+
     def commit(self) -> int:
         if self._fail_on_commit:
             raise RuntimeError("commit failed")
@@ -514,3 +518,31 @@ def test_a_bad_message_leaves_no_rows_in_either_engine(duckdb_engine, clickhouse
     for name, engine in engines.items():
         db, table = tables[name]
         assert _query(engine, f"SELECT count(*) AS n FROM {db}.{table}") == [{"n": 0}], name
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "clickhouse"])
+def test_one_target_streams_and_its_errors_stay_ours(duckdb_engine, clickhouse_engine, engine_name):
+    """One target takes the whole stream at once (one INSERT for DuckDB); a bad message or a cancel raised by the
+    decode still arrives as itself, after earlier batches went in, and nothing is committed."""
+    engine = {"duckdb": duckdb_engine, "clickhouse": clickhouse_engine}[engine_name]
+    db, table = _table(engine)
+    body = delimited(*([Trip(id=i) for i in range(3000)] + [b"\x4a\x02\xc3\x28"]))
+    with pytest.raises(ProtobufDecodeFailed, match="^message 3000 at byte offset "):
+        ingest(trip_schema(), "bq.test.Trip", body, "delimited", {"t": engine.open_insert(db, table)}, max_depth=6,
+               batch_rows=1000)
+
+    class Stop(Exception):
+        pass
+
+    def stop(_bytes: int, messages: int) -> None:
+        if messages >= 2000:
+            raise Stop
+
+    with pytest.raises(Stop):
+        ingest(trip_schema(), "bq.test.Trip", delimited(*[Trip(id=i) for i in range(5000)]), "delimited",
+               {"t": engine.open_insert(db, table)}, max_depth=6, batch_rows=1000, on_progress=stop)
+    assert _query(engine, f"SELECT count(*) AS n FROM {db}.{table}") == [{"n": 0}]
+    result = ingest(trip_schema(), "bq.test.Trip", delimited(*[Trip(id=i) for i in range(2500)]), "delimited",
+                    {"t": engine.open_insert(db, table)}, max_depth=6, batch_rows=1000)
+    assert result.engines == {"t": 2500}
+    assert _query(engine, f"SELECT count(*) AS n FROM {db}.{table}") == [{"n": 2500}]

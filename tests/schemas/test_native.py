@@ -404,7 +404,7 @@ def test_cancel_is_a_cancel_not_a_fallback(clickhouse_engine, work_dir):
 
 
 class _ServerEngine:
-    mode = "server"
+    supports_native_protobuf = False   # as ClickHouse in server mode: it cannot read the app's files
 
 
 @pytest.mark.parametrize("message", ["nt.v2.WithRequired", "nt.v2.WithRepeatedClosed", "nt.v2.WithStruct",
@@ -439,3 +439,32 @@ def test_python_path_still_reads_what_native_declines():
     body = io.BytesIO(_varint(len(payload)) + payload)
     batches = list(ingest.decode_batches(OLD, "nt.v2.WithRepeatedClosed", body, "delimited", max_depth=6))
     assert pa.Table.from_batches(batches).to_pylist() == [{"levels": ["LOW", "HIGH"]}]
+
+
+# -- the engine capability --------------------------------------------------------------------------------------
+
+
+def test_engines_declare_the_native_protobuf_capability(duckdb_engine, clickhouse_engine):
+    from tests.conftest import SERVER_MODE
+
+    assert duckdb_engine.supports_native_protobuf is False
+    assert clickhouse_engine.supports_native_protobuf is (not SERVER_MODE)
+
+
+@embedded_only
+def test_a_path_file_would_expand_is_refused_by_the_engine(clickhouse_engine, tmp_path):
+    body = tmp_path / "bo{d,y}.bin"
+    body.write_bytes(_varint(2) + b"\x08\x01")
+    name = "nt.v1.Everything"
+    batches = native_batches(clickhouse_engine, EVERY, name, body, "delimited",
+                             translate.columns_for(EVERY.descriptor(name)), work_dir=tmp_path / "schemas")
+    with pytest.raises(NativeDecodeError, match="file\\(\\) expands"):
+        list(batches)
+
+
+def test_top_level_enum_numbers_are_labelled_in_arrow():
+    from bqlite_app.schemas.native import _label
+
+    known, names = pa.array([0, 1, -1], pa.int32()), pa.array(["ZERO", "ONE", "MINUS"])
+    assert _label(pa.array([1, None, -1, 7], pa.int32()), known, names).to_pylist() == ["ONE", None, "MINUS", "7"]
+    assert _label(pa.array([0, None, 1], pa.int32()), known, names).to_pylist() == ["ZERO", None, "ONE"]

@@ -10,7 +10,15 @@ from fastapi.responses import StreamingResponse
 
 from bqlite_app.access.principal import Principal
 from bqlite_app.api.deps import CurrentUser, QueriesDep
-from bqlite_app.api.models import ERROR_RESPONSES, ErrorBody, JobList, JobPublic, ResultPagePublic
+from bqlite_app.api.models import (
+    ERROR_RESPONSES,
+    MAX_PAGE_ROWS,
+    MAX_WAIT_MS,
+    ErrorBody,
+    JobList,
+    JobPublic,
+    ResultPagePublic,
+)
 from bqlite_app.api.responses import FastJSONResponse
 from bqlite_app.errors import ValidationFailed
 from bqlite_app.jobs.jsonify import describe_columns, rows_from_table
@@ -21,7 +29,6 @@ from bqlite_app.queries import QueryService
 
 router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 
-MAX_PAGE_ROWS = 10_000
 # Rows of a result a page may start at: every such offset is exact in JSON (2^53) and in Arrow's 64-bit indices.
 MAX_RESULT_OFFSET = 2**53 - 1
 # Pages up to this many values are converted on the event loop: a thread hop would cost more than the work.
@@ -88,7 +95,7 @@ async def job_result(
     offset: int = Query(0, ge=0, le=MAX_RESULT_OFFSET),
     limit: int = Query(1000, ge=1, le=MAX_PAGE_ROWS),
     format: Literal["json", "csv", "ndjson", "parquet", "arrow"] = "json",
-    timeout_ms: int = Query(0, ge=0, le=60_000, description="Wait up to this long for the job to finish."),
+    timeout_ms: int = Query(0, ge=0, le=MAX_WAIT_MS, description="Wait up to this long for the job to finish."),
     download_token: str | None = Query(None, max_length=2048, description=(
         "Instead of a bearer header: a one-minute token for this job's result, for a plain browser link "
         "(the UI's downloads with auth on). It opens nothing else.")),
@@ -99,28 +106,35 @@ async def job_result(
         job = await queries.wait_async(job_id, timeout_ms / 1000, user=user)
     if not JobStatus(job.status).finished:
         return FastJSONResponse({"job_id": job.job_id, "status": str(job.status)}, status_code=202)
-    if job.status != JobStatus.COMPLETED:
-        return FastJSONResponse({"job_id": job.job_id, "status": str(job.status), "error": job.error})
-    if format != "json":
+    if job.status == JobStatus.COMPLETED and format != "json":
         return _export(queries, job, format, user)
+    return FastJSONResponse(await finished_result(queries, job, offset, limit, user))
+
+
+async def finished_result(queries: QueryService, job: Job, offset: int, limit: int,
+                          user: Principal) -> dict[str, Any]:
+    """A finished job's JSON answer: a page of rows, or the error of a failed or cancelled job. Shared with
+    `POST /queries` `wait_ms`, whose `result` is exactly this page."""
+    if job.status != JobStatus.COMPLETED:
+        return {"job_id": job.job_id, "status": str(job.status), "error": job.error}
     if queries.result_cells(job, user=user) <= INLINE_PAGE_CELLS:
-        return _page_response(queries, job, offset, limit, user)
-    return await run_in_threadpool(_page_response, queries, job, offset, limit, user)
+        return _page(queries, job, offset, limit, user)
+    return await run_in_threadpool(_page, queries, job, offset, limit, user)
 
 
-def _page_response(queries: QueryService, job: Job, offset: int, limit: int, user: Principal) -> FastJSONResponse:
+def _page(queries: QueryService, job: Job, offset: int, limit: int, user: Principal) -> dict[str, Any]:
     # Runs in the thread pool for large pages: reading the page and converting it to JSON are CPU work.
     page = queries.page(job, offset=offset, limit=limit, user=user)
     if offset > page.total_rows:
         raise ValidationFailed(f"offset: {offset} is beyond the end of the result ({page.total_rows} rows)")
-    return FastJSONResponse({
+    return {
         "job_id": job.job_id, "status": "completed",
         "columns": describe_columns(page.table.schema),
         "rows": rows_from_table(page.table),
         "total_rows": page.total_rows, "offset": offset, "next_offset": page.next_offset,
         "execution_stats": {"execution_time_ms": job.execution_time_ms, "engine": job.engine,
                             "bytes_processed": job.bytes_processed},
-    })
+    }
 
 
 def _export(queries: QueryService, job: Job, fmt: str, user: Principal) -> StreamingResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -16,11 +15,10 @@ from bqlite_app.errors import PayloadTooLarge, ValidationFailed
 from bqlite_app.jobs.models import iso_utc
 from bqlite_app.schemas.compiler import ProtoFile
 from bqlite_app.schemas.registry import DEFAULT_DATABASE
+from bqlite_app.schemas.spool import spool_body, spool_path
 from bqlite_app.schemas.uploads import MAX_FILE_BYTES, MAX_IMPORTS, MAX_TOTAL_BYTES
 
 router = APIRouter(tags=["schemas"], responses=ERROR_RESPONSES)
-
-SPOOL_CHUNK = 1024**2
 
 
 class TablesCreate(BaseModel):
@@ -121,23 +119,10 @@ async def ingest(
     targets = [name.strip() for name in engines.split(",") if name.strip()] if engines else None
     # 404 or 403 before reading a large body.
     await run_in_threadpool(lambda: core.schemas.get(schema_id, user=user, role="writer", action="ingest"))
-    limit = core.settings.max_ingest_bytes
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > limit:
-        raise PayloadTooLarge(f"The body is {declared:,} bytes; the limit is {limit:,} bytes")
-    spool_dir = core.settings.data_dir / "ingest"
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    body = spool_dir / f"{schema_id}.{uuid.uuid4().hex}.body"
+    body = spool_path(core.settings.data_dir, schema_id)
     try:
-        # The body goes to disk first: memory stays bounded for any size, decoding runs off the event loop, and
-        # the native decoder reads the file directly.
-        with body.open("wb") as spool:
-            size = 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"The body is over the limit of {limit:,} bytes")
-                spool.write(chunk)
+        declared = int(request.headers.get("content-length") or 0)
+        await spool_body(request.stream(), body, limit=core.settings.max_ingest_bytes, declared=declared)
         result = await run_in_threadpool(lambda: core.schemas.ingest(schema_id, body, format, targets, user=user))
     finally:
         body.unlink(missing_ok=True)

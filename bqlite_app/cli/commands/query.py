@@ -13,7 +13,7 @@ from bqlite_app.cli.context import cli_context
 from bqlite_app.cli.errors import JobFailed
 from bqlite_app.cli.output import out
 from bqlite_app.cli.render import default_format
-from bqlite_app.cli.results import check_output_options, emit_result, error_pointer
+from bqlite_app.cli.results import check_output_options, emit_result, error_pointer, first_page_rows
 from bqlite_app.cli.waiting import submit_and_wait
 from bqlite_app.humanize import human_bytes
 
@@ -58,8 +58,9 @@ def query(
         body["max_execution_time"] = timeout
     client = context.client
     if not (dry_run or no_wait):
-        job = submit_and_wait(client, body)
-        emit_result(client, job, fmt, destination=output, max_rows=max_rows, raw_json=context.raw_json)
+        job, first = submit_and_wait(client, body, first_page_rows(fmt, max_rows, context.raw_json))
+        emit_result(client, job, fmt, destination=output, max_rows=max_rows, raw_json=context.raw_json,
+                    first=first)
         return
     answer = client.submit_query(body)
     if dry_run:
