@@ -128,7 +128,8 @@ class Core:
         self._queries = QueryService(engines=self.engines, store=self.store, results=self.results,
                                      scheduler=self.scheduler, max_sql_bytes=settings.max_sql_bytes,
                                      policy=SqlPolicy(sandbox_limits(settings)), grants=self._grants,
-                                     audit=self._audit, quotas=Quotas(settings, self.store.bytes_since))
+                                     audit=self._audit, quotas=Quotas(settings, self.store.bytes_since),
+                                     default_timeout_s=settings.default_timeout_s)
         self._loads = LoadService(engines=self.engines, scheduler=self.scheduler, grants=self._grants,
                                   audit=self._audit)
         self._load_sample_data()

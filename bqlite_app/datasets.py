@@ -1,4 +1,4 @@
-"""Datasets (API.md, "Datasets and grants"): what a dataset name may be, where it lives on each engine, and creating
+"""Datasets (docs/api.md, "Datasets and grants"): what a dataset may be named, where it lives per engine, and creating
 or dropping one, for every face (the BigQuery API, the UI's Load data dialog, loads, the schema registry, grants).
 
 A dataset is a database name, the same on both engines: a DuckDB schema, a ClickHouse database. The sample tables
@@ -131,7 +131,7 @@ def _quote(engine_name: str, name: str) -> str:
 
 
 class Datasets:
-    """Which datasets exist, and creating or dropping one on every engine, with the checks and records API.md asks
+    """Which datasets exist, and creating or dropping one on every engine, with the checks and records docs/api.md asks
     for: both need the admin role (``CREATE``/``DROP SCHEMA``), the creator owns the new dataset, and each is audited.
 
     Engine errors (``EngineUnavailable``, ``EngineQueryError``) pass through for each face to answer in its terms.

@@ -75,7 +75,7 @@ class PayloadTooLarge(BqliteError):
 
 
 class SqlNotAllowed(BqliteError):
-    """The statement would reach beyond the engines' tables (files, network, settings); see API.md's sandbox."""
+    """The statement would reach beyond the engines' tables (files, network, settings); see docs/api.md's sandbox."""
 
     status, error_code = 403, "SQL_NOT_ALLOWED"
 
@@ -93,7 +93,7 @@ class ServiceUnavailable(BqliteError):
 
 
 class OriginNotAllowed(BqliteError):
-    """A state-changing request sent by a page on a foreign origin (cross-site request forgery); see API.md."""
+    """A state-changing request sent by a page on a foreign origin (cross-site request forgery); see docs/api.md."""
 
     status, error_code = 403, "ORIGIN_NOT_ALLOWED"
 

@@ -233,6 +233,8 @@ EXAMPLES: list[Example] = [
 ]
 
 
-def examples_for(engine: str | None = None) -> list[Example]:
-    """The examples for one engine, or all of them when ``engine`` is None."""
-    return [e for e in EXAMPLES if engine is None or e.engine == engine]
+def examples_for(engine: str | None = None) -> list[dict[str, str]]:
+    """The examples for one engine, or all of them when ``engine`` is None, as ``GET /examples`` and the workspace's
+    examples panel show them: ``{"title", "description", "sql", "engine"}``."""
+    return [{"title": e.title, "description": e.description, "sql": e.sql, "engine": e.engine}
+            for e in EXAMPLES if engine is None or e.engine == engine]

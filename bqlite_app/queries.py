@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from bqlite_app.errors import (
     ValidationFailed,
 )
 from bqlite_app.jobs.labels import validate_labels
-from bqlite_app.jobs.models import Job, JobStatus, new_job_id, utcnow
+from bqlite_app.jobs.models import Job, JobKind, JobStatus, new_job_id, utcnow
 from bqlite_app.jobs.params import decode_parameters
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import NO_HOOKS, Scheduler
@@ -43,7 +43,8 @@ class QuerySpec:
     engine: str = "duckdb"
     priority: int = 1
     estimated_slots: int = 1
-    max_execution_time: int = 300
+    # Seconds; None takes the service's default (``BQLITE_DEFAULT_TIMEOUT_S``), resolved once, in ``submit``.
+    max_execution_time: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
     # Typed parameters the engine binds: ({"name", "type", "value"}, ...) as ``bqlite_app.jobs.params`` reads them.
     parameters: tuple[dict[str, Any], ...] = ()
@@ -68,8 +69,9 @@ class QueryService:
 
     def __init__(self, *, engines: dict[str, Engine], store: JobStore, results: ResultStore, scheduler: Scheduler,
                  max_sql_bytes: int, policy: SqlPolicy, grants: Grants | None = None, audit: AuditLog | None = None,
-                 quotas: Quotas | None = None) -> None:
+                 quotas: Quotas | None = None, default_timeout_s: int) -> None:
         self._engines = engines
+        self._default_timeout_s = default_timeout_s
         self._policy = policy
         self._audit = audit
         self._grants = grants
@@ -88,6 +90,8 @@ class QueryService:
                after: AfterQuery | None = None) -> Job:
         """Queue the query as a job. ``job_id`` is a client's own id (BigQuery clients choose theirs;
         ``JobAlreadyExists`` when taken); ``after`` runs once its result is stored (``jobs.work.AfterQuery``)."""
+        if spec.max_execution_time is None:
+            spec = replace(spec, max_execution_time=self._default_timeout_s)
         self._validate(spec)
         if job_id is not None:
             validate_job_id(job_id)
@@ -109,6 +113,17 @@ class QueryService:
         self._record(user, "job.submit", job.job_id, detail={"engine": job.engine})
         self._own_created_datasets(user, spec)
         return job
+
+    def rerun(self, job_id: str, *, user: Principal) -> Job:
+        """Submit one of the caller's query jobs again, as the caller: the same SQL, engine, priority, slots, time
+        limit, labels and parameters, checked against the caller's grants as any submit is."""
+        job = self.get(job_id, user=user)
+        if job.kind != JobKind.QUERY:
+            raise ValidationFailed(f"Job {job_id} is a {job.kind} job; only query jobs can be re-run")
+        return self.submit(QuerySpec(
+            sql=job.sql, engine=job.engine, priority=job.priority, estimated_slots=job.estimated_slots,
+            max_execution_time=job.max_execution_time, labels=dict(job.labels or {}),
+            parameters=tuple(dict(p) for p in job.parameters or ())), user=user)
 
     def dry_run(self, spec: QuerySpec, *, user: Principal) -> dict[str, Any]:
         self._validate(spec)
@@ -171,7 +186,8 @@ class QueryService:
             raise ValidationFailed(f"sql: the query is {size:,} bytes; the limit is {self._max_sql_bytes:,} bytes")
         _check_range("priority", spec.priority, 1, 5)
         _check_range("estimated_slots", spec.estimated_slots, 1, 10)
-        _check_range("max_execution_time", spec.max_execution_time, 1, 86400)
+        if spec.max_execution_time is not None:
+            _check_range("max_execution_time", spec.max_execution_time, 1, 86400)
         validate_labels(spec.labels)
 
     # -- inspect -------------------------------------------------------------------------------------------------
@@ -184,7 +200,7 @@ class QueryService:
         return job
 
     def describe(self, job: Job) -> dict[str, Any]:
-        """The API.md job shape, with live progress and queue position."""
+        """The docs/api.md job shape, with live progress and queue position."""
         progress: float | None = None
         if job.status == JobStatus.RUNNING:
             progress = self._scheduler.progress(job.job_id)
@@ -243,9 +259,14 @@ class QueryService:
         info = self._results.info(job.job_id)
         return info.rows * max(1, len(info.schema))
 
-    def page(self, job: Job, *, offset: int, limit: int, user: Principal) -> ResultPage:
+    def page(self, job: Job, *, offset: int, limit: int, user: Principal, past_end: bool = False) -> ResultPage:
+        """Rows ``[offset, offset + limit)`` of the stored result. An offset past the last row (beyond
+        ``total_rows``) is ``ValidationFailed``, unless ``past_end`` asks for an empty page instead (BigQuery's
+        ``startIndex``)."""
         self._owned(job, user)
         info = self._results.info(job.job_id)
+        if offset > info.rows and not past_end:
+            raise ValidationFailed(f"offset: {offset} is beyond the end of the result ({info.rows} rows)")
         table = self._results.page(job.job_id, offset, limit)
         return ResultPage(job=job, table=table, total_rows=info.rows, offset=offset)
 

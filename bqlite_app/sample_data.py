@@ -62,11 +62,6 @@ SAMPLE_SCHEMA = pa.schema([pa.field(name, typ, nullable=False) for name, typ, _ 
 _NEUTRAL = {_INT: Scalar("int32"), _FLOAT: Scalar("float64"), _STR: Scalar("string"), _TS: Timestamp()}
 
 
-def sample_columns() -> list[Column]:
-    """The sample table's columns as neutral types (no nulls anywhere)."""
-    return [Column(name, _NEUTRAL[typ], nullable=False, description=doc) for name, typ, doc in _FIELDS]
-
-
 # --- the shape of the city -------------------------------------------------------------------------------------
 
 JFK, LGA, EWR = 132, 138, 1

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     query_memory_limit: str = Field("4GB", alias="BQLITE_QUERY_MEMORY_LIMIT")
     max_sql_bytes: int = Field(1_000_000, alias="BQLITE_MAX_SQL_BYTES")
     max_ingest_bytes: int = Field(4 * 1024**3, alias="BQLITE_MAX_INGEST_BYTES")
+    # One uploaded .proto file or descriptor set, in the REST schema routes and the UI's Register form.
+    max_proto_bytes: int = Field(10 * 1024**2, ge=1, alias="BQLITE_MAX_PROTO_BYTES")
     # Recursive protobuf messages are expanded this deep; below it a value is stored as JSON text.
     proto_max_depth: int = Field(6, ge=1, le=32, alias="BQLITE_PROTO_MAX_DEPTH")
 

@@ -33,8 +33,10 @@ def test_each_example_exists_once_per_engine() -> None:
 
 
 def test_examples_for_filters_by_engine() -> None:
-    assert examples_for(None) == EXAMPLES
-    assert [e.engine for e in examples_for("duckdb")] == ["duckdb"] * (len(EXAMPLES) // 2)
+    assert [e["title"] for e in examples_for(None)] == [e.title for e in EXAMPLES]
+    assert examples_for(None)[0] == {"title": EXAMPLES[0].title, "description": EXAMPLES[0].description,
+                                     "sql": EXAMPLES[0].sql, "engine": EXAMPLES[0].engine}
+    assert [e["engine"] for e in examples_for("duckdb")] == ["duckdb"] * (len(EXAMPLES) // 2)
     assert examples_for("postgres") == []
 
 

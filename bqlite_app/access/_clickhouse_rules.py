@@ -1,4 +1,4 @@
-"""The sandbox's rules for ClickHouse statements (API.md, "What user SQL may do")."""
+"""The sandbox's rules for ClickHouse statements (docs/api.md, "What user SQL may do")."""
 
 from __future__ import annotations
 

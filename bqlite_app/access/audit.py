@@ -1,4 +1,4 @@
-"""The audit trail: append-only events in a SHA-256 hash chain (API.md, "Audit").
+"""The audit trail: append-only events in a SHA-256 hash chain (docs/api.md, "Audit").
 
 Each event's ``hash`` is the SHA-256 of the previous event's hash and the event's canonical JSON, so editing,
 removing or reordering any stored event breaks every hash after it, and ``verify`` names the first one that no longer

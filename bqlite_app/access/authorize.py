@@ -1,4 +1,4 @@
-"""Which datasets a statement touches, and whether its caller may (API.md, "What each needs").
+"""Which datasets a statement touches, and whether its caller may (docs/api.md, "What each needs").
 
 The tables come from the engine's own parser (``Engine.parse``: DuckDB's parse tree and ``get_table_names``,
 ClickHouse's ``EXPLAIN AST``), resolved to datasets: unqualified names are in the dataset ``default``. Views are

@@ -1,4 +1,4 @@
-"""Dataset grants: who may read, write or own each dataset (API.md, "Datasets and grants").
+"""Dataset grants: who may read, write or own each dataset (docs/api.md, "Datasets and grants").
 
 A dataset is a database name, the same on both engines (``bqlite_app.datasets`` maps and checks the names). Admins
 hold every role on every dataset. Each user's grants are cached in memory (one process owns the database) and the

@@ -1,4 +1,4 @@
-"""Who may sign in, and who a token stands for (API.md, "Identity, access and audit").
+"""Who may sign in, and who a token stands for (docs/api.md, "Identity, access and audit").
 
 Passwords are Argon2 hashes (argon2-cffi). Sign-in gives a short-lived JWT (PyJWT, HS256, ``sub`` = the user's id,
 never reused); scripts use ``bql_`` API tokens stored as SHA-256 hashes. Every request reads the user row (through a

@@ -1,4 +1,4 @@
-"""Rate limits (API.md, "Limits"): per user on the busy route groups, and on failed logins per username and client.
+"""Rate limits (docs/api.md, "Limits"): per user on the busy route groups, and on failed logins per username and client.
 
 Built on the ``limits`` library, in memory, or in Redis when ``BQLITE_REDIS_URL`` is set (so several app processes
 share the counts). Nothing is limited with auth off: the single local user is never throttled.
@@ -20,7 +20,7 @@ from bqlite_app.settings import Settings
 
 RouteGroup = Literal["queries", "schemas", "ingest"]
 
-# More than this many failed logins for one username from one client within the window is refused (API.md).
+# More than this many failed logins for one username from one client within the window is refused (docs/api.md).
 LOGIN_FAILURES = 5
 LOGIN_WINDOW_MINUTES = 15
 

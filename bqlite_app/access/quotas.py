@@ -1,4 +1,4 @@
-"""Per-user quotas (API.md, "Limits"; only when auth is on).
+"""Per-user quotas (docs/api.md, "Limits"; only when auth is on).
 
 ``BQLITE_USER_MAX_RUNNING`` is enforced by the scheduler's queue (a user's extra jobs wait). ``BQLITE_USER_DAILY_BYTES``
 is checked here before a job exists: the bytes the user's jobs processed since UTC midnight, plus the dry-run estimate

@@ -1,4 +1,4 @@
-"""What user SQL may do: the engines' tables, and nothing else on the server (API.md, "the sandbox").
+"""What user SQL may do: the engines' tables, and nothing else on the server (docs/api.md, "the sandbox").
 
 Every statement is classified by its engine's own parser (``Engine.parse``) before a job exists, dry runs and plans
 included, and judged here by the dialect's rules. A refusal names the construct. Text that does not parse is let

@@ -18,7 +18,7 @@ from bqlite_app.queries import QueryService
 # answered by the core with the contract's 401 envelope, and with auth off no token is needed at all.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
-# Routes anyone may call with auth on (API.md). The docs pages and their assets are not behind the routers at all.
+# Routes anyone may call with auth on (docs/api.md). The docs pages and their assets are not behind the routers at all.
 PUBLIC_ROUTES = frozenset({("GET", "/"), ("GET", "/health"), ("POST", "/auth/token")})
 # The one route a download token (``Identity.issue_download_token``) opens, for the job it names.
 EXPORT_ROUTE = "/jobs/{job_id}/result"

@@ -1,4 +1,4 @@
-"""Cross-site request protection: a page on another origin may not change anything (API.md, "Cross-site requests").
+"""Cross-site request protection: a page on another origin may not change anything (docs/api.md, "Cross-site requests").
 
 CORS alone does not do it: a form POST or a ``fetch`` with a "simple" content type reaches the route without a
 preflight, and CORS only hides the answer from the page after the harm is done. Browsers send ``Origin`` on every

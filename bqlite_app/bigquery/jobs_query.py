@@ -62,7 +62,7 @@ def insert(core: Core, user: Principal, project: str, body: dict[str, Any]) -> t
     if not isinstance(labels, dict):
         raise invalid("configuration.labels: must be an object of strings", location="configuration.labels")
     engine = engine_for(core, labels)
-    spec = _spec(core, config, query_config, sql, engine, labels)
+    spec = _spec(config, query_config, sql, engine, labels)
     meta = BigQueryJob(job_id=job_id or new_job_id(), project=project, location=location,
                        configuration=_echo(config), statement_type=statement_type(sql))
     if config.get("dryRun"):
@@ -83,7 +83,7 @@ def dry_run_query(core: Core, user: Principal, project: str, body: dict[str, Any
         raise invalid("query: the query is empty", location="query")
     labels = body.get("labels") or {}
     engine = engine_for(core, labels if isinstance(labels, dict) else {})
-    spec = _spec(core, {}, body, sql, engine, {})
+    spec = _spec({}, body, sql, engine, {})
     estimate = core.queries.dry_run(spec, user=user)
     if not estimate["valid"]:
         raise BigQueryError(400, "invalidQuery", estimate.get("error") or "Invalid query")
@@ -141,13 +141,13 @@ def statement_type(sql: str) -> str:
     return "SELECT"
 
 
-def _spec(core: Core, config: dict[str, Any], query_config: dict[str, Any], sql: str, engine: str,
+def _spec(config: dict[str, Any], query_config: dict[str, Any], sql: str, engine: str,
           labels: dict[str, Any]) -> QuerySpec:
     parameters = from_bigquery(query_config.get("queryParameters"), query_config.get("parameterMode"))
     default = object_field(query_config, "defaultDataset").get("datasetId")
     engine_sql = translate(sql, engine=engine, parameters=parameters, default_dataset=default)
     timeout_ms = config.get("jobTimeoutMs")
-    timeout = core.settings.default_timeout_s
+    timeout: int | None = None   # the core's default (BQLITE_DEFAULT_TIMEOUT_S)
     if timeout_ms not in (None, ""):
         try:
             timeout = max(1, math.ceil(int(timeout_ms) / 1000))

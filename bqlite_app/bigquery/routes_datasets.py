@@ -1,7 +1,7 @@
 """datasets.insert, get, list, patch, update and delete (Google's REST v2 shapes).
 
 A dataset is a database name on both engines (``core.datasets`` creates and drops them); its BigQuery metadata lives
-in ``catalog``. Who may do what follows API.md: creating and deleting a dataset is the admin's (``CREATE``/``DROP
+in ``catalog``. Who may do what follows docs/api.md: creating and deleting a dataset is the admin's (``CREATE``/``DROP
 SCHEMA``) and makes the creator its owner, changing its metadata needs ``owner``, reading it ``reader``; listing
 shows only what the caller can read. The dataset ``default`` (the sample) is listed and readable but cannot be
 changed or deleted here; ``_query_results`` (each query's anonymous result table) is not a dataset one can create,

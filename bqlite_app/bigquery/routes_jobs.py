@@ -173,7 +173,7 @@ def _results(core: Any, user: Any, job: Job, project: str, start: int, max_rows:
     answer["cacheHit"] = False
     if statement_type in jobs_query.DML_TYPES:
         answer["numDmlAffectedRows"] = str(jobs_query.dml_affected_rows(core, job, user))
-    page = core.queries.page(job, offset=start, limit=min(max_rows, MAX_PAGE_ROWS), user=user)
+    page = core.queries.page(job, offset=start, limit=min(max_rows, MAX_PAGE_ROWS), user=user, past_end=True)
     answer["schema"] = {"fields": arrow_to_fields(page.table.schema)}
     answer["totalRows"] = str(page.total_rows)
     answer["rows"] = arrow_to_rows(page.table, int64_timestamps=int64_ts)

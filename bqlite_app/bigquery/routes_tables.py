@@ -1,6 +1,6 @@
 """tables.insert, get, list, patch, update and delete.
 
-tables.insert creates a table on ``BQLITE_BIGQUERY_ENGINE`` (finding one is ``tables.find_table``). Grants (API.md):
+tables.insert creates a table on ``BQLITE_BIGQUERY_ENGINE`` (``tables.find_table`` finds one). Grants (docs/api.md):
 ``reader`` to get and list, ``writer`` to create a table, ``owner`` to change or drop one. The dataset ``default``
 (the sample) is read-only here. ``_query_results.<job_id>`` is a query's anonymous result table, readable by the
 job's owner only.

@@ -319,11 +319,6 @@ def fields_to_arrow(fields: Sequence[Mapping[str, Any]], *, engine: str | None =
     return pa.schema([_arrow_field(c, f, engine) for c, f in zip(columns, fields, strict=True)])
 
 
-def columns_to_arrow(columns: Sequence[Column], *, engine: str | None = None) -> pa.Schema:
-    """The Arrow schema of rows for a table made from neutral ``columns`` (see ``fields_to_arrow``)."""
-    return pa.schema([_arrow_field(c, None, engine) for c in columns])
-
-
 def _arrow_field(column: Column, field: Mapping[str, Any] | None, engine: str | None) -> pa.Field:
     kind = _CANONICAL.get(str(field.get("type", "")).upper(), "") if field is not None else ""
     sub = field.get("fields") if field is not None else None

@@ -1,4 +1,4 @@
-"""A thin client for the REST API of ../shared/API.md: one method per route, errors turned into ``CliError``s.
+"""A thin client for the REST API of docs/api.md: one method per route, errors turned into ``CliError``s.
 
 Answers are the API's JSON as plain dicts: the CLI shows what the API says, so there is no second model to drift.
 """

@@ -4,7 +4,7 @@ DESIGN.md keeps Arrow as the data currency, so rows exist only at the JSON edge 
 result grid). Conversion works column by column: ``to_pylist`` and Arrow compute do the bulk work, and only columns
 whose type needs it get a Python post-processing pass.
 
-Value rules (API.md, "Queries and jobs"):
+Value rules (docs/api.md, "Queries and jobs"):
 
 - null -> ``null``; bool, string -> themselves.
 - Integers within ±2^53 (inclusive; every such value is an exact double) are numbers. Outside that range the

@@ -70,7 +70,7 @@ class Job(JobBase, table=True):
     resumable: bool = True
 
     def as_public(self, *, progress: float | None = None, queue_position: int | None = None) -> dict[str, Any]:
-        """The API.md job shape (timestamps are made timezone-aware: SQLite drops the offset)."""
+        """The docs/api.md job shape (timestamps are made timezone-aware: SQLite drops the offset)."""
         return {
             "job_id": self.job_id,
             "kind": str(self.kind),

@@ -51,9 +51,6 @@ class JobQueue:
     def running_count(self) -> int:
         return len(self._running)
 
-    def is_queued(self, job_id: str) -> bool:
-        return job_id in self._pending
-
     # -- transitions ---------------------------------------------------------------------------------------------
 
     def push(self, job: PendingJob) -> None:

@@ -8,7 +8,7 @@ all-or-nothing insert:
 - creating or replacing a table: a staging table, filled the same way, then swapped in (``_tables``), so a failed
   ``WRITE_TRUNCATE`` leaves the old rows exactly as they were.
 
-Grants (API.md "What each needs"): appending and creating a table need ``writer`` on the dataset; replacing an
+Grants (docs/api.md "What each needs"): appending and creating a table need ``writer`` on the dataset; replacing an
 existing table's contents (``WRITE_TRUNCATE``, a TRUNCATE) needs ``owner``. No load goes into a reserved dataset
 (``bqlite_app.datasets``), the sample ``default`` included, whatever the caller's role.
 """

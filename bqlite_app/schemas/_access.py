@@ -1,4 +1,4 @@
-"""Who may do what with registered schemas (API.md, "What each needs"): a schema's dataset is its
+"""Who may do what with registered schemas (docs/api.md, "What each needs"): a schema's dataset is its
 ``database_name``. Registering or deleting needs ``owner`` (registering into a dataset nobody has yet makes the
 registrant its owner), creating tables and ingesting need ``writer``, reading needs ``reader``.
 

@@ -1,4 +1,4 @@
-"""Which engine tables the registry created, so it never takes over, replaces or drops any other (API.md, sandbox).
+"""Which engine tables the registry created, so it never takes over, replaces or drops any other (docs/api.md, sandbox).
 
 Before issue 9 the registry recorded only "schema X uses table T" (``schema_tables``), whether it had created T or
 found it there: registering ``main.nyc_taxi`` and deleting with ``drop_tables`` dropped the sample table. Creation is

@@ -221,7 +221,7 @@ def load_batches(batches: Iterable[pa.RecordBatch], targets: dict[str, BulkInser
     """Write every batch to every target, then commit each; abort every uncommitted target on any error.
 
     A target that already committed when a later one fails to commit cannot be rolled back: all-or-nothing holds
-    per engine, as API.md promises. Returns the rows committed per target.
+    per engine, as docs/api.md promises. Returns the rows committed per target.
     """
     committed: dict[str, int] = {}
     try:

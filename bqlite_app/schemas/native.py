@@ -126,14 +126,6 @@ def native_batches(
                    query_tag or f"native-ingest-{uuid.uuid4().hex[:12]}")
 
 
-def native_sql(compiled: CompiledSchema, message_name: str, columns: list[Column]) -> str | None:
-    """The SELECT list this path would run (for debugging), or None when the shape is not supported."""
-    try:
-        return ", ".join(_plan(compiled.descriptor(message_name), columns)[1])
-    except _Unsupported:
-        return None
-
-
 def _stream(engine: Engine, read: ProtobufRead, schema: pa.Schema, labels: dict[str, _Labels], batch_rows: int,
             tag: str) -> Iterator[pa.RecordBatch]:
     def column(batch: pa.RecordBatch, field: pa.Field) -> pa.Array:

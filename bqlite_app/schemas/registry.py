@@ -1,36 +1,29 @@
-"""The schema registry: versions of registered messages, their tables in each engine, and ingestion into them.
+"""The schema registry: versions of registered messages, their diff, and what the UI and API show of them.
 
 Every version keeps its .proto sources and its descriptor set, so any version can be rebuilt exactly. A compatible
 change becomes a new version and migrates existing tables (new nullable columns); a breaking one is refused.
+
+The registry is the one door callers use: it checks access and writes the audit log, then hands table work to
+``tables`` and ingestion to ``ingest_service``, which share its store (``_store``) and never import it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor
-from sqlalchemy import event
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, col, select
 
 from bqlite_app.access.audit import AuditLog
 from bqlite_app.access.grants import Grants
 from bqlite_app.access.principal import DatasetRole, Principal
-from bqlite_app.errors import (
-    DatasetReserved,
-    EngineNotAvailable,
-    SchemaIncompatible,
-    SchemaNotFound,
-    TableNotFound,
-)
+from bqlite_app.errors import SchemaIncompatible, SchemaNotFound
 from bqlite_app.jobs.models import iso_utc, utcnow
-from bqlite_app.schemas import _ownership as ownership
 from bqlite_app.schemas._access import SchemaAccess
-from bqlite_app.schemas._load import engine_errors, load_body
-from bqlite_app.schemas._migrate import add_missing_columns
+from bqlite_app.schemas._load import engine_errors
+from bqlite_app.schemas._store import SchemaStore
 from bqlite_app.schemas._versions import (
     Registration,
     SchemaDiff,
@@ -41,12 +34,13 @@ from bqlite_app.schemas._versions import (
     version_row,
 )
 from bqlite_app.schemas.compat import compare
-from bqlite_app.schemas.compiler import CompiledSchema, ProtoFile, compile_schema, fingerprint, load_compiled
+from bqlite_app.schemas.compiler import CompiledSchema, ProtoFile, compile_schema, fingerprint
 from bqlite_app.schemas.ingest import IngestFormat, IngestResult, ProgressCallback
-from bqlite_app.schemas.models import EngineTable, SchemaRecord, SchemaVersion
+from bqlite_app.schemas.ingest_service import ingest_into_tables
+from bqlite_app.schemas.models import SchemaRecord, SchemaVersion
+from bqlite_app.schemas.tables import SchemaTables
 from bqlite_app.schemas.translate import columns_for, field_tree, top_level_field_count
 from bqlite_app.schemas.uploads import check_dataset, check_identifier
-from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, busy_is_unavailable, sqlite_pragmas
 from engines.base import Engine
 from engines.errors import EngineError
 from engines.types import Column
@@ -61,29 +55,15 @@ class SchemaRegistry:
         """``work_dir`` holds the .proto files ClickHouse's native Protobuf reader needs. With ``grants`` every call
         is checked against the caller's role on the schema's dataset; ``audit`` records what changes."""
         self._access = SchemaAccess(grants, audit)
-        self._db = create_engine(f"sqlite:///{db_path}",
-                                 connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
-        event.listen(self._db, "connect", sqlite_pragmas)
-        SQLModel.metadata.create_all(self._db, tables=[
-            SchemaRecord.__table__, SchemaVersion.__table__, EngineTable.__table__,  # type: ignore[attr-defined]
-        ])
-        add_missing_columns(self._db)
-        ownership.migrate(self._db)
+        self._store = SchemaStore(db_path, engines, max_depth=max_depth)
+        self._tables = SchemaTables(self._store)
+        self._db = self._store.db           # tests open sessions on it directly
         self._engines = engines
         self._max_depth = max_depth
         self._work_dir = work_dir
-        # Registration, table creation and deletion change several rows and tables together: one at a time.
-        self._lock = threading.Lock()
-        self._compiled: dict[tuple[str, int], CompiledSchema] = {}
-
-    @contextlib.contextmanager
-    def _session(self, **options: Any) -> Iterator[Session]:
-        """A session whose "database is locked" is a 503 the client may retry, not a 500."""
-        with busy_is_unavailable("schema registry"), Session(self._db, **options) as session:
-            yield session
 
     def close(self) -> None:
-        self._db.dispose()
+        self._store.close()
 
     # -- register ------------------------------------------------------------------------------------------------
 
@@ -117,7 +97,7 @@ class SchemaRegistry:
         columns = columns_for(descriptor, max_depth=self._max_depth)
         digest = fingerprint(compiled, message)
         field_count = top_level_field_count(descriptor)
-        with self._lock, self._session(expire_on_commit=False) as session, engine_errors():
+        with self._store.lock, self._store.session(expire_on_commit=False) as session, engine_errors():
             record = session.exec(select(SchemaRecord).where(
                 SchemaRecord.database_name == database_name, SchemaRecord.table_name == table_name)).first()
             key = check_shard_key(descriptor, shard_key or (record.shard_key if record else None))
@@ -141,7 +121,7 @@ class SchemaRegistry:
                 raise SchemaIncompatible(
                     f"{len(comparison.breaking)} breaking change(s) against version {latest.version}: "
                     + " ".join(comparison.breaking))
-            notes = self._migrate_tables(session, record, self._columns_of(latest), columns, latest.version + 1)
+            notes = self._tables.migrate(session, record, self._columns_of(latest), columns, latest.version + 1)
             version = version_row(record, latest.version + 1, compiled, message, digest,
                                    comparison.changes + notes or ["No field changes."])
             record.version, record.message_type, record.updated_at = version.version, message, utcnow()
@@ -152,22 +132,6 @@ class SchemaRegistry:
             session.add(version)
             session.commit()
             return Registration(record, version, field_count, True)
-
-    def _migrate_tables(self, session: Session, record: SchemaRecord, old: list[Column], new: list[Column],
-                        version: int) -> list[str]:
-        """Add the new top-level columns to every existing table. Nested changes need the table recreated."""
-        added, changed = column_changes(old, new)
-        notes = [f"Column {name!r} changed shape; recreate the tables (replace=true) to apply it." for name in changed]
-        for table in session.exec(select(EngineTable).where(EngineTable.schema_id == record.schema_id)).all():
-            if not ownership.is_owned(session, table.engine, record.database_name, record.table_name):
-                notes.append(f"Left {table.engine} {table.table} unchanged: the registry did not create it.")
-                continue
-            if added:
-                self._engine(table.engine).add_columns(record.database_name, record.table_name, added)
-                notes.append(f"Added column(s) {', '.join(c.name for c in added)} to {table.engine} {table.table}.")
-            table.version = version
-            session.add(table)
-        return notes
 
     def diff(self, schema_id: str, main: ProtoFile, imports: Sequence[ProtoFile] = (), *, user: Principal,
              message_type: str | None = None) -> SchemaDiff:
@@ -180,7 +144,7 @@ class SchemaRegistry:
         if message_type is None and record.message_type in compiled.message_names():
             message_type = record.message_type
         message = choose_message(compiled, message_type)
-        with self._session() as session:
+        with self._store.session() as session:
             latest = self._latest(session, schema_id)
         comparison = compare(self._compile(latest).descriptor(latest.message_type), compiled.descriptor(message))
         added, changed = column_changes(
@@ -202,25 +166,25 @@ class SchemaRegistry:
 
     def find(self, database: str, table: str) -> str | None:
         """The id of the schema registered for ``database.table``, if a .proto made that table."""
-        with self._session() as session:
+        with self._store.session() as session:
             record = session.exec(select(SchemaRecord).where(SchemaRecord.database_name == database,
                                                              SchemaRecord.table_name == table)).first()
         return record.schema_id if record is not None else None
 
     def ids_in(self, database: str) -> list[str]:
         """The schemas registered into ``database`` (a dataset holding them cannot simply be dropped)."""
-        with self._session() as session:
+        with self._store.session() as session:
             return list(session.exec(select(SchemaRecord.schema_id)
                                      .where(SchemaRecord.database_name == database)).all())
 
     def message(self, schema_id: str) -> tuple[int, Descriptor]:
         """The latest version's number and its message descriptor (compiled once per version)."""
-        with self._session() as session:
+        with self._store.session() as session:
             version = self._latest(session, schema_id)
         return version.version, self._compile(version).descriptor(version.message_type)
 
     def _dataset_in_use(self, dataset: str) -> bool:
-        with self._session() as session:
+        with self._store.session() as session:
             if session.exec(select(SchemaRecord).where(SchemaRecord.database_name == dataset)).first():
                 return True
         for engine in self._engines.values():
@@ -232,7 +196,7 @@ class SchemaRegistry:
         return False
 
     def _get(self, schema_id: str) -> SchemaRecord:
-        with self._session() as session:
+        with self._store.session() as session:
             record = session.get(SchemaRecord, schema_id)
         if record is None:
             raise SchemaNotFound(f"Schema {schema_id!r} not found")
@@ -241,14 +205,14 @@ class SchemaRegistry:
     def summaries(self, *, user: Principal) -> list[dict[str, Any]]:
         """Every schema in a dataset ``user`` can read."""
         readable = self._access.readable(user)
-        with self._session() as session:
+        with self._store.session() as session:
             records = session.exec(select(SchemaRecord).order_by(col(SchemaRecord.created_at).desc())).all()
             return [self._summary(session, record) for record in records
                     if readable is None or record.database_name in readable]
 
     def detail(self, schema_id: str, *, user: Principal) -> dict[str, Any]:
         self.get(schema_id, user=user)
-        with self._session() as session:
+        with self._store.session() as session:
             record = session.get(SchemaRecord, schema_id)
             if record is None:
                 raise SchemaNotFound(f"Schema {schema_id!r} not found")
@@ -261,16 +225,14 @@ class SchemaRegistry:
                 **self._summary(session, record),
                 "message_type": record.message_type,
                 "fields": field_tree(descriptor, max_depth=self._max_depth),
-                "ddl": {name: engine.render_ddl(record.database_name, record.table_name, columns,
-                                                shard_key=record.shard_key)
-                        for name, engine in self._engines.items()},
+                "ddl": self._tables.ddl(record, columns),
                 "versions": [{"version": v.version, "fingerprint": v.fingerprint, "created_at": iso_utc(v.created_at),
                               "changes": list(v.changes)} for v in versions],
                 "proto_source": latest.proto_source,
             }
 
     def columns(self, schema_id: str) -> list[Column]:
-        with self._session() as session:
+        with self._store.session() as session:
             latest = self._latest(session, schema_id)
         return self._columns_of(latest)
 
@@ -278,95 +240,25 @@ class SchemaRegistry:
 
     def create_tables(self, schema_id: str, engines: Sequence[str], *, user: Principal, if_not_exists: bool = True,
                       replace: bool = False) -> dict[str, dict[str, Any]]:
-        """Create the schema's table in each engine. An existing table is used, or replaced with ``replace``, only
-        when the registry created it; any other makes the whole request ``DatasetReserved`` before anything changes.
-        """
-        for name in engines:
-            self._engine(name)
+        """Needs ``writer``; see ``SchemaTables.create``. An unknown engine fails before the access check."""
+        self._tables.check_engines(engines)
         record = self.get(schema_id, user=user, role="writer", action="table.create")
-        columns = self.columns(schema_id)
-        database, table = record.database_name, record.table_name
-        qualified = f"{database}.{table}"
-        results: dict[str, dict[str, Any]] = {}
-        with self._lock, self._session() as session, engine_errors():
-            existed = {name: self._engines[name].table_exists(database, table) for name in engines}
-            foreign = [name for name in engines if existed[name] and not ownership.is_owned(session, name, database,
-                                                                                            table)]
-            if foreign:
-                raise DatasetReserved(
-                    f"Table {qualified} already exists in {', '.join(foreign)} and is not owned by this schema (the "
-                    "schema registry did not create it), so it is neither used nor replaced. Drop or rename it with "
-                    "SQL, or register the schema under another table_name or database_name.")
-            for name in engines:
-                engine = self._engines[name]
-                ddl = engine.render_ddl(database, table, columns, if_not_exists=if_not_exists,
-                                        shard_key=record.shard_key)
-                result = {"created": False, "table": qualified, "ddl": ddl, "error": None}
-                try:
-                    if existed[name] and not replace and not if_not_exists:
-                        raise EngineError(f"Table {qualified} already exists in {name}")
-                    if replace or not existed[name]:
-                        result.update(created=True, ddl=self._create_owned(session, record, name, columns,
-                                                                           replace=existed[name]))
-                    session.merge(EngineTable(schema_id=schema_id, engine=name, table=qualified,
-                                              version=record.version))
-                except EngineError as exc:
-                    result["error"] = str(exc)
-                results[name] = result
-            session.commit()
+        results = self._tables.create(record, engines, self.columns(schema_id), if_not_exists=if_not_exists,
+                                      replace=replace)
         created = [name for name, result in results.items() if result["created"]]
         if created:
-            self._access.record(user, "table.create", qualified, {"engines": created, "schema_id": schema_id})
+            self._access.record(user, "table.create", f"{record.database_name}.{record.table_name}",
+                                {"engines": created, "schema_id": schema_id})
         return results
-
-    def _create_owned(self, session: Session, record: SchemaRecord, name: str, columns: list[Column], *,
-                      replace: bool) -> str:
-        """CREATE the table, recording it as the registry's first, so a crash never leaves one it cannot drop.
-
-        No IF NOT EXISTS: a table someone else made since ``table_exists`` makes the CREATE fail, not adopted.
-        """
-        database, table = record.database_name, record.table_name
-        ownership.claim(session, name, database, table, record.schema_id)
-        session.commit()
-        try:
-            return self._engines[name].create_table(database, table, columns, if_not_exists=False, replace=replace,
-                                                    shard_key=record.shard_key)
-        except EngineError:
-            if not replace:
-                ownership.release(session, name, database, table)
-                session.commit()
-            raise
 
     # -- ingest --------------------------------------------------------------------------------------------------
 
     def ingest(self, schema_id: str, body: Path, fmt: IngestFormat, engines: Sequence[str] | None = None,
                on_progress: ProgressCallback | None = None, *, user: Principal) -> IngestResult:
+        """Needs ``writer``; see ``ingest_service.ingest_into_tables``."""
         record = self.get(schema_id, user=user, role="writer", action="ingest")
-        with self._session() as session:
-            latest = self._latest(session, schema_id)
-            tables = {t.engine: t for t in session.exec(
-                select(EngineTable).where(EngineTable.schema_id == schema_id)).all()}
-            owned = {name for name in tables
-                     if ownership.is_owned(session, name, record.database_name, record.table_name)}
-        names = list(engines) if engines else sorted(tables)
-        with engine_errors():
-            for name in names:
-                engine = self._engine(name)
-                if name not in tables or not engine.table_exists(record.database_name, record.table_name):
-                    raise TableNotFound(
-                        f"No {name} table for schema {schema_id} yet: create it with POST /schemas/{schema_id}"
-                        "/tables/create")
-                if name not in owned:
-                    raise DatasetReserved(f"The {name} table {tables[name].table} is not owned by this schema (the "
-                                          "schema registry did not create it); the registry does not write to it.")
-        if not names:
-            raise TableNotFound(f"Schema {schema_id} has no tables yet: create them with POST /schemas/{schema_id}"
-                                "/tables/create")
-        targets = {name: self._engines[name] for name in names}
-        with engine_errors():
-            result = load_body(self._compile(latest), latest.message_type, body, fmt, targets, record.database_name,
-                               record.table_name, decoders=self._engines.values(),
-                               max_depth=self._max_depth, work_dir=self._work_dir, on_progress=on_progress)
+        result = ingest_into_tables(self._store, record, body, fmt, engines, work_dir=self._work_dir,
+                                    on_progress=on_progress)
         self._access.record(user, "ingest", schema_id, {"rows": result.rows, "engines": sorted(result.engines)})
         return result
 
@@ -374,20 +266,12 @@ class SchemaRegistry:
 
     def delete(self, schema_id: str, *, user: Principal, drop_tables: bool = False) -> str:
         self.get(schema_id, user=user, role="owner", action="schema.delete")
-        with self._lock, self._session() as session, engine_errors():
+        with self._store.lock, self._store.session() as session, engine_errors():
             record = session.get(SchemaRecord, schema_id)
             if record is None:
                 raise SchemaNotFound(f"Schema {schema_id!r} not found")
-            tables = session.exec(select(EngineTable).where(EngineTable.schema_id == schema_id)).all()
-            dropped, kept = [], []
-            for table in tables if drop_tables else []:
-                # Only tables the registry created: a schema pointed at someone else's table must not drop it.
-                if not ownership.is_owned(session, table.engine, record.database_name, record.table_name):
-                    kept.append(f"{table.engine}:{table.table}")
-                    continue
-                self._engine(table.engine).drop_table(record.database_name, record.table_name)
-                ownership.release(session, table.engine, record.database_name, record.table_name)
-                dropped.append(f"{table.engine}:{table.table}")
+            tables = self._store.tables(session, schema_id)
+            dropped, kept = self._tables.drop_owned(session, record, tables) if drop_tables else ([], [])
             for row in [*tables, *session.exec(select(SchemaVersion).where(SchemaVersion.schema_id == schema_id))]:
                 session.delete(row)
             session.delete(record)
@@ -401,7 +285,7 @@ class SchemaRegistry:
     # -- internals -----------------------------------------------------------------------------------------------
 
     def _summary(self, session: Session, record: SchemaRecord) -> dict[str, Any]:
-        tables = session.exec(select(EngineTable).where(EngineTable.schema_id == record.schema_id)).all()
+        tables = self._store.tables(session, record.schema_id)
         latest = self._latest(session, record.schema_id)
         field_count = top_level_field_count(self._compile(latest).descriptor(latest.message_type))
         return {
@@ -413,22 +297,10 @@ class SchemaRegistry:
         }
 
     def _latest(self, session: Session, schema_id: str) -> SchemaVersion:
-        version = session.exec(select(SchemaVersion).where(SchemaVersion.schema_id == schema_id)
-                               .order_by(col(SchemaVersion.version).desc())).first()
-        if version is None:
-            raise SchemaNotFound(f"Schema {schema_id!r} not found")
-        return version
+        return self._store.latest(session, schema_id)
 
     def _columns_of(self, version: SchemaVersion) -> list[Column]:
-        return columns_for(self._compile(version).descriptor(version.message_type), max_depth=self._max_depth)
+        return self._store.columns_of(version)
 
     def _compile(self, version: SchemaVersion) -> CompiledSchema:
-        key = (version.schema_id, version.version)
-        if key not in self._compiled:
-            self._compiled[key] = load_compiled(version.descriptor_set, version.main_file, version.sources)
-        return self._compiled[key]
-
-    def _engine(self, name: str) -> Engine:
-        if name not in self._engines:
-            raise EngineNotAvailable(f"Unknown engine {name!r}; available: {', '.join(sorted(self._engines))}")
-        return self._engines[name]
+        return self._store.compiled(version)

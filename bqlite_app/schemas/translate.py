@@ -177,7 +177,7 @@ def arrow_schema(columns: list[Column]) -> pa.Schema:
 
 
 def field_tree(message: Descriptor, *, max_depth: int = DEFAULT_MAX_DEPTH) -> list[dict[str, Any]]:
-    """API.md's ``fields``: ``{"name", "number", "proto_type", "mode": NULLABLE|REQUIRED|REPEATED, "fields"}``.
+    """docs/api.md's ``fields``: ``{"name", "number", "proto_type", "mode": NULLABLE|REQUIRED|REPEATED, "fields"}``.
 
     ``mode`` describes the column: REPEATED for lists and maps, REQUIRED when the column is never null (proto2
     ``required`` and proto3 implicit-presence scalars), else NULLABLE. ``fields`` nests exactly as far as the
@@ -235,6 +235,6 @@ def _message_type_name(field: FieldDescriptor) -> str:
 
 
 def top_level_field_count(message: Descriptor) -> int:
-    """API.md's ``field_count``: the message's top-level fields. A oneof's ``<oneof>_case`` column and struct
+    """docs/api.md's ``field_count``: the message's top-level fields. A oneof's ``<oneof>_case`` column and struct
     members do not count, so it differs from ``len(columns_for(message))``."""
     return len(message.fields)

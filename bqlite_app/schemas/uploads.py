@@ -1,4 +1,4 @@
-"""What a registration may upload and where it may land (API.md, "Schemas" and "What user SQL may do").
+"""What a registration may upload and where it may land (docs/api.md, "Schemas" and "What user SQL may do").
 
 Upload names end up as files in protoc's working directory and as protoc's file argument. protoc reads an argument
 starting with ``@`` as a file of more arguments and one starting with ``-`` as an option, so a name like ``@opts``
@@ -16,7 +16,7 @@ from typing import Protocol
 from bqlite_app.datasets import refuse_reserved
 from bqlite_app.errors import PayloadTooLarge, ValidationFailed
 
-MAX_IMPORTS = 100                       # API.md: "imports: ... at most 100"
+MAX_IMPORTS = 100                       # docs/api.md: "imports: ... at most 100"
 MAX_FILE_BYTES = 10 * 1024**2           # one .proto or descriptor set
 MAX_TOTAL_BYTES = 32 * 1024**2          # all files of one registration together
 

@@ -20,7 +20,6 @@ from bqlite_app.access.principal import Principal
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import DASH, human_bytes, human_count, human_duration_ms, local_time
 from bqlite_app.jobs.models import Job, JobStatus
-from bqlite_app.queries import QuerySpec
 from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState, acting
 from bqlite_app.state.display import route_tail, seconds_between
@@ -249,14 +248,6 @@ def read_job(job_id: str, user: Principal) -> JobView:
     return job_view(core.queries.describe(core.queries.get(job_id, user=user)))
 
 
-def rerun_job(job_id: str, user: Principal) -> Job:
-    """Submit a job's SQL again with its settings, as the caller."""
-    job = core.queries.get(job_id, user=user)
-    return core.queries.submit(QuerySpec(
-        sql=job.sql, engine=job.engine, priority=job.priority, estimated_slots=job.estimated_slots,
-        max_execution_time=job.max_execution_time, labels=dict(job.labels or {})), user=user)
-
-
 def read_plan(job_id: str, user: Principal) -> str:
     return core.queries.explain(core.queries.get(job_id, user=user), user=user)
 
@@ -356,7 +347,7 @@ class JobDetailState(AuthState):
         new: Job | None = None
         try:
             # A submit writes to SQLite, which may wait on a lock: in a worker thread.
-            new = await asyncio.to_thread(acting, credentials, rerun_job, job_id)
+            new = await asyncio.to_thread(acting, credentials, core.queries.rerun, job_id)
         except BqliteError as exc:
             async with self:
                 self.action_error = exc.detail

@@ -19,7 +19,7 @@ import reflex as rx
 from reflex.config import get_config
 
 from bqlite_app.access.principal import Principal
-from bqlite_app.errors import BqliteError, ResultNotAvailable, ValidationFailed
+from bqlite_app.errors import BqliteError, ValidationFailed
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms
 from bqlite_app.jobs.jsonify import column_values, describe_columns, json_text
 from bqlite_app.jobs.models import JobStatus
@@ -141,9 +141,7 @@ def snapshot_job(job_id: str, offset: int, limit: int, user: Principal) -> JobSn
         return JobSnapshot(info=info)
     try:
         return JobSnapshot(info=info, page=read_page(job_id, offset, limit, user))
-    except ResultNotAvailable as exc:
-        return JobSnapshot(info=info, page_error=exc.detail)
-    except BqliteError as exc:
+    except BqliteError as exc:    # RESULT_EXPIRED and the like: the job still shows, with why its rows do not
         return JobSnapshot(info=info, page_error=exc.detail)
 
 

@@ -21,7 +21,6 @@ from bqlite_app.schemas.registry import DEFAULT_DATABASE, SchemaDiff
 from bqlite_app.state.auth import AuthState
 from bqlite_app.state.display import error_lines
 
-MAX_PROTO_BYTES = 10 * 1024**2
 ENGINE_LABELS = {"duckdb": "DuckDB", "clickhouse": "ClickHouse"}
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -88,9 +87,10 @@ def default_table_name(message: str) -> str:
 async def read_uploads(files: list[rx.UploadFile]) -> list[ProtoFile]:
     out = []
     for file in files:
-        content = await file.read(MAX_PROTO_BYTES + 1)
-        if len(content) > MAX_PROTO_BYTES:
-            raise ValueError(f"{upload_name(file)} is over {human_bytes(MAX_PROTO_BYTES)}")
+        limit = core.settings.max_proto_bytes
+        content = await file.read(limit + 1)
+        if len(content) > limit:
+            raise ValueError(f"{upload_name(file)} is over {human_bytes(limit)}")
         out.append(ProtoFile(upload_name(file), content))
     return out
 

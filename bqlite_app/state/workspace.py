@@ -87,8 +87,7 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
 
     @rx.var
     def examples(self) -> list[dict[str, str]]:
-        return [{"title": e.title, "description": e.description, "sql": e.sql, "engine": e.engine}
-                for e in examples_for(self.engine)]
+        return examples_for(self.engine)
 
     # -- page load ----------------------------------------------------------------------------------------------
 
@@ -274,9 +273,9 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
         if not sql:
             return None
         try:
-            timeout = int(self.timeout_s)
+            timeout: int | None = int(self.timeout_s)
         except ValueError:
-            timeout = core.settings.default_timeout_s
+            timeout = None   # QueryService.submit applies the default
         return QuerySpec(sql=sql, engine=self.engine, priority=int(self.priority), max_execution_time=timeout)
 
     def _job_started(self, tab_id: str, job_id: str) -> None:

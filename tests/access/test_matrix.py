@@ -1,4 +1,4 @@
-"""The access matrix (API.md, "What each needs"): each role x each statement kind x both engines, over REST with
+"""The access matrix (docs/api.md, "What each needs"): each role x each statement kind x both engines, over REST with
 bearer tokens from POST /auth/token, on an auth-on core of its own that shares the session's engines.
 
 Statements are judged through dry runs (the check runs first, and nothing executes); submissions, /plan, results,

@@ -1,4 +1,4 @@
-"""The escape corpus: every construct API.md's sandbox lists, on its engine, through the API.
+"""The escape corpus: every construct docs/api.md's sandbox lists, on its engine, through the API.
 
 Each case must be refused before a job exists (403 SQL_NOT_ALLOWED naming the construct), for dry runs too, and
 must leave no file behind and no setting changed. ``{marker}`` in a case is a path that must not appear.

@@ -1,4 +1,4 @@
-"""Identity over REST with BQLITE_AUTH=on: sign-in, tokens, users, audit, limits (API.md, "Identity, access and audit").
+"""Identity over REST, BQLITE_AUTH=on: sign-in, tokens, users, audit, limits (docs/api.md "Identity, access and audit").
 
 A core of its own (its own data dir and SQLite file, auth on) shares the session's engines: chdb allows one data path
 per process. Real SQLite, real Argon2, real JWTs.

@@ -1,4 +1,4 @@
-"""Cross-site requests (API.md, "What user SQL may do" -> "Cross-site requests"): a page on another origin can
+"""Cross-site requests (docs/api.md, "What user SQL may do" -> "Cross-site requests"): a page on another origin can
 neither change anything through the API nor open the UI's websocket."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Schemas section of API.md, end to end through the REST API on both engines."""
+"""The Schemas section of docs/api.md, end to end through the REST API on both engines."""
 
 import uuid
 
@@ -148,7 +148,10 @@ def test_unknown_schema_everywhere(client):
 
 
 def test_ingest_before_any_table_is_table_not_found(client, schema):
-    assert_error(client.post(f"/schemas/{schema['schema_id']}/ingest", content=trips_body(2)), 409, "TABLE_NOT_FOUND")
+    sid = schema["schema_id"]
+    body = assert_error(client.post(f"/schemas/{sid}/ingest", content=trips_body(2)), 409, "TABLE_NOT_FOUND")
+    # The core says what to do; the REST face adds the route that does it.
+    assert f"create its tables first (POST /schemas/{sid}/tables/create)" in body["detail"]
 
 
 def test_create_tables_ingest_and_query_on_both_engines(client, schema):
@@ -343,3 +346,19 @@ def test_a_locked_database_answers_503_for_the_registry_too(client, core):
     assert "schema registry" in body["detail"] and response.headers["Retry-After"]
     assert listing.status_code == 200          # reads go on (WAL)
     assert register(client).status_code == 201
+
+
+def test_proto_uploads_are_limited_by_the_setting(client, core, monkeypatch):
+    monkeypatch.setattr(core.settings, "max_proto_bytes", 16)
+    proto = b'syntax = "proto3";\nmessage Small { int64 id = 1; }\n'
+    answer = client.post("/schemas/register", files={"file": ("small.proto", proto)}, data={"table_name": "too_big"})
+    assert answer.status_code == 413, answer.text
+    assert "limited to 16 bytes" in answer.json()["detail"]
+
+
+def test_the_proto_size_setting_reads_its_environment_variable(monkeypatch):
+    from bqlite_app.settings import Settings
+
+    assert Settings().max_proto_bytes == 10 * 1024**2
+    monkeypatch.setenv("BQLITE_MAX_PROTO_BYTES", "2048")
+    assert Settings().max_proto_bytes == 2048

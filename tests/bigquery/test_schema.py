@@ -9,7 +9,6 @@ import pytest
 
 from bqlite_app.bigquery.schema import (
     arrow_to_fields,
-    columns_to_arrow,
     columns_to_fields,
     fields_to_arrow,
     fields_to_columns,
@@ -126,8 +125,7 @@ def test_duckdb_arrow_narrows_bignumeric_like_its_ddl() -> None:
     assert schema.field("big").type == pa.decimal128(38, 19)
     assert schema.field("num").type == pa.decimal128(38, 9)
     assert _ddl_duckdb.render_type(Decimal(76, 38)) == "DECIMAL(38, 19)"
-    assert columns_to_arrow([Column("x", Decimal(76, 38))], engine="clickhouse").field("x").type == \
-        pa.decimal256(76, 38)
+    assert fields_to_arrow([f("big", "BIGNUMERIC")], engine="clickhouse").field("big").type == pa.decimal256(76, 38)
 
 
 @pytest.mark.parametrize(("arrow", "expected"), [

@@ -1,4 +1,4 @@
-"""A small stand-in for the identity routes of ../shared/API.md, for the CLI's own behaviour (its credentials file,
+"""A small stand-in for the identity routes of docs/api.md, for the CLI's own behaviour (its credentials file,
 token precedence, exit codes, what it sends): canned answers in the contract's shapes, every request recorded.
 
 The server's real logic (hashing, JWTs, grants, the audit chain) is tested with the server, not here.

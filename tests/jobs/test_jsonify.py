@@ -1,4 +1,4 @@
-"""Arrow -> JSON-native values, rule by rule (API.md, "Queries and jobs")."""
+"""Arrow -> JSON-native values, rule by rule (docs/api.md, "Queries and jobs")."""
 
 from __future__ import annotations
 

@@ -76,6 +76,6 @@ def test_queue_position_and_removal():
     queue.push(PendingJob("high", "duckdb", 1, 1, enqueued_at=1))
     assert queue.position("high", now=1) == 1
     assert queue.position("low", now=1) == 2
-    assert queue.remove("high") and not queue.is_queued("high")
+    assert queue.remove("high") and not queue.remove("high")
     assert queue.position("low", now=1) == 1
     assert queue.position("running", now=1) is None

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from bqlite_app.errors import ProtobufDecodeFailed
 from bqlite_app.schemas import ingest, translate
 from bqlite_app.schemas.compiler import CompiledSchema, ProtoFile, compile_schema
-from bqlite_app.schemas.native import NativeDecodeError, native_batches, native_sql
+from bqlite_app.schemas.native import NativeDecodeError, native_batches
 from engines.errors import QueryCancelled
 from tests.conftest import embedded_only
 
@@ -412,7 +412,6 @@ class _ServerEngine:
 def test_unsupported_shapes_return_none(clickhouse_engine, work_dir, message):
     body = _body(work_dir, [b""])
     assert _native(clickhouse_engine, OLD, message, body, work_dir) is None
-    assert native_sql(OLD, message, translate.columns_for(OLD.descriptor(message))) is None
 
 
 def test_other_inputs_return_none(clickhouse_engine, work_dir):

@@ -15,7 +15,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 import engines.clickhouse_engine as clickhouse_module
 from bqlite_app.access.principal import LOCAL
-from bqlite_app.errors import ServiceUnavailable
+from bqlite_app.errors import ServiceUnavailable, TableNotFound
 from bqlite_app.jobs.store import JobStore
 from bqlite_app.schemas import _ownership as ownership
 from bqlite_app.schemas.compiler import ProtoFile, compile_schema
@@ -83,6 +83,22 @@ def test_deleting_a_legacy_schema_in_a_reserved_dataset_keeps_the_sample_table(t
     assert "kept duckdb:main.nyc_taxi" in message
     assert duckdb_engine.table_exists("main", "nyc_taxi")
     registry.close()
+
+
+def test_ingest_before_the_tables_exist_names_no_route(tmp_path, duckdb_engine):
+    """Core error text is for every face (UI, CLI, REST); only the REST face names its route."""
+    registry = SchemaRegistry(tmp_path / "r.sqlite", {"duckdb": duckdb_engine}, max_depth=6, work_dir=tmp_path / "w")
+    try:
+        schema_id = registry.register(ProtoFile("event.proto", EVENT), user=LOCAL, table_name="events",
+                                      database_name=f"reg_{uuid.uuid4().hex[:8]}").record.schema_id
+        body = tmp_path / "body.bin"
+        body.write_bytes(events_body(2))
+        for engines in (None, ["duckdb"]):
+            with pytest.raises(TableNotFound, match="create its tables first") as caught:
+                registry.ingest(schema_id, body, "delimited", engines, user=LOCAL)
+            assert "POST" not in caught.value.detail and "/schemas" not in caught.value.detail
+    finally:
+        registry.close()
 
 
 # -- native ingest with one pooled ClickHouse client --------------------------------------------------------------

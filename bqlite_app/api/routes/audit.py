@@ -1,4 +1,4 @@
-"""The audit trail (admin role only): API.md, "Audit"."""
+"""The audit trail (admin role only): docs/api.md, "Audit"."""
 
 from __future__ import annotations
 

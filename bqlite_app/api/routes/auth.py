@@ -1,4 +1,4 @@
-"""Sign-in, the caller's own identity, password and API tokens (API.md, "Tokens")."""
+"""Sign-in, the caller's own identity, password and API tokens (docs/api.md, "Tokens")."""
 
 from __future__ import annotations
 

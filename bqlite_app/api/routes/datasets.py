@@ -1,4 +1,4 @@
-"""Datasets and their grants (API.md, "Datasets and grants")."""
+"""Datasets and their grants (docs/api.md, "Datasets and grants")."""
 
 from __future__ import annotations
 

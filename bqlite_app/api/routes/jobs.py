@@ -20,7 +20,6 @@ from bqlite_app.api.models import (
     ResultPagePublic,
 )
 from bqlite_app.api.responses import FastJSONResponse
-from bqlite_app.errors import ValidationFailed
 from bqlite_app.jobs.jsonify import describe_columns, rows_from_table
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.results import EXPORT_FORMATS
@@ -125,8 +124,6 @@ async def finished_result(queries: QueryService, job: Job, offset: int, limit: i
 def _page(queries: QueryService, job: Job, offset: int, limit: int, user: Principal) -> dict[str, Any]:
     # Runs in the thread pool for large pages: reading the page and converting it to JSON are CPU work.
     page = queries.page(job, offset=offset, limit=limit, user=user)
-    if offset > page.total_rows:
-        raise ValidationFailed(f"offset: {offset} is beyond the end of the result ({page.total_rows} rows)")
     return {
         "job_id": job.job_id, "status": "completed",
         "columns": describe_columns(page.table.schema),

@@ -31,9 +31,9 @@ async def submit_query(body: QueryCreate, core: CoreDep, user: CurrentUser) -> A
     job, exactly as `GET /jobs/{id}/result` gives it. See docs/api.md.
     """
     queries = core.queries
-    timeout = body.max_execution_time or core.settings.default_timeout_s
     spec = QuerySpec(sql=body.sql, engine=body.engine, priority=body.priority,
-                     estimated_slots=body.estimated_slots, max_execution_time=timeout, labels=body.labels)
+                     estimated_slots=body.estimated_slots, max_execution_time=body.max_execution_time,
+                     labels=body.labels)
     if body.dry_run:
         answer = await run_in_threadpool(lambda: queries.dry_run(spec, user=user))
         message = "Query is valid" if answer["valid"] else "Query is invalid"

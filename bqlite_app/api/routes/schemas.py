@@ -11,12 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bqlite_app.api.deps import CoreDep, CurrentUser
 from bqlite_app.api.models import ERROR_RESPONSES
-from bqlite_app.errors import PayloadTooLarge, ValidationFailed
+from bqlite_app.errors import PayloadTooLarge, TableNotFound, ValidationFailed
 from bqlite_app.jobs.models import iso_utc
 from bqlite_app.schemas.compiler import ProtoFile
 from bqlite_app.schemas.registry import DEFAULT_DATABASE
 from bqlite_app.schemas.spool import spool_body, spool_path
-from bqlite_app.schemas.uploads import MAX_FILE_BYTES, MAX_IMPORTS, MAX_TOTAL_BYTES
+from bqlite_app.schemas.uploads import MAX_IMPORTS, MAX_TOTAL_BYTES
 
 router = APIRouter(tags=["schemas"], responses=ERROR_RESPONSES)
 
@@ -48,7 +48,7 @@ async def register_schema(
     `shard_key` (optional) names a top-level scalar field of the message: tables created from the schema in a
     ClickHouse cluster are sharded by it. Without it a re-registration keeps the schema's key.
     """
-    main, extra = await _read_uploads(file, imports)
+    main, extra = await _read_uploads(file, imports, core.settings.max_proto_bytes)
     registration = await run_in_threadpool(
         core.schemas.register, main, extra, user=user, table_name=table_name, database_name=database_name,
         description=description, message_type=message_type or None, shard_key=shard_key or None,
@@ -74,7 +74,7 @@ async def diff_schema(
     message_type: Annotated[str | None, Form()] = None,
 ) -> dict[str, Any]:
     """What registering this content over the schema would change, and whether it would break. Changes nothing."""
-    main, extra = await _read_uploads(file, imports)
+    main, extra = await _read_uploads(file, imports, core.settings.max_proto_bytes)
     diff = await run_in_threadpool(core.schemas.diff, schema_id, main, extra, user=user,
                                   message_type=message_type or None)
     return {
@@ -124,6 +124,8 @@ async def ingest(
         declared = int(request.headers.get("content-length") or 0)
         await spool_body(request.stream(), body, limit=core.settings.max_ingest_bytes, declared=declared)
         result = await run_in_threadpool(lambda: core.schemas.ingest(schema_id, body, format, targets, user=user))
+    except TableNotFound as exc:    # the core says what to do; the REST face names the route that does it
+        raise TableNotFound(f"{exc.detail} (POST /schemas/{schema_id}/tables/create)") from exc
     finally:
         body.unlink(missing_ok=True)
     return {"schema_id": schema_id, "rows_ingested": result.rows, "bytes": result.bytes,
@@ -138,16 +140,17 @@ async def delete_schema(schema_id: str, core: CoreDep, user: CurrentUser, drop_t
     return {"message": message}
 
 
-async def _read_uploads(file: UploadFile, imports: list[UploadFile] | None) -> tuple[ProtoFile, list[ProtoFile]]:
+async def _read_uploads(file: UploadFile, imports: list[UploadFile] | None,
+                        max_file_bytes: int) -> tuple[ProtoFile, list[ProtoFile]]:
     """The uploads in memory, within the caps; the core checks the names before anything is written or run."""
     imports = imports or []
     if len(imports) > MAX_IMPORTS:   # before reading any of them
         raise ValidationFailed(f"imports: {len(imports)} files uploaded; at most {MAX_IMPORTS} are allowed")
     files, total = [], 0
     for upload in (file, *imports):
-        content = await upload.read(MAX_FILE_BYTES + 1)
-        if len(content) > MAX_FILE_BYTES:
-            raise PayloadTooLarge(f"{upload.filename}: .proto uploads are limited to {MAX_FILE_BYTES:,} bytes")
+        content = await upload.read(max_file_bytes + 1)
+        if len(content) > max_file_bytes:
+            raise PayloadTooLarge(f"{upload.filename}: .proto uploads are limited to {max_file_bytes:,} bytes")
         total += len(content)
         if total > MAX_TOTAL_BYTES:
             raise PayloadTooLarge(f"The uploaded files total over {MAX_TOTAL_BYTES:,} bytes, the limit")

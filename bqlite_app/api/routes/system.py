@@ -38,10 +38,7 @@ async def status(core: CoreDep) -> dict[str, Any]:
 
 @router.get("/examples")
 async def examples(engine: str | None = None) -> dict[str, Any]:
-    return {"examples": [
-        {"title": e.title, "description": e.description, "sql": e.sql, "engine": e.engine}
-        for e in examples_for(engine)
-    ]}
+    return {"examples": examples_for(engine)}
 
 
 @router.get("/metrics", response_class=Response)

@@ -1,4 +1,4 @@
-"""User management (admin role only): API.md, "Users and roles"."""
+"""User management (admin role only): docs/api.md, "Users and roles"."""
 
 from __future__ import annotations
 

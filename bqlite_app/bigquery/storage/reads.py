@@ -183,8 +183,7 @@ class StorageReads:
         core.grants.require(user, dataset, "reader", action="storage.read")
         engine_name, columns = self._locate(dataset, table)
         read = plan_read(engine_name, engine_database(engine_name, dataset), table, columns, selected, restriction)
-        spec = QuerySpec(sql=read.sql, engine=engine_name, labels=dict(READ_LABELS),
-                         max_execution_time=core.settings.default_timeout_s)
+        spec = QuerySpec(sql=read.sql, engine=engine_name, labels=dict(READ_LABELS))
         job = core.queries.submit(spec, user=user)
         job = core.queries.wait(job.job_id, timeout_s, user=user)
         status = JobStatus(job.status)
