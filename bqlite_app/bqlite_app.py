@@ -14,24 +14,24 @@ import reflex as rx
 import bqlite_app.pages  # noqa: F401  (registers every page)
 from bqlite_app.api import api_transformer
 from bqlite_app.bigquery.storage import start_storage_read
+from bqlite_app.core import app_core
 from bqlite_app.logs import configure_logging
-from bqlite_app.runtime import core
 
-configure_logging(core.settings.log_level, json_logs=core.settings.environment == "production")
+configure_logging(app_core().settings.log_level, json_logs=app_core().settings.environment == "production")
 
 
 @contextlib.asynccontextmanager
 async def core_lifespan() -> AsyncIterator[None]:
-    await anyio.to_thread.run_sync(core.start)
-    storage_read = start_storage_read(core)  # BigQuery's gRPC read API, beside the HTTP backend
+    await anyio.to_thread.run_sync(app_core().start)
+    storage_read = start_storage_read(app_core())  # BigQuery's gRPC read API, beside the HTTP backend
     try:
         yield
     finally:
         if storage_read is not None:
             storage_read.stop()
-        await anyio.to_thread.run_sync(core.stop)
+        await anyio.to_thread.run_sync(app_core().stop)
 
 
 # The Radix theme is configured in rxconfig.py (RadixThemesPlugin).
-app = rx.App(api_transformer=api_transformer(core))
+app = rx.App(api_transformer=api_transformer(app_core()))
 app.register_lifespan_task(core_lifespan)

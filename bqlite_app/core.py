@@ -10,11 +10,10 @@ import ipaddress
 import logging
 import threading
 import time
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import event
-from sqlmodel import create_engine
 
 from bqlite_app import __version__
 from bqlite_app.access.audit import AuditLog
@@ -24,18 +23,18 @@ from bqlite_app.access.limits import Limiter
 from bqlite_app.access.quotas import Quotas, user_max_running
 from bqlite_app.access.sql_policy import SqlPolicy, sandbox_limits
 from bqlite_app.datasets import Datasets
+from bqlite_app.db import Database, open_database
 from bqlite_app.health import HealthProbe
 from bqlite_app.jobs.models import Job
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import Scheduler
+from bqlite_app.jobs.service import QueryService
 from bqlite_app.jobs.store import JobStore
 from bqlite_app.loads import LoadService
 from bqlite_app.metrics import Metrics
-from bqlite_app.queries import QueryService
 from bqlite_app.sample_data import ensure_sample_loaded
 from bqlite_app.schemas.registry import SchemaRegistry
-from bqlite_app.settings import Settings
-from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, sqlite_pragmas
+from bqlite_app.settings import Settings, get_settings
 from engines.base import Engine
 from engines.errors import EngineUnavailable
 
@@ -76,6 +75,15 @@ def clickhouse_address(settings: Settings) -> ServerAddress:
     )
 
 
+@cache
+def app_core() -> Core:
+    """The process-wide core that the REST routes and the Reflex states share (the states call it in process).
+
+    Built on first use, not at import: importing ``Core`` (tests, tools) must not read settings or build engines.
+    """
+    return Core(get_settings())
+
+
 class Core:
     def __init__(self, settings: Settings, *, engines: dict[str, Engine] | None = None) -> None:
         """``engines`` lets tests share already-started engines (chdb allows one data path per process)."""
@@ -94,7 +102,7 @@ class Core:
         self._health = HealthProbe(self.engines)
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
-        self._db: SqlEngine | None = None
+        self._db: Database | None = None
         self._audit: AuditLog | None = None
         self._identity: Identity | None = None
         self._grants: Grants | None = None
@@ -110,7 +118,8 @@ class Core:
             for engine in self.engines.values():
                 engine.start()
         self._health.start()
-        self.store = JobStore(settings.db_path)
+        self._db = open_database(settings.db_path)
+        self.store = JobStore(self._db)
         self.results = ResultStore(settings.results_dir, cache_ttl_s=settings.result_cache_ttl_s,
                                    cache_max_bytes=settings.result_cache_max_bytes)
         self.scheduler = Scheduler(
@@ -122,7 +131,7 @@ class Core:
         self._start_access()
         assert self._grants is not None and self._audit is not None
         self._datasets = Datasets(self.engines, self._grants, self._audit)
-        self._schemas = SchemaRegistry(settings.db_path, self.engines, max_depth=settings.proto_max_depth,
+        self._schemas = SchemaRegistry(self._db, self.engines, max_depth=settings.proto_max_depth,
                                        work_dir=settings.data_dir / "proto-schemas", grants=self._grants,
                                        audit=self._audit)
         self._queries = QueryService(engines=self.engines, store=self.store, results=self.results,
@@ -147,12 +156,10 @@ class Core:
             self.scheduler.stop()
         if self.store is not None:
             self.store.close()
-        if self._schemas is not None:
-            self._schemas.close()
         if self._audit is not None:
             self._audit.close()
         if self._db is not None:
-            self._db.dispose()
+            self._db.close()
         if self._owns_engines:
             for engine in self.engines.values():
                 engine.close()
@@ -204,7 +211,7 @@ class Core:
         """The SQLAlchemy engine over the jobs' SQLite file, for faces that keep records of their own."""
         if self._db is None:
             raise RuntimeError("the core has not been started")
-        return self._db
+        return self._db.engine
 
     @property
     def limiter(self) -> Limiter:
@@ -254,13 +261,12 @@ class Core:
 
     def _start_access(self) -> None:
         """Users, tokens, grants and the audit log share the jobs' SQLite file (the JobStore created the tables)."""
-        self._db = create_engine(f"sqlite:///{self.settings.db_path}",
-                                 connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
-        event.listen(self._db, "connect", sqlite_pragmas)
+        assert self._db is not None
         self._audit = AuditLog(self._db)
         self._limiter = Limiter(self.settings)
-        self._grants = Grants(self._db, self.settings, self._audit)
-        self._identity = Identity(self._db, self.settings, self._audit, grants=self._grants, limiter=self._limiter)
+        self._grants = Grants(self._db.engine, self.settings, self._audit)
+        self._identity = Identity(self._db.engine, self.settings, self._audit, grants=self._grants,
+                                  limiter=self._limiter)
         if self.settings.auth_on:
             self._identity.bootstrap()
 

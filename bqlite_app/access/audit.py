@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import func
 from sqlalchemy.dialects import sqlite
 from sqlmodel import Session, col, select
 
-from bqlite_app.access.models import AuditEvent, utcnow
+from bqlite_app.access.models import AuditEvent
 from bqlite_app.access.principal import Principal
-from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, busy_is_unavailable, sqlite_pragmas
+from bqlite_app.db import Database, busy_is_unavailable, utcnow
 
 GENESIS = "0" * 64
 _TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -50,15 +49,13 @@ class AuditQuery:
 
 
 class AuditLog:
-    def __init__(self, db: Engine) -> None:
-        self._db = db
+    def __init__(self, db: Database) -> None:
+        self._db = db.engine
         self._lock = threading.Lock()
         # Appends take a direct DB-API path, like the job store's writes: every job submission records an event,
         # and an ORM session per event cost more than the job. The chain's head is kept in memory (one process
         # owns the database), so an append is one INSERT.
-        self._writer = sqlite3.connect(str(db.url.database), check_same_thread=False, isolation_level=None,
-                                       timeout=BUSY_TIMEOUT_S)
-        sqlite_pragmas(self._writer, None)
+        self._writer = db.writer()
         self._head: str | None = None
 
     def close(self) -> None:

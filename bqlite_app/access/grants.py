@@ -18,9 +18,9 @@ from bqlite_app.access.audit import AuditLog
 from bqlite_app.access.models import DatasetGrant, User
 from bqlite_app.access.principal import DATASET_ROLES, DatasetRole, Principal, role_at_least
 from bqlite_app.datasets import check_dataset_name, dataset_of
+from bqlite_app.db import busy_is_unavailable
 from bqlite_app.errors import AccessDenied, UserNotFound, ValidationFailed
 from bqlite_app.settings import Settings
-from bqlite_app.sqlite_db import busy_is_unavailable
 from engines.base import CatalogTable
 
 

@@ -29,12 +29,12 @@ from sqlmodel import Session, col, select
 
 from bqlite_app.access.audit import AuditLog
 from bqlite_app.access.limits import Limiter
-from bqlite_app.access.models import ApiToken, User, utcnow
+from bqlite_app.access.models import ApiToken, User
 from bqlite_app.access.principal import LOCAL, Principal
 from bqlite_app.access.users import MIN_PASSWORD_LENGTH, UserAdmin, user_by_name, user_public
+from bqlite_app.db import busy_is_unavailable, utcnow
 from bqlite_app.errors import AccessDenied, ApiTokenNotFound, AuthRequired, RateLimited, ValidationFailed
 from bqlite_app.settings import Settings
-from bqlite_app.sqlite_db import busy_is_unavailable
 
 log = logging.getLogger(__name__)
 

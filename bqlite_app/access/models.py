@@ -4,14 +4,12 @@ migration, so an existing data dir keeps working)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from bqlite_app.db import utcnow
 
 
 def new_user_id() -> str:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
-from bqlite_app.access.models import ApiToken, User, utcnow
+from bqlite_app.access.models import ApiToken, User
 from bqlite_app.access.principal import Principal
+from bqlite_app.db import busy_is_unavailable, utcnow
 from bqlite_app.errors import AccessDenied, UserNotFound, ValidationConflict, ValidationFailed
-from bqlite_app.sqlite_db import busy_is_unavailable
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher

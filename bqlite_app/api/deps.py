@@ -12,7 +12,7 @@ from bqlite_app.access.limits import RouteGroup
 from bqlite_app.access.principal import Principal
 from bqlite_app.core import Core
 from bqlite_app.errors import AccessDenied
-from bqlite_app.queries import QueryService
+from bqlite_app.jobs.service import QueryService
 
 # Swagger's "Authorize" button signs in through this (OAuth2 password flow). auto_error=False: a missing token is
 # answered by the core with the contract's 401 envelope, and with auth off no token is needed at all.

@@ -33,8 +33,8 @@ from bqlite_app.bigquery.resources import DEFAULT_LOCATION
 from bqlite_app.bigquery.schema import message_to_fields
 from bqlite_app.datasets import ANON_DATASET as ANON_DATASET  # re-exported for the routes
 from bqlite_app.datasets import DATASET_NAME, MAX_NEW_NAME_CHARS, NEW_DATASET_NAME, engine_database
+from bqlite_app.db import busy_is_unavailable
 from bqlite_app.errors import ServiceUnavailable
-from bqlite_app.sqlite_db import busy_is_unavailable
 from engines import _ddl_clickhouse, _ddl_duckdb
 from engines.base import CatalogTable, Engine
 from engines.errors import EngineQueryError, EngineUnavailable

@@ -21,8 +21,8 @@ from bqlite_app.bigquery.sql import translate
 from bqlite_app.core import Core
 from bqlite_app.jobs.models import Job, JobStatus, new_job_id
 from bqlite_app.jobs.params import from_bigquery
+from bqlite_app.jobs.service import QuerySpec, validate_job_id
 from bqlite_app.loads import LoadSpec
-from bqlite_app.queries import QuerySpec, validate_job_id
 
 # A job label that picks the engine for one job, overriding BQLITE_BIGQUERY_ENGINE.
 ENGINE_LABEL = "bqlite-engine"

@@ -22,8 +22,8 @@ from bqlite_app.bigquery.schema import fields_to_columns
 from bqlite_app.bigquery.uploads import Upload, uploads_dir
 from bqlite_app.core import Core
 from bqlite_app.jobs.models import Job
+from bqlite_app.jobs.service import validate_job_id
 from bqlite_app.loads import LoadSpec, validate
-from bqlite_app.queries import validate_job_id
 
 _FORMATS = {"CSV": "CSV", "NEWLINE_DELIMITED_JSON": "NEWLINE_DELIMITED_JSON", "PARQUET": "PARQUET", "AVRO": "AVRO"}
 

@@ -11,7 +11,7 @@ import reflex as rx
 from bqlite_app.components.controls import labelled_select
 from bqlite_app.components.widgets import error_callout
 from bqlite_app.humanize import human_bytes
-from bqlite_app.runtime import core
+from bqlite_app.settings import get_settings
 from bqlite_app.state.loads import DISPOSITIONS, FORMATS, HEADERS, NEW_DATASET, UPLOAD_ID, LoadState, SchemaRow
 from bqlite_app.state.workspace import ENGINES
 
@@ -32,13 +32,13 @@ def _file_zone() -> rx.Component:
                 rx.vstack(
                     rx.text(rx.cond(S.has_file, S.file_label, "Choose or drop a file"), size="2", weight="medium",
                             aria_label="Chosen file"),
-                    rx.text(f"CSV, JSON lines, Parquet or Avro, up to {human_bytes(core.settings.max_ingest_bytes)}",
+                    rx.text(f"CSV, JSON lines, Parquet or Avro, up to {human_bytes(get_settings().max_ingest_bytes)}",
                             size="1", color_scheme="gray"),
                     spacing="0", min_width="0",
                 ),
                 align="center", spacing="3",
             ),
-            id=UPLOAD_ID, multiple=False, max_files=1, max_size=core.settings.max_ingest_bytes,
+            id=UPLOAD_ID, multiple=False, max_files=1, max_size=get_settings().max_ingest_bytes,
             on_drop=S.receive_file(rx.upload_files_chunk(upload_id=UPLOAD_ID, on_upload_progress=S.upload_progress)),
             on_drop_rejected=S.file_refused, disabled=S.loading,
             border="1px dashed var(--gray-a7)", border_radius="var(--radius-3)", padding="0.7em 0.9em",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
+
+from bqlite_app.db import iso_utc, utcnow
 
 
 class JobStatus(StrEnum):
@@ -21,10 +23,6 @@ class JobStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_job_id() -> str:
@@ -106,11 +104,3 @@ def valid_text(text: str) -> str:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
 
-
-def iso_utc(value: datetime | None) -> str | None:
-    """ISO-8601 with the UTC offset (SQLite hands datetimes back naive)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()

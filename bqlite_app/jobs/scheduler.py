@@ -20,8 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from bqlite_app.db import utcnow
 from bqlite_app.errors import BqliteError
-from bqlite_app.jobs.models import Job, JobStatus, utcnow
+from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.params import decode_parameters
 from bqlite_app.jobs.queue import JobQueue, PendingJob
 from bqlite_app.jobs.results import ResultStore

@@ -8,21 +8,19 @@ fast path writes is exactly what the ORM reads back.
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, text
+from sqlalchemy import Engine, func, text
 from sqlalchemy.dialects import sqlite
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, SQLModel, col, select
 
+from bqlite_app.db import Database, busy_is_unavailable, utcnow
 from bqlite_app.errors import JobAlreadyExists
-from bqlite_app.jobs.models import Job, JobStatus, utcnow
-from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, busy_is_unavailable, sqlite_pragmas
+from bqlite_app.jobs.models import Job, JobStatus
 
 _JOBS = Job.__table__
 _COLUMNS = [column.name for column in _JOBS.columns]
@@ -37,25 +35,18 @@ MAX_LIST_OFFSET = 1_000_000_000
 
 
 class JobStore:
-    def __init__(self, db_path: Path, *, busy_timeout_s: float | None = None) -> None:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        timeout = BUSY_TIMEOUT_S if busy_timeout_s is None else busy_timeout_s
-        self._engine = create_engine(
-            f"sqlite:///{db_path}", connect_args={"check_same_thread": False, "timeout": timeout},
-        )
-        pragmas = functools.partial(sqlite_pragmas, busy_timeout_ms=int(timeout * 1000))
-        event.listen(self._engine, "connect", pragmas)
+    def __init__(self, db: Database) -> None:
+        """Creates every table of the shared metadata, so it opens first; whoever opened ``db`` closes it."""
+        self._engine = db.engine
         SQLModel.metadata.create_all(self._engine)
         _migrate(self._engine)
         # One writer connection: SQLite serialises writers anyway, and a Python lock avoids busy-wait retries.
-        self._writer = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=timeout)
-        pragmas(self._writer, None)
+        self._writer = db.writer()
         self._write_lock = threading.Lock()
 
     def close(self) -> None:
         with self._write_lock:
             self._writer.close()
-        self._engine.dispose()
 
     # -- writes -----------------------------------------------------------------------------------------------
 

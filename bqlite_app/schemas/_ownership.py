@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from bqlite_app.datasets import RESERVED_DATASETS
-from bqlite_app.jobs.models import utcnow
+from bqlite_app.db import utcnow
 from bqlite_app.schemas.models import CreatedTable
 
 log = logging.getLogger(__name__)

@@ -8,28 +8,24 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, SQLModel, col, select
 
+from bqlite_app.db import Database, busy_is_unavailable
 from bqlite_app.errors import EngineNotAvailable, SchemaNotFound
 from bqlite_app.schemas import _ownership as ownership
 from bqlite_app.schemas._migrate import add_missing_columns
 from bqlite_app.schemas.compiler import CompiledSchema, load_compiled
 from bqlite_app.schemas.models import EngineTable, SchemaRecord, SchemaVersion
 from bqlite_app.schemas.translate import columns_for
-from bqlite_app.sqlite_db import BUSY_TIMEOUT_S, busy_is_unavailable, sqlite_pragmas
 from engines.base import Engine
 from engines.types import Column
 
 
 class SchemaStore:
-    def __init__(self, db_path: Path, engines: dict[str, Engine], *, max_depth: int) -> None:
-        self.db = create_engine(f"sqlite:///{db_path}",
-                                connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
-        event.listen(self.db, "connect", sqlite_pragmas)
+    def __init__(self, db: Database, engines: dict[str, Engine], *, max_depth: int) -> None:
+        self.db = db.engine
         SQLModel.metadata.create_all(self.db, tables=[
             SchemaRecord.__table__, SchemaVersion.__table__, EngineTable.__table__,  # type: ignore[attr-defined]
         ])
@@ -46,9 +42,6 @@ class SchemaStore:
         """A session whose "database is locked" is a 503 the client may retry, not a 500."""
         with busy_is_unavailable("schema registry"), Session(self.db, **options) as session:
             yield session
-
-    def close(self) -> None:
-        self.db.dispose()
 
     def latest(self, session: Session, schema_id: str) -> SchemaVersion:
         version = session.exec(select(SchemaVersion).where(SchemaVersion.schema_id == schema_id)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bqlite_app.jobs.models import utcnow
+from bqlite_app.db import utcnow
 
 
 def new_schema_id() -> str:

@@ -19,8 +19,8 @@ from sqlmodel import Session, col, select
 from bqlite_app.access.audit import AuditLog
 from bqlite_app.access.grants import Grants
 from bqlite_app.access.principal import DatasetRole, Principal
+from bqlite_app.db import Database, iso_utc, utcnow
 from bqlite_app.errors import SchemaIncompatible, SchemaNotFound
-from bqlite_app.jobs.models import iso_utc, utcnow
 from bqlite_app.schemas._access import SchemaAccess
 from bqlite_app.schemas._load import engine_errors
 from bqlite_app.schemas._store import SchemaStore
@@ -50,20 +50,17 @@ __all__ = ["DEFAULT_DATABASE", "Registration", "SchemaDiff", "SchemaRegistry"]
 
 
 class SchemaRegistry:
-    def __init__(self, db_path: Path, engines: dict[str, Engine], *, max_depth: int, work_dir: Path,
+    def __init__(self, db: Database, engines: dict[str, Engine], *, max_depth: int, work_dir: Path,
                  grants: Grants | None = None, audit: AuditLog | None = None) -> None:
         """``work_dir`` holds the .proto files ClickHouse's native Protobuf reader needs. With ``grants`` every call
         is checked against the caller's role on the schema's dataset; ``audit`` records what changes."""
         self._access = SchemaAccess(grants, audit)
-        self._store = SchemaStore(db_path, engines, max_depth=max_depth)
+        self._store = SchemaStore(db, engines, max_depth=max_depth)
         self._tables = SchemaTables(self._store)
         self._db = self._store.db           # tests open sessions on it directly
         self._engines = engines
         self._max_depth = max_depth
         self._work_dir = work_dir
-
-    def close(self) -> None:
-        self._store.close()
 
     # -- register ------------------------------------------------------------------------------------------------
 

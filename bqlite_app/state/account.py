@@ -14,9 +14,9 @@ from typing import Any
 import reflex as rx
 
 from bqlite_app.access.models import ApiToken
+from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import DASH
-from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState
 
 EXPIRY_CHOICES = ["30", "90", "365", "never"]
@@ -69,7 +69,7 @@ class AccountState(AuthState):
             return
         try:
             user = self.principal()
-            await asyncio.to_thread(core.identity.change_password, user, current, new)
+            await asyncio.to_thread(app_core().identity.change_password, user, current, new)
         except BqliteError as exc:
             self.password_error = exc.detail
             return
@@ -88,7 +88,7 @@ class AccountState(AuthState):
     async def _load_tokens(self) -> None:
         try:
             user = self.principal()
-            tokens = await asyncio.to_thread(core.identity.list_api_tokens, user)
+            tokens = await asyncio.to_thread(app_core().identity.list_api_tokens, user)
             self.tokens = [token_row(t) for t in tokens]
         except BqliteError as exc:
             self.token_error = exc.detail
@@ -103,7 +103,7 @@ class AccountState(AuthState):
         self.token_error, self.new_token_secret = "", ""
         try:
             user = self.principal()
-            token, secret = await asyncio.to_thread(core.identity.create_api_token, user, name,
+            token, secret = await asyncio.to_thread(app_core().identity.create_api_token, user, name,
                                                     expiry_days(self.token_expiry))
         except BqliteError as exc:
             self.token_error = exc.detail
@@ -119,7 +119,7 @@ class AccountState(AuthState):
     async def revoke_token(self, token_id: str):
         try:
             user = self.principal()
-            await asyncio.to_thread(core.identity.revoke_api_token, user, token_id)
+            await asyncio.to_thread(app_core().identity.revoke_api_token, user, token_id)
         except BqliteError as exc:
             self.token_error = exc.detail
             return

@@ -14,9 +14,9 @@ import reflex as rx
 
 from bqlite_app.access.principal import DATASET_ROLES, Principal
 from bqlite_app.access.users import user_public
+from bqlite_app.core import app_core
 from bqlite_app.errors import AccessDenied, BqliteError
 from bqlite_app.humanize import local_time
-from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState
 
 ROLES = ["member", "admin"]
@@ -52,28 +52,28 @@ def user_row(public: dict[str, Any]) -> UserRow:
 
 
 def require_admin(user: Principal, what: str) -> None:
-    core.grants.require_admin(user, what)
+    app_core().grants.require_admin(user, what)
 
 
 def read_users(user: Principal) -> list[UserRow]:
     require_admin(user, "manage users")
-    return [user_row(user_public(u)) for u in core.identity.list_users()]
+    return [user_row(user_public(u)) for u in app_core().identity.list_users()]
 
 
 def read_datasets(user: Principal) -> tuple[list[DatasetRow], list[GrantRow], list[str]]:
     require_admin(user, "manage grants")
     pairs = []
-    for name, engine in core.engines.items():
+    for name, engine in app_core().engines.items():
         try:
             pairs.extend((name, table) for table in engine.catalog())
         except Exception:  # an unavailable engine: its datasets still show through their grants
             continue
     datasets, grants = [], []
-    for entry in core.grants.datasets(user, pairs):
-        listed = core.grants.list_grants(entry["name"])["grants"]
+    for entry in app_core().grants.datasets(user, pairs):
+        listed = app_core().grants.list_grants(entry["name"])["grants"]
         datasets.append(DatasetRow(name=entry["name"], tables=entry["tables"], grants=len(listed)))
         grants.extend(GrantRow(dataset=entry["name"], username=g["username"], role=g["role"]) for g in listed)
-    usernames = [u.username for u in core.identity.list_users() if u.active]
+    usernames = [u.username for u in app_core().identity.list_users() if u.active]
     return datasets, grants, usernames
 
 
@@ -122,21 +122,21 @@ class AdminUsersState(AdminState):
     @rx.event
     async def create_user(self, form: dict[str, Any]):
         username = str(form.get("username") or "").strip()
-        return await self._act(core.identity.create_user, username, str(form.get("password") or ""),
+        return await self._act(app_core().identity.create_user, username, str(form.get("password") or ""),
                                self.new_role, done=f"Created user {username}")
 
     @rx.event
     async def set_role(self, username: str, role: str):
-        return await self._act(core.identity.update_user, username, role=role, done=f"{username} is now {role}")
+        return await self._act(app_core().identity.update_user, username, role=role, done=f"{username} is now {role}")
 
     @rx.event
     async def set_active(self, username: str, active: bool):
         state = "reactivated" if active else "deactivated"
-        return await self._act(core.identity.update_user, username, active=active, done=f"{username} {state}")
+        return await self._act(app_core().identity.update_user, username, active=active, done=f"{username} {state}")
 
     @rx.event
     async def delete_user(self, username: str):
-        return await self._act(core.identity.delete_user, username, done=f"Deleted user {username}")
+        return await self._act(app_core().identity.delete_user, username, done=f"Deleted user {username}")
 
 
 class AdminDatasetsState(AdminState):
@@ -185,7 +185,7 @@ class AdminDatasetsState(AdminState):
         dataset, username, role = self.grant_dataset, self.grant_user, self.grant_role
         try:
             user = self.principal()
-            await asyncio.to_thread(core.grants.set_grant, user, dataset, username, role)
+            await asyncio.to_thread(app_core().grants.set_grant, user, dataset, username, role)
             await self._reload()
             self.action_error = ""
         except BqliteError as exc:
@@ -197,7 +197,7 @@ class AdminDatasetsState(AdminState):
     async def revoke(self, dataset: str, username: str):
         try:
             user = self.principal()
-            await asyncio.to_thread(core.grants.revoke, user, dataset, username)
+            await asyncio.to_thread(app_core().grants.revoke, user, dataset, username)
             await self._reload()
             self.action_error = ""
         except BqliteError as exc:

@@ -11,8 +11,8 @@ import reflex as rx
 
 from bqlite_app.access.audit import AuditQuery, public
 from bqlite_app.access.principal import Principal
+from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError, ValidationFailed
-from bqlite_app.runtime import core
 from bqlite_app.state.admin import AdminState, require_admin
 
 PAGE_SIZE = 100
@@ -54,13 +54,13 @@ def audit_row(event: dict) -> AuditRow:
 
 def read_events(user: Principal, query: AuditQuery) -> tuple[list[AuditRow], int]:
     require_admin(user, "read the audit log")
-    events, total = core.audit.list(query)
+    events, total = app_core().audit.list(query)
     return [audit_row(public(e)) for e in events], total
 
 
 def verify_chain(user: Principal) -> tuple[bool, int, int | None]:
     require_admin(user, "verify the audit log")
-    return core.audit.verify()
+    return app_core().audit.verify()
 
 
 class AuditState(AdminState):

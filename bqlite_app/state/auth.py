@@ -18,19 +18,20 @@ from urllib.parse import quote, urlencode
 import reflex as rx
 
 from bqlite_app.access.principal import LOCAL, Principal
+from bqlite_app.core import app_core
 from bqlite_app.errors import AuthRequired
-from bqlite_app.runtime import core
+from bqlite_app.settings import get_settings
 
 T = TypeVar("T")
 TOKEN_KEY = "bqlite.token"
 LOGIN_ROUTE = "/login"
-AUTH_ON = core.settings.auth_on
+AUTH_ON = get_settings().auth_on
 
 
 def authenticate(token: str, client_ip: str | None) -> Principal:
     """The principal behind ``token`` (AuthRequired when auth is on and it is missing, expired or revoked)."""
     try:
-        identity = core.identity
+        identity = app_core().identity
     except RuntimeError:
         # The core is starting or stopping: only the auth-off laptop mode may act without it.
         if AUTH_ON:

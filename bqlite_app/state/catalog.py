@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import reflex as rx
 
 from bqlite_app.access.principal import Principal
+from bqlite_app.core import app_core
 from bqlite_app.datasets import SAMPLE_DATABASES, dataset_of
 from bqlite_app.errors import AuthRequired
-from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState, acting
 from engines.base import CatalogTable
 
@@ -86,8 +86,8 @@ def readable_tables(engine: str, tables: list[CatalogTable], readable: set[str] 
 
 def read_engine(name: str, *, user: Principal) -> EngineNode:
     try:
-        readable = core.grants.readable_datasets(user)
-        engine = core.engines[name]
+        readable = app_core().grants.readable_datasets(user)
+        engine = app_core().engines[name]
         tables = readable_tables(name, engine.catalog(), readable)
         empty = [database for database in engine.databases()
                  if readable is None or dataset_of(name, database) in readable]
@@ -151,7 +151,7 @@ class CatalogState(AuthState):
             self.open_keys = [*self.open_keys, key]
 
     def _show(self, node: EngineNode) -> None:
-        order = list(core.engines)
+        order = list(app_core().engines)
         self.engines = sorted([*(e for e in self.engines if e.name != node.name), node],
                               key=lambda e: order.index(e.name))
         # Open engines and databases the first time they appear; keep what the user folded.
@@ -172,7 +172,7 @@ class CatalogState(AuthState):
         try:
             again = True
             while again:
-                for name in core.engines:
+                for name in app_core().engines:
                     try:
                         node = await asyncio.to_thread(acting, credentials, read_engine, name)
                     except AuthRequired:  # signed out: the page is on its way to the login form

@@ -17,10 +17,10 @@ from urllib.parse import quote
 import reflex as rx
 
 from bqlite_app.access.principal import Principal
+from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import DASH, human_bytes, human_count, human_duration_ms, local_time
 from bqlite_app.jobs.models import Job, JobStatus
-from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState, acting
 from bqlite_app.state.display import route_tail, seconds_between
 from bqlite_app.state.polling import DONE, NEXT, Applied, poll
@@ -31,7 +31,7 @@ POLL_S = 1.0
 PAGE_SIZE = 50
 ALL = "all"
 STATUSES = [ALL, *(s.value for s in JobStatus)]
-ENGINES = [ALL, *core.engines]
+ENGINES = [ALL, *app_core().engines]
 SQL_PREVIEW_CHARS = 140
 
 
@@ -75,9 +75,10 @@ def job_row(info: dict[str, Any]) -> JobRow:
 
 def fetch_rows(status: str, engine: str, search: str, offset: int, user: Principal) -> tuple[list[JobRow], int]:
     """One page of the history the caller may see: their own jobs (admins: everyone's)."""
-    jobs, total = core.queries.list(status=None if status == ALL else status, engine=None if engine == ALL else engine,
-                                    search=search.strip() or None, limit=PAGE_SIZE, offset=offset, user=user)
-    return [job_row(core.queries.describe(job)) for job in jobs], total
+    queries = app_core().queries
+    jobs, total = queries.list(status=None if status == ALL else status, engine=None if engine == ALL else engine,
+                               search=search.strip() or None, limit=PAGE_SIZE, offset=offset, user=user)
+    return [job_row(queries.describe(job)) for job in jobs], total
 
 
 class JobsState(AuthState):
@@ -245,16 +246,16 @@ def job_view(info: dict[str, Any]) -> JobView:
 
 
 def read_job(job_id: str, user: Principal) -> JobView:
-    return job_view(core.queries.describe(core.queries.get(job_id, user=user)))
+    return job_view(app_core().queries.describe(app_core().queries.get(job_id, user=user)))
 
 
 def read_plan(job_id: str, user: Principal) -> str:
-    return core.queries.explain(core.queries.get(job_id, user=user), user=user)
+    return app_core().queries.explain(app_core().queries.get(job_id, user=user), user=user)
 
 
 def cancel_job(job_id: str, user: Principal) -> JobView:
     """Cancel the caller's job (waits up to two seconds for the engine to stop it) and read it again."""
-    core.queries.cancel(job_id, user=user)
+    app_core().queries.cancel(job_id, user=user)
     return read_job(job_id, user)
 
 
@@ -347,7 +348,7 @@ class JobDetailState(AuthState):
         new: Job | None = None
         try:
             # A submit writes to SQLite, which may wait on a lock: in a worker thread.
-            new = await asyncio.to_thread(acting, credentials, core.queries.rerun, job_id)
+            new = await asyncio.to_thread(acting, credentials, app_core().queries.rerun, job_id)
         except BqliteError as exc:
             async with self:
                 self.action_error = exc.detail

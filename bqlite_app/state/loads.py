@@ -2,7 +2,7 @@
 
 The file is streamed to ``data_dir/ui-loads`` as soon as it is chosen (a background upload event), under a name we
 generate; the client's file name is only shown and used to guess the format, never a path. The inferred schema and
-the first rows come from ``core.loads.preview`` (it reads the start of the file and touches no engine). Load hands
+the first rows come from ``app_core().loads.preview`` (it reads the start of the file and touches no engine). Load hands
 the service a hard link of the spooled file (the service owns and deletes what it is given, even when it refuses),
 so a refused load (a bad name, access denied) can be fixed and tried again without uploading again. The job is then
 followed like the workspace follows a query: status, progress and elapsed time, until it has finished.
@@ -25,13 +25,13 @@ import reflex as rx
 
 from bqlite_app.access.principal import Principal, role_at_least
 from bqlite_app.bigquery.schema import columns_to_fields
+from bqlite_app.core import app_core
 from bqlite_app.datasets import SAMPLE_DATASET, engine_database, is_reserved, refuse_reserved
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms
 from bqlite_app.jobs.jsonify import column_values
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.loads.spec import LoadSpec, validate
-from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState, acting, authenticate
 from bqlite_app.state.catalog import CatalogState, quote_name
 from bqlite_app.state.display import error_lines, seconds_between
@@ -114,7 +114,7 @@ def shown_name(file_name: str) -> str:
 
 
 def spool_dir() -> Path:
-    return core.settings.data_dir / SPOOL_DIR
+    return app_core().settings.data_dir / SPOOL_DIR
 
 
 def sweep_spools(folder: Path, older_than_s: float = STALE_SPOOL_S) -> None:
@@ -135,17 +135,18 @@ def remove_spool(path: str) -> None:
 def writable_datasets(*, user: Principal) -> list[str]:
     """The datasets ``user`` may load into (``writer`` or better, never a reserved one such as the sample): the
     engines' databases and the granted ones. An unavailable engine adds none; the other one's are still offered."""
+    core = app_core()
     names = core.datasets.names(tolerant=True) | {row["dataset"] for row in core.grants.grants_of(user)}
     return sorted(n for n in names if not is_reserved(n) and role_at_least(core.grants.role_on(user, n), "writer"))
 
 
 def ensure_dataset(dataset: str, *, user: Principal) -> bool:
-    """Create ``dataset`` on every engine when it does not exist yet (``core.datasets``: admins only, the creator
+    """Create ``dataset`` on every engine when it does not exist yet (``app_core().datasets``: admins only, the creator
     owns it, audited). True when it was created."""
     refuse_reserved(dataset)
-    if core.grants.dataset_exists(dataset):
+    if app_core().grants.dataset_exists(dataset):
         return False    # granted, awaiting its first table: the load creates the database, no admin needed
-    return core.datasets.create(dataset, user=user, exist_ok=True, detail={"via": "load dialog"})
+    return app_core().datasets.create(dataset, user=user, exist_ok=True, detail={"via": "load dialog"})
 
 
 def flatten_fields(fields: list[dict[str, Any]], prefix: str = "", depth: int = 0) -> list[SchemaRow]:
@@ -161,7 +162,7 @@ def flatten_fields(fields: list[dict[str, Any]], prefix: str = "", depth: int = 
 def preview_file(spool: Path, form: LoadForm) -> PreviewData:
     """The schema a load would use (in BigQuery's type names, as the loads speak BigQuery's load options) and its
     first rows. The destination is not looked at: placeholder names."""
-    inferred = core.loads.preview(spool, form.spec(dataset=SAMPLE_DATASET, table="preview"), rows=PREVIEW_ROWS)
+    inferred = app_core().loads.preview(spool, form.spec(dataset=SAMPLE_DATASET, table="preview"), rows=PREVIEW_ROWS)
     fields = flatten_fields(columns_to_fields(inferred.columns))
     sample = inferred.sample
     cells = [grid_cells(column_values(column), numeric=False) for column in sample.columns]
@@ -186,11 +187,11 @@ def submit_load(spool: Path, form: LoadForm, *, user: Principal) -> Job:
         os.link(spool, source)
     except OSError:  # a file system without hard links
         shutil.copyfile(spool, source)
-    return core.loads.submit(form.spec(), source, user=user, source_name=form.file_name)
+    return app_core().loads.submit(form.spec(), source, user=user, source_name=form.file_name)
 
 
 def describe_job(job_id: str, *, user: Principal) -> dict[str, Any]:
-    return core.queries.describe(core.queries.get(job_id, user=user))
+    return app_core().queries.describe(app_core().queries.get(job_id, user=user))
 
 
 def query_sql(engine: str, dataset: str, table: str) -> str:
@@ -563,7 +564,7 @@ class LoadState(AuthState):
             if info["status"] not in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
                 break
             try:
-                await core.queries.wait_async(job_id, POLL_S, user=user)
+                await app_core().queries.wait_async(job_id, POLL_S, user=user)
             except BqliteError:
                 pass  # the next round reads the job again and says what happened
         yield StatusState.refresh
@@ -577,7 +578,7 @@ class LoadState(AuthState):
             credentials = self._credentials()
         if job_id and active:
             with contextlib.suppress(BqliteError):  # it finished meanwhile: the follower shows how
-                await asyncio.to_thread(acting, credentials, core.queries.cancel, job_id)
+                await asyncio.to_thread(acting, credentials, app_core().queries.cancel, job_id)
 
     @rx.event
     def load_another(self):

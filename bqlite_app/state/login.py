@@ -7,8 +7,8 @@ from typing import Any
 
 import reflex as rx
 
+from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
-from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState, safe_next
 
 
@@ -41,8 +41,8 @@ class LoginState(AuthState):
         yield
         ip = self.router.session.client_ip or None
         try:
-            issued = await asyncio.to_thread(core.identity.login, username, password, ip)
-            user = await asyncio.to_thread(core.identity.authenticate, issued.access_token, ip)
+            issued = await asyncio.to_thread(app_core().identity.login, username, password, ip)
+            user = await asyncio.to_thread(app_core().identity.authenticate, issued.access_token, ip)
         except BqliteError as exc:   # bad credentials (401) or too many failures (429): the core's words
             self.login_error = exc.detail
             return

@@ -19,12 +19,12 @@ import reflex as rx
 from reflex.config import get_config
 
 from bqlite_app.access.principal import Principal
+from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError, ValidationFailed
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms
 from bqlite_app.jobs.jsonify import column_values, describe_columns, json_text
 from bqlite_app.jobs.models import JobStatus
 from bqlite_app.jobs.results import EXPORT_FORMATS
-from bqlite_app.runtime import core
 from bqlite_app.state.auth import acting
 from bqlite_app.state.display import seconds_between
 
@@ -56,7 +56,7 @@ class ResultPageData:
 
 @dataclasses.dataclass(frozen=True)
 class JobSnapshot:
-    info: dict[str, Any]                # the API job shape (core.queries.describe)
+    info: dict[str, Any]                # the API job shape (app_core().queries.describe)
     page: ResultPageData | None = None
     page_error: str = ""
 
@@ -118,8 +118,8 @@ def table_to_page(job_id: str, table: pa.Table, total_rows: int, offset: int) ->
 
 def read_page(job_id: str, offset: int, limit: int, user: Principal) -> ResultPageData:
     """One page of a completed job's stored result. Raises BqliteError (e.g. RESULT_EXPIRED)."""
-    job = core.queries.get(job_id, user=user)
-    page = core.queries.page(job, offset=offset, limit=limit, user=user)
+    job = app_core().queries.get(job_id, user=user)
+    page = app_core().queries.page(job, offset=offset, limit=limit, user=user)
     return table_to_page(job_id, page.table, page.total_rows, offset)
 
 
@@ -128,15 +128,15 @@ def export_link(job_id: str, fmt: str, user: Principal) -> str:
     API streams the file, so the UI never holds a whole result in memory."""
     if fmt not in EXPORT_FORMATS:
         raise ValidationFailed(f"format: one of {', '.join(EXPORT_FORMATS)}")
-    job = core.queries.get(job_id, user=user)     # someone else's job is refused here, before any link exists
-    token = core.identity.issue_download_token(user, job.job_id)
+    job = app_core().queries.get(job_id, user=user)     # someone else's job is refused here, before any link exists
+    token = app_core().identity.issue_download_token(user, job.job_id)
     query = urlencode({"format": fmt, "download_token": token})
     return f"{get_config().api_url.rstrip('/')}/jobs/{quote(job.job_id)}/result?{query}"
 
 
 def snapshot_job(job_id: str, offset: int, limit: int, user: Principal) -> JobSnapshot:
     """The job as the API describes it, plus its result page once it has completed."""
-    info = core.queries.describe(core.queries.get(job_id, user=user))
+    info = app_core().queries.describe(app_core().queries.get(job_id, user=user))
     if info["status"] != JobStatus.COMPLETED.value:
         return JobSnapshot(info=info)
     try:

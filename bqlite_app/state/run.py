@@ -15,9 +15,9 @@ from typing import Any
 import reflex as rx
 
 from bqlite_app.access.principal import Principal
+from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError, JobNotFound
-from bqlite_app.queries import QuerySpec
-from bqlite_app.runtime import core
+from bqlite_app.jobs.service import QuerySpec
 from bqlite_app.state.auth import acting, authenticate
 from bqlite_app.state.catalog import CatalogState
 from bqlite_app.state.polling import NEXT, Applied, poll
@@ -78,7 +78,7 @@ class RunMixin(rx.State, mixin=True):
         job, user, error = None, None, "The query was not submitted."
         try:
             user = await asyncio.to_thread(authenticate, *credentials)
-            job = await asyncio.to_thread(core.queries.submit, spec, user=user)
+            job = await asyncio.to_thread(app_core().queries.submit, spec, user=user)
         except BqliteError as exc:          # e.g. an unknown engine, an empty query, or ACCESS_DENIED
             error = exc.detail
         except Exception as exc:            # a broken backend: show it rather than spin forever
@@ -100,7 +100,7 @@ class RunMixin(rx.State, mixin=True):
         # As POST /queries with wait_ms does for the API: a small job is done within moments, so wait for it here
         # (on the event loop, no thread parked) and the follower's first read finds it finished with its first page.
         try:
-            await core.queries.wait_async(job.job_id, FIRST_WAIT_S, user=user)
+            await app_core().queries.wait_async(job.job_id, FIRST_WAIT_S, user=user)
         except BqliteError:
             pass  # the follower reads the job and says what happened
         async for event in self._follow():
@@ -120,7 +120,7 @@ class RunMixin(rx.State, mixin=True):
                 return
             credentials = state._credentials()
         try:
-            await asyncio.to_thread(acting, credentials, core.queries.cancel, job_id)
+            await asyncio.to_thread(acting, credentials, app_core().queries.cancel, job_id)
         except BqliteError:
             pass  # it finished meanwhile: the follower shows how
 
@@ -175,7 +175,7 @@ class RunMixin(rx.State, mixin=True):
                 return  # the next read sees what to do now
             try:
                 # Wakes the moment the job finishes; a running job's progress is read again every POLL_S.
-                await core.queries.wait_async(inputs[0], POLL_S, user=answer[0])
+                await app_core().queries.wait_async(inputs[0], POLL_S, user=answer[0])
             except BqliteError:
                 pass  # the next round reads the job again and says what happened
 

@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
+from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms, local_time
-from bqlite_app.runtime import core
 from bqlite_app.schemas.spool import spool_path
 from bqlite_app.state.auth import AuthState, authenticate
 from bqlite_app.state.display import error_lines, route_tail
@@ -170,7 +170,7 @@ class SchemaDetailState(AuthState):
     async def _reload(self, notes: dict[str, tuple[str, bool]] | None = None) -> None:
         try:
             user, schema_id = self.principal(), self.current_schema_id
-            detail = await asyncio.to_thread(lambda: core.schemas.detail(schema_id, user=user))
+            detail = await asyncio.to_thread(lambda: app_core().schemas.detail(schema_id, user=user))
         except BqliteError as exc:
             self.not_found = exc.detail
             return
@@ -207,7 +207,7 @@ class SchemaDetailState(AuthState):
         yield
         try:
             user, schema_id = self.principal(), self.current_schema_id
-            results = await asyncio.to_thread(lambda: core.schemas.create_tables(schema_id, names, user=user))
+            results = await asyncio.to_thread(lambda: app_core().schemas.create_tables(schema_id, names, user=user))
         except BqliteError as exc:
             self.action_error_title, self.action_error = error_lines(exc)
             return
@@ -261,7 +261,7 @@ class SchemaDetailState(AuthState):
             async for _ in chunks:
                 pass
             return
-        spool = spool_path(core.settings.data_dir, schema_id, prefix="ui-")
+        spool = spool_path(app_core().settings.data_dir, schema_id, prefix="ui-")
         progress = _Progress()
         _running[token] = progress
         try:
@@ -274,7 +274,7 @@ class SchemaDetailState(AuthState):
             engines = None if target == ALL_TABLES else [target]
             user = await asyncio.to_thread(authenticate, *credentials)
             work = asyncio.ensure_future(asyncio.to_thread(
-                lambda: core.schemas.ingest(schema_id, spool, fmt, engines, progress.update,  # type: ignore[arg-type]
+                lambda: app_core().schemas.ingest(schema_id, spool, fmt, engines, progress.update,  # type: ignore[arg-type]
                                             user=user)))
             while not work.done():
                 await asyncio.wait({work}, timeout=PROGRESS_EVERY_S)
@@ -327,7 +327,7 @@ class SchemaDetailState(AuthState):
         schema_id, drop_tables = self.current_schema_id, self.drop_tables
         try:
             user = self.principal()
-            message = await asyncio.to_thread(lambda: core.schemas.delete(schema_id, drop_tables=drop_tables,
+            message = await asyncio.to_thread(lambda: app_core().schemas.delete(schema_id, drop_tables=drop_tables,
                                                                           user=user))
         except BqliteError as exc:
             self.action_error_title, self.action_error = error_lines(exc)

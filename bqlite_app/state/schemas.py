@@ -13,9 +13,9 @@ from typing import Any
 
 import reflex as rx
 
+from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import human_bytes, local_time
-from bqlite_app.runtime import core
 from bqlite_app.schemas.compiler import ProtoFile, compile_schema
 from bqlite_app.schemas.registry import DEFAULT_DATABASE, SchemaDiff
 from bqlite_app.state.auth import AuthState
@@ -87,7 +87,7 @@ def default_table_name(message: str) -> str:
 async def read_uploads(files: list[rx.UploadFile]) -> list[ProtoFile]:
     out = []
     for file in files:
-        limit = core.settings.max_proto_bytes
+        limit = app_core().settings.max_proto_bytes
         content = await file.read(limit + 1)
         if len(content) > limit:
             raise ValueError(f"{upload_name(file)} is over {human_bytes(limit)}")
@@ -131,7 +131,7 @@ class SchemasState(AuthState):
     async def load(self) -> None:
         try:
             user = self.principal()   # the list shows only schemas in datasets the caller can read
-            summaries = await asyncio.to_thread(lambda: core.schemas.summaries(user=user))
+            summaries = await asyncio.to_thread(lambda: app_core().schemas.summaries(user=user))
             self.schemas, self.load_error = [schema_row(s) for s in summaries], ""
         except BqliteError as exc:
             self.load_error = exc.detail
@@ -222,7 +222,7 @@ class SchemasState(AuthState):
         imports = self._imports
         try:
             user = self.principal()
-            diff = await asyncio.to_thread(lambda: core.schemas.diff(schema_id, main, imports, user=user,
+            diff = await asyncio.to_thread(lambda: app_core().schemas.diff(schema_id, main, imports, user=user,
                                                                      message_type=message))
             self.preview = change_preview(diff)
         except BqliteError as exc:
@@ -245,7 +245,7 @@ class SchemasState(AuthState):
         imports = self._imports
         try:
             user = self.principal()
-            registration = await asyncio.to_thread(lambda: core.schemas.register(main, imports, user=user,
+            registration = await asyncio.to_thread(lambda: app_core().schemas.register(main, imports, user=user,
                                                                                  **options))
         except BqliteError as exc:
             self.error_title, self.error_detail = error_lines(exc)

@@ -12,8 +12,8 @@ import dataclasses
 
 import reflex as rx
 
+from bqlite_app.core import app_core
 from bqlite_app.errors import AuthRequired
-from bqlite_app.runtime import core
 from bqlite_app.state.auth import AuthState, authenticate, login_path
 
 REFRESH_MS = 3000
@@ -50,7 +50,7 @@ class StatusState(AuthState):
             credentials, path = self._credentials(), self._current_path()
         try:
             await asyncio.to_thread(authenticate, *credentials)
-            status = await asyncio.to_thread(core.status)
+            status = await asyncio.to_thread(app_core().status)
         except AuthRequired:
             yield rx.redirect(login_path(path), replace=True)
             return

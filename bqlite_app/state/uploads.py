@@ -7,9 +7,9 @@ from pathlib import Path
 
 import reflex as rx
 
+from bqlite_app.core import app_core
 from bqlite_app.errors import PayloadTooLarge
 from bqlite_app.humanize import human_bytes
-from bqlite_app.runtime import core
 from bqlite_app.schemas.spool import spool_body
 
 
@@ -26,7 +26,7 @@ async def spool_upload(chunks: rx.UploadChunkIterator, spool: Path, *, what: str
             name = name or chunk.filename
             yield chunk.data
 
-    limit = core.settings.max_ingest_bytes
+    limit = app_core().settings.max_ingest_bytes
     try:
         size = await spool_body(data(), spool, limit=limit, read_to_end=True)
     except PayloadTooLarge:

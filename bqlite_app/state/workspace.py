@@ -1,7 +1,7 @@
 """The SQL workspace: query tabs, the editor, the run controls and dry runs. Running the query and following its
 job is ``state/run.py``'s ``RunMixin``; the job panel and its result page are ``state/results.py``'s ``ResultsMixin``.
 
-Every call goes to the core in process (``bqlite_app.runtime.core``). Slow calls run in worker threads from
+Every call goes to the core in process (``bqlite_app.core.app_core()``). Slow calls run in worker threads from
 background events, which hold ``async with self`` only for short reads and writes of the state.
 """
 
@@ -15,22 +15,23 @@ from typing import Any
 
 import reflex as rx
 
+from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
 from bqlite_app.examples import examples_for
 from bqlite_app.humanize import human_bytes
-from bqlite_app.queries import QuerySpec
-from bqlite_app.runtime import core
+from bqlite_app.jobs.service import QuerySpec
+from bqlite_app.settings import get_settings
 from bqlite_app.state.auth import AuthState, acting
 from bqlite_app.state.catalog import CatalogState
 from bqlite_app.state.results import ResultsMixin, line_and_column
 from bqlite_app.state.run import RunMixin
 
-ENGINES = list(core.engines)
+ENGINES = list(app_core().engines)
 # The picker names where each engine runs: "ClickHouse (server db1:8123)" or "ClickHouse (embedded)".
-ENGINE_CHOICES = [(name, engine.info().label) for name, engine in core.engines.items()]
+ENGINE_CHOICES = [(name, engine.info().label) for name, engine in app_core().engines.items()]
 PRIORITIES = ["1", "2", "3", "4", "5"]
 DEFAULT_SQL = "SELECT *\nFROM nyc_taxi\nLIMIT 100"
-DEFAULT_TIMEOUT_S = str(core.settings.default_timeout_s)
+DEFAULT_TIMEOUT_S = str(get_settings().default_timeout_s)
 MAX_TABS = 20
 
 
@@ -114,7 +115,7 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
         """``/?job=<id>`` or ``/?sql=...&engine=...`` (links from the jobs and schema pages) open in a tab."""
         if job_id:
             try:
-                job = core.queries.get(job_id, user=self.principal())
+                job = app_core().queries.get(job_id, user=self.principal())
                 sql, engine = job.sql, job.engine
             except BqliteError:
                 job_id = ""
@@ -299,7 +300,7 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
                 self.dry_run_message, self.dry_run_where, self.dry_run_valid = "", "", True
                 return
         try:
-            answer = await asyncio.to_thread(acting, credentials, core.queries.dry_run,
+            answer = await asyncio.to_thread(acting, credentials, app_core().queries.dry_run,
                                              QuerySpec(sql=sql, engine=engine))
         except BqliteError as exc:
             answer = {"valid": False, "error": exc.detail}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import SQLModel
 
 from bqlite_app.access.audit import AuditLog, AuditQuery
 from bqlite_app.access.authorize import Authorizer, split_name
@@ -13,6 +13,7 @@ from bqlite_app.access.grants import Grants
 from bqlite_app.access.models import User
 from bqlite_app.access.principal import LOCAL, Principal
 from bqlite_app.datasets import dataset_of
+from bqlite_app.db import open_database
 from bqlite_app.errors import AccessDenied, UserNotFound, ValidationFailed
 from bqlite_app.settings import Settings
 
@@ -20,7 +21,8 @@ from bqlite_app.settings import Settings
 @pytest.fixture
 def grants(tmp_path: Path) -> Grants:
     settings = Settings(data_dir=tmp_path, auth="on", default_grants={"default": "reader", "shared": "writer"})
-    db = create_engine(f"sqlite:///{tmp_path / 'g.sqlite'}", connect_args={"check_same_thread": False})
+    database = open_database(tmp_path / "g.sqlite")
+    db = database.engine
     SQLModel.metadata.create_all(db)
     from sqlmodel import Session
 
@@ -28,7 +30,7 @@ def grants(tmp_path: Path) -> Grants:
         for user_id, name in (("u_ann", "ann"), ("u_bob", "bob")):
             session.add(User(user_id=user_id, username=name, password_hash="x"))
         session.commit()
-    return Grants(db, settings, AuditLog(db))
+    return Grants(db, settings, AuditLog(database))
 
 
 ANN = Principal("ann", "member", "u_ann")

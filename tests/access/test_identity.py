@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, SQLModel, select
 
 from bqlite_app.access.audit import AuditLog, AuditQuery
 from bqlite_app.access.grants import Grants
@@ -18,6 +18,7 @@ from bqlite_app.access.identity import INITIAL_PASSWORD_FILE, SECRET_KEY_FILE, I
 from bqlite_app.access.models import AuditEvent, User
 from bqlite_app.access.principal import LOCAL
 from bqlite_app.core import refuse_open_host_without_auth
+from bqlite_app.db import open_database
 from bqlite_app.errors import (
     AccessDenied,
     ApiTokenNotFound,
@@ -36,9 +37,10 @@ MEMBER_PASSWORD = "member-pass-secret-0007"
 def make_identity(data_dir: Path, **overrides: object) -> Identity:
     settings = Settings(data_dir=data_dir, auth="on", **overrides)  # type: ignore[arg-type]
     data_dir.mkdir(parents=True, exist_ok=True)
-    db = create_engine(f"sqlite:///{settings.db_path}", connect_args={"check_same_thread": False})
+    database = open_database(settings.db_path)
+    db = database.engine
     SQLModel.metadata.create_all(db)
-    audit = AuditLog(db)
+    audit = AuditLog(database)
     identity = Identity(db, settings, audit, grants=Grants(db, settings, audit))
     identity.bootstrap()
     return identity
@@ -257,9 +259,9 @@ def test_no_secret_reaches_the_audit_log(identity: Identity) -> None:
 
 def test_auth_off_is_the_local_admin_without_a_token(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    db = create_engine(f"sqlite:///{settings.db_path}")
-    SQLModel.metadata.create_all(db)
-    identity = Identity(db, settings, AuditLog(db))
+    database = open_database(settings.db_path)
+    SQLModel.metadata.create_all(database.engine)
+    identity = Identity(database.engine, settings, AuditLog(database))
     principal = identity.authenticate(None, "127.0.0.1")
     assert principal == LOCAL.__class__(**{**LOCAL.__dict__, "client_ip": "127.0.0.1"})
     assert principal.is_admin

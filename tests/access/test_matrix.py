@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from bqlite_app.access.audit import AuditQuery
 from bqlite_app.access.principal import LOCAL
+from bqlite_app.db import open_database
 from tests.conftest import SAMPLE_ROWS
 
 ADMIN_PASSWORD = "matrix-admin-pass-0001"
@@ -370,7 +371,7 @@ def test_user_max_running_queues_extra_jobs(auth_core) -> None:
 
 
 def test_with_auth_off_local_is_admin(core) -> None:
-    from bqlite_app.queries import QuerySpec
+    from bqlite_app.jobs.service import QuerySpec
 
     job = core.queries.submit(QuerySpec(sql="SELECT 1 AS one"), user=LOCAL)
     assert job.user == "local"
@@ -391,7 +392,7 @@ def test_old_job_tables_gain_the_user_column(tmp_path: Path) -> None:
                     "error VARCHAR, error_position INTEGER)")
         con.execute("INSERT INTO jobs VALUES ('job_old', 'SELECT 1', 'duckdb', 1, 1, 300, '{}', 'COMPLETED', "
                     "'2024-01-01 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
-    store = JobStore(db)
+    store = JobStore(open_database(db))
     try:
         assert store.get("job_old").user == "local"
         assert store.list(user="local")[1] == 1

@@ -213,7 +213,7 @@ def test_labels_at_the_limits_are_kept(client):
 def test_the_core_checks_labels_for_every_face(core):
     from bqlite_app.access.principal import LOCAL
     from bqlite_app.errors import ValidationFailed
-    from bqlite_app.queries import QuerySpec
+    from bqlite_app.jobs.service import QuerySpec
 
     for labels in ({"team": "\udfff"}, {"Team": "x"}, {f"k{i}": "" for i in range(65)}):
         with pytest.raises(ValidationFailed, match="label"):

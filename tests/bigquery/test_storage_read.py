@@ -19,7 +19,7 @@ from google.cloud.bigquery_storage_v1.services.big_query_read.transports import 
 from bqlite_app.access.principal import LOCAL, Principal
 from bqlite_app.bigquery.storage import StorageReadServer
 from bqlite_app.bigquery.storage.reads import ROWS_PER_STREAM
-from bqlite_app.queries import QuerySpec
+from bqlite_app.jobs.service import QuerySpec
 from tests.conftest import SAMPLE_ROWS
 
 ARROW = bigquery_storage.types.DataFormat.ARROW

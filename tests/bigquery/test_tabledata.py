@@ -170,7 +170,7 @@ def test_insert_all_errors(bq: bigquery.Client, dataset_id: str, client: TestCli
 
 def test_anonymous_query_results(core, bq: bigquery.Client, client: TestClient) -> None:
     from bqlite_app.access.principal import LOCAL, Principal
-    from bqlite_app.queries import QuerySpec
+    from bqlite_app.jobs.service import QuerySpec
 
     job = core.queries.submit(QuerySpec(sql="SELECT range AS x, 'v' || range AS s FROM range(30)"), user=LOCAL)
     core.queries.wait(job.job_id, 60, user=LOCAL)

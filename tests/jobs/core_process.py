@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bqlite_app.access.principal import LOCAL
 from bqlite_app.core import Core
-from bqlite_app.queries import QuerySpec
+from bqlite_app.jobs.service import QuerySpec
 from bqlite_app.settings import Settings
 
 LONG = "SELECT sum(hash(i)) FROM range(100000000000) t(i)"

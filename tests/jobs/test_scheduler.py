@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from bqlite_app.db import open_database
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import Scheduler
@@ -15,7 +16,7 @@ BLOCKER = "SELECT sum(hash(i)) FROM range(100000000000) t(i)"
 @pytest.fixture
 def scheduler(tmp_path, duckdb_engine, clickhouse_engine):
     scheduler = Scheduler(
-        store=JobStore(tmp_path / "jobs.sqlite"), results=ResultStore(tmp_path / "results"),
+        store=JobStore(open_database(tmp_path / "jobs.sqlite")), results=ResultStore(tmp_path / "results"),
         engines={"duckdb": duckdb_engine, "clickhouse": clickhouse_engine}, total_slots=4,
         max_concurrent_jobs=1, aging_interval_s=30,
     )

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from bqlite_app.db import open_database
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import STOPPED_BY_SHUTDOWN, Scheduler
@@ -63,7 +64,8 @@ class PausingResults(ResultStore):
 def make_scheduler(tmp_path, engines, *, store: JobStore | None = None, results: ResultStore | None = None,
                    ) -> Scheduler:
     scheduler = Scheduler(
-        store=store or JobStore(tmp_path / "jobs.sqlite"), results=results or ResultStore(tmp_path / "results"),
+        store=store or JobStore(open_database(tmp_path / "jobs.sqlite")),
+        results=results or ResultStore(tmp_path / "results"),
         engines=engines, total_slots=4, max_concurrent_jobs=1, aging_interval_s=30,
     )
     scheduler.start()
@@ -77,7 +79,7 @@ def engines(duckdb_engine, clickhouse_engine):
 
 @pytest.fixture
 def flaky(tmp_path):
-    return FlakyStore(tmp_path / "jobs.sqlite")
+    return FlakyStore(open_database(tmp_path / "jobs.sqlite"))
 
 
 @pytest.fixture
@@ -167,7 +169,7 @@ def test_a_cancel_that_lands_before_the_engine_has_the_query_still_stops_it(tmp_
 
 
 def test_stopping_says_running_jobs_were_stopped_by_shutdown_and_queued_jobs_resume(tmp_path, engines):
-    store = JobStore(tmp_path / "jobs.sqlite")
+    store = JobStore(open_database(tmp_path / "jobs.sqlite"))
     scheduler = make_scheduler(tmp_path, engines, store=store)
     running = scheduler.submit(Job(sql=BLOCKER, engine="duckdb"))
     wait_running(scheduler, running.job_id)

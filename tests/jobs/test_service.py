@@ -6,7 +6,7 @@ import pytest
 
 from bqlite_app.access.principal import LOCAL, Principal
 from bqlite_app.errors import JobNotFound, ValidationFailed
-from bqlite_app.queries import QuerySpec
+from bqlite_app.jobs.service import QuerySpec
 
 BOB = Principal("bob", "member", "u_bob")
 

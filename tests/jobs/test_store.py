@@ -5,13 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bqlite_app.db import open_database
 from bqlite_app.errors import DatabaseBusy
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.store import JobStore
 
 
 def test_written_jobs_read_back_exactly(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite")
+    store = JobStore(open_database(tmp_path / "jobs.sqlite"))
     job = store.add(Job(sql="SELECT 1", engine="duckdb", priority=3, labels={"team": "growth"}))
     started = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     assert store.update(job.job_id, status=JobStatus.COMPLETED, started_at=started, rows_returned=7,
@@ -24,13 +25,13 @@ def test_written_jobs_read_back_exactly(tmp_path):
 
 
 def test_history_survives_reopening_and_filters(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite")
+    store = JobStore(open_database(tmp_path / "jobs.sqlite"))
     old = store.add(Job(sql="SELECT 'old'", engine="duckdb", created_at=datetime.now(UTC) - timedelta(days=2)))
     new = store.add(Job(sql="SELECT 'new'", engine="clickhouse"))
     store.update(old.job_id, status=JobStatus.FAILED)
     store.close()
 
-    reopened = JobStore(tmp_path / "jobs.sqlite")
+    reopened = JobStore(open_database(tmp_path / "jobs.sqlite"))
     jobs, total = reopened.list()
     assert [j.job_id for j in jobs] == [new.job_id, old.job_id] and total == 2
     assert [j.job_id for j in reopened.list(status="failed")[0]] == [old.job_id]
@@ -41,7 +42,7 @@ def test_history_survives_reopening_and_filters(tmp_path):
 
 
 def test_restart_bookkeeping(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite")
+    store = JobStore(open_database(tmp_path / "jobs.sqlite"))
     running = store.add(Job(sql="SELECT 1", engine="duckdb", status=JobStatus.RUNNING))
     queued = store.add(Job(sql="SELECT 2", engine="duckdb"))
     assert store.fail_interrupted("interrupted by restart") == 1
@@ -52,7 +53,7 @@ def test_restart_bookkeeping(tmp_path):
 
 def test_a_locked_database_is_a_quick_503_not_a_30_s_stall(tmp_path):
     path = tmp_path / "jobs.sqlite"
-    store = JobStore(path, busy_timeout_s=0.2)
+    store = JobStore(open_database(path, busy_timeout_s=0.2))
     job = store.add(Job(sql="SELECT 1", engine="duckdb"))
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")   # another process holding the write lock

@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 import engines.clickhouse_engine as clickhouse_module
 from bqlite_app.access.principal import LOCAL
+from bqlite_app.db import open_database
 from bqlite_app.errors import ServiceUnavailable, TableNotFound
 from bqlite_app.jobs.store import JobStore
 from bqlite_app.schemas import _ownership as ownership
@@ -54,16 +55,17 @@ def test_a_data_dir_from_before_ownership_keeps_working(tmp_path, duckdb_engine)
                 session.add(EngineTable(schema_id=schema_id, engine=engine, table=f"{dataset}.{table}", version=1))
         session.commit()
     old.dispose()
-    JobStore(db_path).close()   # the job store starts first and creates every table of the shared metadata
+    database = open_database(db_path)
+    JobStore(database).close()   # the job store starts first and creates every table of the shared metadata
 
     for _ in range(2):   # the second start must neither redo nor undo the migration
-        registry = SchemaRegistry(db_path, {"duckdb": duckdb_engine}, max_depth=6, work_dir=tmp_path / "w")
+        registry = SchemaRegistry(database, {"duckdb": duckdb_engine}, max_depth=6, work_dir=tmp_path / "w")
         with Session(registry._db) as session:
             assert ownership.is_owned(session, "duckdb", "bigquery_lite", "trips")
             assert ownership.is_owned(session, "clickhouse", "bigquery_lite", "trips")
             assert not ownership.is_owned(session, "duckdb", "main", "nyc_taxi")
             assert not ownership.is_owned(session, "clickhouse", "main", "nyc_taxi")
-        registry.close()
+    database.close()
     with sqlite3.connect(db_path) as con:
         tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "schema_created_tables" in tables
@@ -73,7 +75,8 @@ def test_deleting_a_legacy_schema_in_a_reserved_dataset_keeps_the_sample_table(t
     duckdb_engine = core.engines["duckdb"]   # the core loads the sample table
     assert duckdb_engine.table_exists("main", "nyc_taxi")
     db_path = tmp_path / "old.sqlite"
-    registry = SchemaRegistry(db_path, {"duckdb": duckdb_engine}, max_depth=6, work_dir=tmp_path / "w")
+    registry = SchemaRegistry(open_database(db_path), {"duckdb": duckdb_engine}, max_depth=6,
+                              work_dir=tmp_path / "w")
     with Session(registry._db) as session:   # what a registration before issue 9 could leave behind
         session.add(SchemaRecord(schema_id="sch_legacy", database_name="main", table_name="nyc_taxi",
                                  message_type="x"))
@@ -82,23 +85,20 @@ def test_deleting_a_legacy_schema_in_a_reserved_dataset_keeps_the_sample_table(t
     message = registry.delete("sch_legacy", user=LOCAL, drop_tables=True)
     assert "kept duckdb:main.nyc_taxi" in message
     assert duckdb_engine.table_exists("main", "nyc_taxi")
-    registry.close()
 
 
 def test_ingest_before_the_tables_exist_names_no_route(tmp_path, duckdb_engine):
     """Core error text is for every face (UI, CLI, REST); only the REST face names its route."""
-    registry = SchemaRegistry(tmp_path / "r.sqlite", {"duckdb": duckdb_engine}, max_depth=6, work_dir=tmp_path / "w")
-    try:
-        schema_id = registry.register(ProtoFile("event.proto", EVENT), user=LOCAL, table_name="events",
-                                      database_name=f"reg_{uuid.uuid4().hex[:8]}").record.schema_id
-        body = tmp_path / "body.bin"
-        body.write_bytes(events_body(2))
-        for engines in (None, ["duckdb"]):
-            with pytest.raises(TableNotFound, match="create its tables first") as caught:
-                registry.ingest(schema_id, body, "delimited", engines, user=LOCAL)
-            assert "POST" not in caught.value.detail and "/schemas" not in caught.value.detail
-    finally:
-        registry.close()
+    registry = SchemaRegistry(open_database(tmp_path / "r.sqlite"), {"duckdb": duckdb_engine}, max_depth=6,
+                              work_dir=tmp_path / "w")
+    schema_id = registry.register(ProtoFile("event.proto", EVENT), user=LOCAL, table_name="events",
+                                  database_name=f"reg_{uuid.uuid4().hex[:8]}").record.schema_id
+    body = tmp_path / "body.bin"
+    body.write_bytes(events_body(2))
+    for engines in (None, ["duckdb"]):
+        with pytest.raises(TableNotFound, match="create its tables first") as caught:
+            registry.ingest(schema_id, body, "delimited", engines, user=LOCAL)
+        assert "POST" not in caught.value.detail and "/schemas" not in caught.value.detail
 
 
 # -- native ingest with one pooled ClickHouse client --------------------------------------------------------------
@@ -119,10 +119,9 @@ def registry(tmp_path, single_client_engine, monkeypatch):
     # Before the fix the insert waited for the pooled client the decode held; a short lease timeout makes such a
     # deadlock fail in seconds instead of 60.
     monkeypatch.setattr(clickhouse_module, "_LEASE_TIMEOUT_S", 3.0)
-    registry = SchemaRegistry(tmp_path / "registry.sqlite", {"clickhouse": single_client_engine}, max_depth=6,
-                              work_dir=tmp_path / "protos")
-    yield registry
-    registry.close()
+    database = open_database(tmp_path / "registry.sqlite")
+    yield SchemaRegistry(database, {"clickhouse": single_client_engine}, max_depth=6, work_dir=tmp_path / "protos")
+    database.close()
 
 
 def registered(registry: SchemaRegistry) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bqlite_app.access.principal import LOCAL
+from bqlite_app.db import open_database
 from bqlite_app.schemas.compiler import ProtoFile
 from bqlite_app.schemas.registry import SchemaRegistry
 from engines.duckdb_engine import DuckDBEngine
@@ -96,17 +97,14 @@ class _Recording:
 
 def test_the_key_reaches_create_table(tmp_path, duckdb_engine):
     recording = _Recording(duckdb_engine)
-    registry = SchemaRegistry(tmp_path / "r.sqlite", {"duckdb": recording}, max_depth=6,  # type: ignore[dict-item]
-                              work_dir=tmp_path / "w")
-    try:
-        record = registry.register(ProtoFile("o.proto", SHARDED), user=LOCAL, table_name=unique_table(),
-                                   database_name="shard_key_test", message_type="shard.v1.Order",
-                                   shard_key="customer").record
-        results = registry.create_tables(record.schema_id, ["duckdb"], user=LOCAL)
-        assert results["duckdb"]["created"], results
-        assert ("create_table", "customer") in recording.keys and ("render_ddl", "customer") in recording.keys
-    finally:
-        registry.close()
+    registry = SchemaRegistry(open_database(tmp_path / "r.sqlite"), {"duckdb": recording},  # type: ignore[dict-item]
+                              max_depth=6, work_dir=tmp_path / "w")
+    record = registry.register(ProtoFile("o.proto", SHARDED), user=LOCAL, table_name=unique_table(),
+                               database_name="shard_key_test", message_type="shard.v1.Order",
+                               shard_key="customer").record
+    results = registry.create_tables(record.schema_id, ["duckdb"], user=LOCAL)
+    assert results["duckdb"]["created"], results
+    assert ("create_table", "customer") in recording.keys and ("render_ddl", "customer") in recording.keys
 
 
 def test_a_data_dir_from_before_shard_keys_gains_the_column(tmp_path, duckdb_engine):
@@ -118,6 +116,8 @@ def test_a_data_dir_from_before_shard_keys_gains_the_column(tmp_path, duckdb_eng
         con.execute("INSERT INTO schemas VALUES ('sch_old', 'db', 't', 'x', '', 1, '2024-01-01 00:00:00', "
                     "'2024-01-01 00:00:00')")
     for _ in range(2):      # a second start finds the column and leaves it
-        SchemaRegistry(db_path, {"duckdb": duckdb_engine}, max_depth=6, work_dir=tmp_path / "w").close()
+        database = open_database(db_path)
+        SchemaRegistry(database, {"duckdb": duckdb_engine}, max_depth=6, work_dir=tmp_path / "w")
+        database.close()
     with sqlite3.connect(db_path) as con:
         assert con.execute("SELECT shard_key FROM schemas WHERE schema_id = 'sch_old'").fetchone() == (None,)

@@ -29,7 +29,7 @@ def test_without_a_started_core_only_auth_off_acts_as_local(monkeypatch):
         def identity(self):
             raise RuntimeError("the core has not been started")
 
-    monkeypatch.setattr(auth, "core", Unstarted())
+    monkeypatch.setattr(auth, "app_core", Unstarted)
     monkeypatch.setattr(auth, "AUTH_ON", False)
     assert auth.authenticate("", "127.0.0.1") == LOCAL
     monkeypatch.setattr(auth, "AUTH_ON", True)
@@ -48,7 +48,7 @@ def test_the_core_is_asked_for_every_token(monkeypatch):
     class Core:
         identity = Identity()
 
-    monkeypatch.setattr(auth, "core", Core())
+    monkeypatch.setattr(auth, "app_core", Core)
     auth.authenticate("", "")
     auth.acting(("tok", "10.0.0.1"), lambda *, user: user)
     assert seen == [(None, None), ("tok", "10.0.0.1")]

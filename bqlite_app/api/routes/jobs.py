@@ -23,8 +23,8 @@ from bqlite_app.api.responses import FastJSONResponse
 from bqlite_app.jobs.jsonify import describe_columns, rows_from_table
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.results import EXPORT_FORMATS
+from bqlite_app.jobs.service import QueryService
 from bqlite_app.jobs.store import MAX_LIST_LIMIT, MAX_LIST_OFFSET
-from bqlite_app.queries import QueryService
 
 router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 

@@ -12,7 +12,7 @@ from bqlite_app.api.models import ERROR_RESPONSES, QueryAccepted, QueryCreate
 from bqlite_app.api.responses import FastJSONResponse
 from bqlite_app.api.routes.jobs import finished_result
 from bqlite_app.jobs.models import JobStatus
-from bqlite_app.queries import QuerySpec
+from bqlite_app.jobs.service import QuerySpec
 
 router = APIRouter(tags=["queries"])
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bqlite_app.api.deps import CoreDep, CurrentUser
 from bqlite_app.api.models import ERROR_RESPONSES
+from bqlite_app.db import iso_utc
 from bqlite_app.errors import PayloadTooLarge, TableNotFound, ValidationFailed
-from bqlite_app.jobs.models import iso_utc
 from bqlite_app.schemas.compiler import ProtoFile
 from bqlite_app.schemas.registry import DEFAULT_DATABASE
 from bqlite_app.schemas.spool import spool_body, spool_path

@@ -30,7 +30,7 @@ from bqlite_app.datasets import engine_database
 from bqlite_app.errors import BqliteError, ValidationFailed
 from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.results import ResultStore
-from bqlite_app.queries import QuerySpec
+from bqlite_app.jobs.service import QuerySpec
 
 if TYPE_CHECKING:
     from bqlite_app.core import Core

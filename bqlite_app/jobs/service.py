@@ -16,6 +16,7 @@ from bqlite_app.access.grants import Grants
 from bqlite_app.access.principal import LOCAL, Principal
 from bqlite_app.access.quotas import Quotas
 from bqlite_app.access.sql_policy import SqlPolicy
+from bqlite_app.db import utcnow
 from bqlite_app.errors import (
     EngineNotAvailable,
     JobAlreadyFinished,
@@ -25,7 +26,7 @@ from bqlite_app.errors import (
     ValidationFailed,
 )
 from bqlite_app.jobs.labels import validate_labels
-from bqlite_app.jobs.models import Job, JobKind, JobStatus, new_job_id, utcnow
+from bqlite_app.jobs.models import Job, JobKind, JobStatus, new_job_id
 from bqlite_app.jobs.params import decode_parameters
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import NO_HOOKS, Scheduler
