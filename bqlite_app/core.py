@@ -29,6 +29,7 @@ from bqlite_app.jobs.models import Job
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import Scheduler
 from bqlite_app.jobs.service import QueryService
+from bqlite_app.jobs.small_results import SmallResults
 from bqlite_app.jobs.store import JobStore
 from bqlite_app.loads import LoadService
 from bqlite_app.metrics import Metrics
@@ -121,7 +122,7 @@ class Core:
         self._db = open_database(settings.db_path)
         self.store = JobStore(self._db)
         self.results = ResultStore(settings.results_dir, cache_ttl_s=settings.result_cache_ttl_s,
-                                   cache_max_bytes=settings.result_cache_max_bytes)
+                                   cache_max_bytes=settings.result_cache_max_bytes, small=SmallResults(self._db))
         self.scheduler = Scheduler(
             store=self.store, results=self.results, engines=self.engines, total_slots=settings.total_slots,
             max_concurrent_jobs=settings.max_concurrent_jobs, aging_interval_s=settings.aging_interval_s,
@@ -156,6 +157,8 @@ class Core:
             self.scheduler.stop()
         if self.store is not None:
             self.store.close()
+        if self.results is not None:
+            self.results.close()
         if self._audit is not None:
             self._audit.close()
         if self._db is not None:

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from bqlite_app.access.principal import LOCAL, Principal
 from bqlite_app.errors import DatasetReserved, ValidationConflict, ValidationFailed
-from engines import _ddl_clickhouse, _ddl_duckdb
 from engines.base import Engine
 from engines.errors import EngineQueryError, EngineUnavailable
 
@@ -126,10 +125,6 @@ def _run(engine: Engine, sql: str) -> None:
         pass
 
 
-def _quote(engine_name: str, name: str) -> str:
-    return (_ddl_clickhouse if engine_name == "clickhouse" else _ddl_duckdb).quote(name)
-
-
 class Datasets:
     """Which datasets exist, and creating or dropping one on every engine, with the checks and records docs/api.md asks
     for: both need the admin role (``CREATE``/``DROP SCHEMA``), the creator owns the new dataset, and each is audited.
@@ -188,7 +183,7 @@ class Datasets:
             self._grants.require_admin(user, "create a dataset", target=dataset, action="dataset.create")
             for name, engine in self._engines.items():
                 keyword = "DATABASE" if name == "clickhouse" else "SCHEMA"
-                _run(engine, f"CREATE {keyword} IF NOT EXISTS {_quote(name, dataset)}")
+                _run(engine, f"CREATE {keyword} IF NOT EXISTS {engine.quote(dataset)}")
             if user.user_id != LOCAL.user_id:   # auth off: nobody to own it, and the built-in admin may do anything
                 self._grants.make_owner(user.user_id, dataset)
         self._audit.record(user, "dataset.create", target=dataset, detail=detail)
@@ -203,8 +198,8 @@ class Datasets:
         with self._lock:
             for name, engine in self._engines.items():
                 if name == "clickhouse":
-                    _run(engine, f"DROP DATABASE IF EXISTS {_quote(name, dataset)} SYNC")
+                    _run(engine, f"DROP DATABASE IF EXISTS {engine.quote(dataset)} SYNC")
                 else:
-                    _run(engine, f"DROP SCHEMA IF EXISTS {_quote(name, dataset)} CASCADE")
+                    _run(engine, f"DROP SCHEMA IF EXISTS {engine.quote(dataset)} CASCADE")
             self._grants.forget_dataset(dataset)
         self._audit.record(user, "dataset.delete", target=dataset, detail=detail)

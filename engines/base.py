@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from engines.protobuf_read import ProtobufRead
 from engines.types import Column
 
 
@@ -108,27 +108,6 @@ class QueryLimits:
     memory_limit: str | None = None     # e.g. "4GB"
 
 
-@dataclass(frozen=True)
-class ProtobufRead:
-    """A body for the engine's own Protobuf reader (``Engine.read_protobuf``), described in the engine's terms.
-
-    ``body`` is a file on this machine: length-delimited messages when ``delimited``, else one message.
-    ``schema_file`` is a .proto file on this machine and ``message`` the message in it, relative to its package.
-    ``structure`` declares the columns read (``name Type`` in the engine's types), ``select`` the expressions that
-    make the result columns from them, and ``checks`` conditions every row must meet, else the read fails with
-    ``rejected``. The engine knows no descriptors: what to read, and how, is the caller's plan.
-    """
-
-    body: Path
-    delimited: bool
-    schema_file: Path
-    message: str
-    structure: tuple[str, ...]
-    select: tuple[str, ...]
-    checks: tuple[str, ...] = ()
-    rejected: str = "a row failed a check"
-
-
 class BulkInsert(Protocol):
     """An all-or-nothing insert of many batches: nothing is visible until ``commit``; ``abort`` leaves no trace."""
 
@@ -149,8 +128,8 @@ class Engine(Protocol):
     name: str
     # How many queries this engine may run at once; the scheduler never exceeds it.
     capacity: int
-    supports_progress: bool
-    supports_cancel: bool
+    # Optional features, read by the callers that branch on them. Cancel and progress are not optional: every
+    # engine stops its queries in the engine and answers ``progress`` (None when it cannot tell).
     # read_protobuf works: the engine decodes protobuf bodies from local files itself (embedded ClickHouse).
     supports_native_protobuf: bool
 
@@ -160,6 +139,10 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
     def info(self) -> EngineInfo: ...
+
+    def quote(self, identifier: str) -> str:
+        """``identifier`` (a database, table or column name) quoted for this engine's SQL, whatever it contains.
+        Needs no connection: engines declare it as a static method, so ``DuckDBEngine.quote`` works unbound."""
 
     def health(self) -> bool:
         """True when a trivial query answers."""

@@ -1,9 +1,10 @@
 """ClickHouse adapter over clickhouse-connect: embedded chdb (``chdb://`` path) or an HTTP(S) server or cluster.
 
 Each clickhouse-connect client runs one call at a time, so the engine keeps ``capacity`` query clients plus one
-control client for cancel, progress, dry runs and the catalog. Every query carries a ``/* bqlite:<tag> */`` comment
-by which ``system.processes`` finds it for progress. A server also gets a ``query_id`` per query and is sent
-``KILL QUERY WHERE query_id = ...``; chdb drops query ids, so embedded kills match the comment instead.
+control client for cancel, progress, dry runs and the catalog (``_ch_connections``). Every query carries a
+``/* bqlite:<tag> */`` comment by which ``system.processes`` finds it for progress. A server also gets a
+``query_id`` per query and is sent ``KILL QUERY WHERE query_id = ...``; chdb drops query ids, so embedded kills
+match the comment instead.
 
 In server mode (``_ch_server``) the clients share one connection pool, reads that change nothing are retried when
 the connection drops, and a server that is down at start (or goes away later) leaves the engine unhealthy rather
@@ -11,18 +12,17 @@ than broken: every call tries to connect again, so it recovers when the server i
 
 Limits go to ClickHouse as settings (``max_execution_time``, ``max_memory_usage``) so the engine itself enforces
 them; a timer kills a query that overruns its time limit anyway (ClickHouse checks the limit between blocks).
-Results stream in the Native format and become Arrow in ``_ch_arrow``.
+Results stream in the Native format and become Arrow in ``_ch_arrow``. Dry runs live in ``_ch_dry_run``, the catalog
+and DDL in ``_ch_table_ops``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import queue
 import re
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +32,19 @@ from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.summary import QuerySummary
 
-from engines import _ch_parse, _ch_protobuf
 from engines import _ch_plan as plan
-from engines import _ch_tables as ch_tables
+from engines import _ch_protobuf
 from engines import _ddl_clickhouse as ddl
 from engines._ch_arrow import QUERY_FORMATS, BlockConverter
+from engines._ch_connections import READ_ONLY, ClickHouseConnections
+from engines._ch_dry_run import STREAMED, ClickHouseDryRuns
 from engines._ch_errors import translate
-from engines._ch_params import bind, placeholder_defaults
+from engines._ch_params import bind
+from engines._ch_protobuf_arrow import decoded
 from engines._ch_server import ServerAddress, client_factory, connection_lost, pause_before_retry, retrying
-from engines._ch_table_ops import SYSTEM_DATABASES, ClickHouseTables
+from engines._ch_table_ops import ClickHouseTables
 from engines._common import (
     EMPTY_BATCH,
-    QueryRegistry,
     RunningQuery,
     check_stopped,
     first_keyword,
@@ -51,57 +52,18 @@ from engines._common import (
     parse_bytes,
     slice_batch,
 )
-from engines.base import (
-    EngineInfo,
-    ProtobufRead,
-    QueryEstimate,
-    QueryLimits,
-    QueryStats,
-    Statement,
-)
-from engines.errors import EngineError, EngineQueryError, EngineUnavailable
+from engines.base import EngineInfo, QueryLimits, QueryStats
+from engines.errors import EngineQueryError, EngineUnavailable
+from engines.protobuf_read import ProtobufRead
 
-log = logging.getLogger(__name__)
-
-_STREAMED = {"SELECT", "WITH", "FROM"}
 _TABULAR = {"SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "CHECK"}   # small results, not streamed
+# How long a query waits for one of the ``capacity`` pooled clients (the scheduler never asks for more).
 _LEASE_TIMEOUT_S = 60.0
-_PING_TIMEOUT_S = 3.0
-# Statements that only read run with readonly=1, passed by the client and not part of the SQL: the server then
-# refuses file(), url() and the like, writes, and any SETTINGS the statement tries to change.
-_READ_ONLY = {"readonly": "1"}
-# Every client: ``tuple(1 AS a, 'x' AS b)`` makes a named tuple (GoogleSQL's STRUCT literal translates to it).
-_CLIENT_SETTINGS = {"enable_named_columns_in_function_tuple": "1"}
 
 
-class ClickHouseEngine(ClickHouseTables):
+class ClickHouseEngine(ClickHouseConnections, ClickHouseDryRuns, ClickHouseTables):
     name = "clickhouse"
-    supports_progress = True
-    supports_cancel = True
-
-    def __init__(self, connect: Callable[[], Any], *, mode: str, capacity: int = 2, memory_limit: str | None = None,
-                 cluster: str | None = None, data_path: Path | None = None, address: ServerAddress | None = None,
-                 read_attempts: int = 1) -> None:
-        """Prefer ``embedded()`` or ``server()``; ``connect`` makes one clickhouse-connect client."""
-        self._connect = connect
-        self.mode = mode
-        self.address = address
-        self.read_attempts = read_attempts
-        self.capacity = capacity
-        self.memory_limit = memory_limit
-        # Checked here, whatever the source: the name is pasted into every ON CLUSTER statement.
-        self.cluster = ch_tables.check_cluster(cluster) if cluster else None
-        self._data_path = data_path
-        self._pool: queue.LifoQueue = queue.LifoQueue()
-        self._internal_slots = threading.BoundedSemaphore(max(1, capacity))   # see stream_internal
-        self._clients: list[Any] = []
-        self._control: Any = None
-        self._control_lock = threading.Lock()
-        self._connect_lock = threading.Lock()
-        self._started = False
-        self._version = "unknown"
-        self._applied: dict[int, dict[str, str]] = {}
-        self._registry = QueryRegistry()
+    quote = staticmethod(ddl.quote)
 
     @classmethod
     def embedded(cls, path: str | Path, *, capacity: int = 2, memory_limit: str | None = None) -> ClickHouseEngine:
@@ -118,90 +80,11 @@ class ClickHouseEngine(ClickHouseTables):
         return cls(client_factory(address, pool_size=capacity + 1), mode="server", capacity=capacity,
                    memory_limit=memory_limit, cluster=cluster, address=address, read_attempts=read_attempts)
 
-    # -- lifecycle -------------------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Open the clients. A server that cannot be reached now is not fatal: the engine reports itself unhealthy
-        and connects on first use once the server is back (embedded chdb failing to open is fatal)."""
-        if self._data_path is not None:
-            self._data_path.mkdir(parents=True, exist_ok=True)
-        self._started = True
-        try:
-            self._open_clients()
-        except EngineUnavailable:
-            if self.mode != "server":
-                self._started = False
-                raise
-            log.warning("ClickHouse server %s is not reachable; ClickHouse stays unavailable until it is",
-                        self.address.label if self.address else "?")
-
-    def _open_clients(self) -> None:
-        with self._connect_lock:
-            if self._control is not None:
-                return
-            clients: list[Any] = []
-            try:
-                control = _configured(self._connect())
-                for _ in range(self.capacity):
-                    clients.append(_configured(self._connect()))
-            except ClickHouseError as exc:
-                for client in clients:
-                    with contextlib.suppress(Exception):
-                        client.close()
-                raise EngineUnavailable(f"Cannot connect to ClickHouse: {translate(exc, '', 0)}") from exc
-            self._version = str(control.server_version)
-            self._clients = clients
-            for client in clients:
-                self._pool.put(client)
-            self._control = control
-
-    def close(self) -> None:
-        self._started = False
-        for client in [*self._clients, self._control]:
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    client.close()
-        self._clients, self._control = [], None
-        self._pool = queue.LifoQueue()
-
     def info(self) -> EngineInfo:
         return EngineInfo(name=self.name, mode=self.mode, version=self._version,
                           address=self.address.label if self.address else None)
 
-    def health(self) -> bool:
-        try:
-            if self.mode == "server":
-                # /ping is answered without running a query, and with a short timeout a hung server reads as down.
-                return bool(self._control_client().ping(timeout=_PING_TIMEOUT_S))
-            return str(self._call(lambda c: c.command("SELECT 1"))) == "1"
-        except Exception:
-            return False
-
-    def _control_client(self) -> Any:
-        if self._control is None:
-            if not self._started:
-                raise EngineUnavailable("ClickHouse engine is not started")
-            self._open_clients()
-        return self._control
-
-    def _call(self, fn: Callable[[Any], Any], *, read: bool = False) -> Any:
-        """Run ``fn`` on the control client; a lost connection is ``EngineUnavailable``, after retries for a
-        ``read`` (one that changes nothing)."""
-        client = self._control_client()
-
-        def once() -> Any:
-            with self._control_lock:
-                return fn(client)
-
-        try:
-            return retrying(once, self.read_attempts) if read else once()
-        except ClickHouseError as exc:
-            if connection_lost(exc):
-                raise translate(exc, "", 0) from exc
-            raise
-
-    def _call_read(self, fn: Callable[[Any], Any]) -> Any:
-        return self._call(fn, read=True)
+    # -- queries ---------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _lease(self) -> Iterator[Any]:
@@ -249,8 +132,6 @@ class ClickHouseEngine(ClickHouseTables):
                     client.close()
             self._internal_slots.release()
 
-    # -- queries ---------------------------------------------------------------------------------------------
-
     def execute(
         self, sql: str, *, query_tag: str, limits: QueryLimits | None = None, stats: QueryStats | None = None,
         batch_rows: int = 65536, parameters: Mapping[str, Any] | None = None,
@@ -268,14 +149,14 @@ class ClickHouseEngine(ClickHouseTables):
             try:
                 try:
                     self._apply_limits(client, limits)
-                    if stats is not None and kind in _STREAMED:
+                    if stats is not None and kind in STREAMED:
                         stats.bytes_processed, stats.rows_read = self._plan_bytes(sql, parameters)
-                    if kind in _STREAMED:
+                    if kind in STREAMED:
                         yield from self._stream_retrying(client, text, sql, run, batch_rows,
-                                                         settings={**_READ_ONLY, **ids}, parameters=bound)
+                                                         settings={**READ_ONLY, **ids}, parameters=bound)
                     elif kind in _TABULAR:
                         result = retrying(lambda: client.query(
-                            text, use_none=True, query_formats=QUERY_FORMATS, settings={**_READ_ONLY, **ids},
+                            text, use_none=True, query_formats=QUERY_FORMATS, settings={**READ_ONLY, **ids},
                             parameters=bound), self.read_attempts)
                         converter = BlockConverter(result.column_names, result.column_types, _zone(client))
                         yield converter.convert(result.result_columns) if result.row_count else converter.empty()
@@ -311,7 +192,7 @@ class ClickHouseEngine(ClickHouseTables):
                 pause_before_retry(attempt)
 
     def _stream(self, client: Any, text: str, sql: str, run: RunningQuery, batch_rows: int,
-                settings: dict[str, str] | None = _READ_ONLY,
+                settings: dict[str, str] | None = READ_ONLY,
                 parameters: dict[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
         converter = None
         with client.query_column_block_stream(text, use_none=True, query_formats=QUERY_FORMATS,
@@ -329,7 +210,7 @@ class ClickHouseEngine(ClickHouseTables):
 
     def _describe(self, client: Any, sql: str, parameters: dict[str, Any] | None = None) -> pa.RecordBatch:
         try:
-            rows = client.query(f"DESCRIBE TABLE ({sql.strip().rstrip(';')}\n)", settings=_READ_ONLY,
+            rows = client.query(f"DESCRIBE TABLE ({sql.strip().rstrip(';')}\n)", settings=READ_ONLY,
                                 parameters=parameters).result_rows
         except ClickHouseError:
             return EMPTY_BATCH
@@ -368,68 +249,10 @@ class ClickHouseEngine(ClickHouseTables):
         sql = f"SELECT sum(read_rows), sum(total_rows_approx) FROM {source} WHERE query LIKE {_tag_pattern(query_tag)}"
         try:
             # Asked again in a moment anyway: no retries, so a server that went away does not hold up the poller.
-            read, total = self._call(lambda c: c.query(sql, settings=_READ_ONLY).result_rows)[0]
+            read, total = self._call(lambda c: c.query(sql, settings=READ_ONLY).result_rows)[0]
         except (ClickHouseError, EngineUnavailable, IndexError):
             return None
         return min(read / total, 1.0) if total else None
-
-    # -- dry runs --------------------------------------------------------------------------------------------
-
-    def estimate(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> QueryEstimate:
-        """Validate by planning and price the plan's reads; see ``_ch_plan``. Statements that are not queries
-        (CREATE, INSERT...) are only parsed (``EXPLAIN AST``) and count 0 bytes."""
-        if first_keyword(sql) not in _STREAMED:
-            prefix = "EXPLAIN AST "
-            try:
-                self._read(prefix + sql, parameters)
-            except ClickHouseError as exc:
-                return _invalid(translate(exc, prefix + sql, len(prefix)))
-            return QueryEstimate(valid=True)
-        try:
-            total, _, tables = self._estimate_reads(sql, parameters)
-            tree = self._read("EXPLAIN QUERY TREE " + sql, parameters)
-        except ClickHouseError as exc:
-            return _invalid(translate(exc, plan.PLAN_PREFIX + sql, len(plan.PLAN_PREFIX)))
-        except plan.PlanUnreadable as exc:
-            return QueryEstimate(valid=False, error=str(exc))
-        # The query tree also names tables the plan never reads (a count() answered from metadata).
-        named = [m.group(1) for (line, *_) in tree for m in [re.search(r"table_name: (\S+)", str(line))] if m]
-        tables += [t for t in named if t.split(".")[0] not in SYSTEM_DATABASES]
-        return QueryEstimate(valid=True, estimated_bytes_processed=total,
-                             referenced_tables=list(dict.fromkeys(tables)))
-
-    def _plan_bytes(self, sql: str, parameters: Mapping[str, Any] | None = None) -> tuple[int, int]:
-        try:
-            total, rows, _ = self._estimate_reads(sql, parameters)
-            return total, rows
-        except (ClickHouseError, plan.PlanUnreadable):
-            return 0, 0           # the query itself will report what is wrong
-
-    def _estimate_reads(self, sql: str, parameters: Mapping[str, Any] | None = None) -> tuple[int, int, list[str]]:
-        return plan.estimate_reads(lambda text: self._read(text, parameters), sql)
-
-    def _read(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple]:
-        """Rows of a statement about user SQL (a plan, a dry run), run on the control client, read-only."""
-        bound = bind(sql, parameters)
-        return self._call_read(lambda c: c.query(sql, settings=_READ_ONLY, parameters=bound).result_rows)
-
-    def explain(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> str:
-        prefix = "EXPLAIN indexes=1 " if first_keyword(sql) in _STREAMED else "EXPLAIN AST "
-        try:
-            rows = self._read(prefix + sql, parameters)
-        except ClickHouseError as exc:
-            raise translate(exc, prefix + sql, len(prefix)) from exc
-        return "\n".join(str(r[0]) for r in rows)
-
-    def parse(self, sql: str) -> list[Statement]:
-        def query(text: str, params: dict[str, Any] | None) -> list[tuple]:
-            return self._call(lambda c: c.query(
-                text, parameters=params if params is not None else placeholder_defaults(c, text)).result_rows)
-
-        try:
-            return [_ch_parse.parse(query, sql)]
-        except ClickHouseError as exc:
-            raise translate(exc, sql, 0) from exc
 
     # -- native protobuf -------------------------------------------------------------------------------------
 
@@ -441,19 +264,13 @@ class ClickHouseEngine(ClickHouseTables):
     def read_protobuf(self, read: ProtobufRead, *, query_tag: str, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
         if not self.supports_native_protobuf:
             raise EngineQueryError("a ClickHouse server cannot read the app's files: decode the body elsewhere")
-        return self.stream_internal(_ch_protobuf.read_sql(read), query_tag=query_tag, batch_rows=batch_rows)
+        return self._read_protobuf(read, _ch_protobuf.read_sql(read), query_tag, batch_rows)
 
-
-
-
-
-def _configured(client: Any) -> Any:
-    for key, value in _CLIENT_SETTINGS.items():
-        client.set_client_setting(key, value)
-    return client
-
-
-
+    def _read_protobuf(self, read: ProtobufRead, sql: str, query_tag: str,
+                       batch_rows: int) -> Iterator[pa.RecordBatch]:
+        with contextlib.closing(self.stream_internal(sql, query_tag=query_tag, batch_rows=batch_rows)) as batches:
+            for batch in batches:
+                yield decoded(batch, read.fields)
 
 
 
@@ -472,6 +289,3 @@ def _tag_pattern(tag: str) -> str:
     escaped = _safe_tag(tag).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return plan.literal(f"/* bqlite:{escaped} */%")
 
-
-def _invalid(error: EngineError) -> QueryEstimate:
-    return QueryEstimate(valid=False, error=str(error), position=getattr(error, "position", None))

@@ -8,6 +8,9 @@ Limits: ``timeout_s`` is enforced here with a timer that interrupts the query's 
 memory cap: the engine-wide ``memory_limit`` is the hard limit (exceeding it fails the query with a clear error),
 and it is also each query connection's ``operator_memory_limit``, which bounds sorts and hash tables (they spill to
 disk rather than fail). With the configuration locked, ``QueryLimits.memory_limit`` cannot vary per query.
+
+The catalog and DDL live in ``_duckdb_tables``, error translation in ``_duckdb_errors``; queries, cursors and
+profiling stay here, together.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import contextlib
 import json
 import logging
 import queue
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -27,31 +29,14 @@ import pyarrow as pa
 
 from engines import _ddl_duckdb as ddl
 from engines import _duckdb_parse
-from engines._bulk import DuckDBBulkInsert
-from engines._common import (
-    EMPTY_BATCH,
-    QueryRegistry,
-    RunningQuery,
-    check_stopped,
-    hand_over,
-    line_col_to_position,
-    position_of_name,
-    slice_batch,
-)
+from engines._common import EMPTY_BATCH, QueryRegistry, check_stopped, hand_over, slice_batch
 from engines._duckdb_connections import QueryConnection
+from engines._duckdb_errors import translate
 from engines._duckdb_plan import WidthModel, parsed_tables, referenced_tables, scan_bytes, walk_scans
-from engines.base import (
-    CatalogColumn,
-    CatalogTable,
-    EngineInfo,
-    ProtobufRead,
-    QueryEstimate,
-    QueryLimits,
-    QueryStats,
-    Statement,
-)
-from engines.errors import EngineError, EngineQueryError, EngineUnavailable, QueryCancelled, QueryTimeout
-from engines.types import Column
+from engines._duckdb_tables import DuckDBTables
+from engines.base import EngineInfo, QueryEstimate, QueryLimits, QueryStats, Statement
+from engines.errors import EngineQueryError, EngineUnavailable
+from engines.protobuf_read import ProtobufRead
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +49,12 @@ _LEASE_TIMEOUT_S = 60.0
 # Errors raised while the Arrow reader pulls batches come back as Arrow/OS errors carrying DuckDB's message.
 _STREAM_ERRORS = (duckdb.Error, pa.ArrowException, OSError)
 _EXPLAINABLE = {"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE"}
-# Errors without a LINE marker still name what they could not find; point at it.
-_NAMED = [
-    r"Table with name (\S+?) does not exist", r'Referenced column "(.+?)" not found', r"column \"(.+?)\"",
-    r"Function with name (\S+?) does not exist", r"Schema with name (\S+?) does not exist",
-]
 
 
-class DuckDBEngine:
+class DuckDBEngine(DuckDBTables):
     name = "duckdb"
-    supports_progress = True
-    supports_cancel = True
     supports_native_protobuf = False
+    quote = staticmethod(ddl.quote)
 
     def __init__(self, path: str | Path, *, capacity: int = 4, memory_limit: str | None = None,
                  threads: int | None = None, allowed_directories: Sequence[str | Path] = ()) -> None:
@@ -215,7 +194,7 @@ class DuckDBEngine:
                     if not produced:
                         yield _empty(reader.schema)
             except _STREAM_ERRORS as exc:
-                raise _translate(exc, sql, run) from exc
+                raise translate(exc, sql, run) from exc
             if stats is not None:
                 self._fill_stats(cur, sql, stats, profile, parameters)
             # Only plain SELECTs leave no session state (temp tables, USE, open transactions) behind.
@@ -259,7 +238,7 @@ class DuckDBEngine:
             try:
                 statements = cur.extract_statements(sql)
             except duckdb.Error as exc:
-                return _invalid(_translate(exc, sql))
+                return _invalid(translate(exc, sql))
             if not statements:
                 return QueryEstimate(valid=False, error="The query is empty")
             total, tables = 0, []
@@ -270,7 +249,7 @@ class DuckDBEngine:
                 try:
                     rows = cur.execute(_EXPLAIN + text, _bound(parameters, statement.named_parameters)).fetchall()
                 except duckdb.Error as exc:
-                    error = _translate(exc, _EXPLAIN + text)
+                    error = translate(exc, _EXPLAIN + text)
                     shift = len(_EXPLAIN) - (0 if text is sql else max(sql.find(text), 0))
                     position = error.position - shift if error.position and error.position > shift else None
                     return _invalid(EngineQueryError(error.message, position=position))
@@ -288,7 +267,7 @@ class DuckDBEngine:
                 bound = _bound(parameters, _statement_types(cur, sql)[1])
                 rows = cur.execute("EXPLAIN " + sql, bound).fetchall()
             except duckdb.Error as exc:
-                raise _translate(exc, sql) from exc
+                raise translate(exc, sql) from exc
         return "\n".join(str(row[-1]) for row in rows)
 
     def parse(self, sql: str) -> list[Statement]:
@@ -296,96 +275,7 @@ class DuckDBEngine:
             try:
                 return _duckdb_parse.parse(cur, sql)
             except duckdb.Error as exc:
-                raise _translate(exc, sql) from exc
-
-    # -- catalog ---------------------------------------------------------------------------------------------
-
-    def catalog(self) -> list[CatalogTable]:
-        with self._cursor() as cur:
-            rows = cur.execute(
-                """
-                SELECT c.schema_name, c.table_name, t.estimated_size, c.column_name, c.data_type
-                FROM duckdb_columns() c
-                LEFT JOIN duckdb_tables() t USING (database_name, schema_name, table_name)
-                WHERE c.database_name = current_database() AND NOT c.internal
-                  AND c.schema_name NOT IN ('information_schema', 'pg_catalog')
-                ORDER BY c.schema_name, c.table_name, c.column_index
-                """).fetchall()
-        tables: dict[tuple[str, str], CatalogTable] = {}
-        for schema, table, size, column, data_type in rows:
-            entry = tables.setdefault((schema, table), CatalogTable(schema, table, [], size))
-            entry.columns.append(CatalogColumn(column, data_type))
-        return list(tables.values())
-
-    def databases(self) -> list[str]:
-        with self._cursor() as cur:
-            rows = cur.execute("SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
-                               "AND NOT internal AND schema_name NOT IN ('information_schema', 'pg_catalog') "
-                               "ORDER BY schema_name").fetchall()
-        return [name for (name,) in rows]
-
-    def views(self) -> dict[tuple[str, str], str]:
-        with self._cursor() as cur:
-            rows = cur.execute("SELECT schema_name, view_name, sql FROM duckdb_views() "
-                               "WHERE NOT internal AND database_name = current_database()").fetchall()
-        return {(schema, name): sql for schema, name, sql in rows if sql}
-
-    def table_exists(self, database: str, table: str) -> bool:
-        with self._cursor() as cur:
-            return cur.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                "AND schema_name = ? AND table_name = ?", [database, table]).fetchone()[0] > 0
-
-    def drop_table(self, database: str, table: str) -> None:
-        self._run(f"DROP TABLE IF EXISTS {ddl.qualified(database, table)}")
-
-    def render_ddl(self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True,
-                   shard_key: str | None = None, sort_by: Sequence[str] = ()) -> str:
-        # One file, no shards; and DuckDB keeps no declared sort order (zone maps follow insertion order).
-        return ddl.render_create(database, table, columns, if_not_exists=if_not_exists)
-
-    def create_table(
-        self, database: str, table: str, columns: list[Column], *, if_not_exists: bool = True, replace: bool = False,
-        shard_key: str | None = None, sort_by: Sequence[str] = (),
-    ) -> str:
-        statement = self.render_ddl(database, table, columns, if_not_exists=if_not_exists and not replace)
-        drop = f"DROP TABLE IF EXISTS {ddl.qualified(database, table)}; " if replace else ""
-        # One transaction, so a replace never leaves the table missing.
-        self._run(f"BEGIN; CREATE SCHEMA IF NOT EXISTS {ddl.quote(database)}; {drop}{statement}; COMMIT")
-        return statement
-
-    def create_table_like(self, database: str, table: str, like: str) -> str:
-        statement = (f"CREATE TABLE {ddl.qualified(database, table)} AS "
-                     f"SELECT * FROM {ddl.qualified(database, like)} LIMIT 0")
-        self._run(statement)
-        return statement
-
-    def swap_in(self, database: str, stage: str, table: str, *, replace: bool) -> None:
-        # DDL is transactional in DuckDB: readers see the old table or the new one, never neither.
-        drop = f"DROP TABLE IF EXISTS {ddl.qualified(database, table)}; " if replace else ""
-        self._run(f"BEGIN; {drop}ALTER TABLE {ddl.qualified(database, stage)} RENAME TO {ddl.quote(table)}; COMMIT")
-
-    def insert_arrow(self, database: str, table: str, data: pa.Table) -> int:
-        """One INSERT ... BY NAME inside a transaction: every row lands or none does."""
-        bulk = self.open_insert(database, table)
-        for batch in data.to_batches():
-            bulk.write(batch)
-        return bulk.commit()
-
-    def open_insert(self, database: str, table: str) -> DuckDBBulkInsert:
-        return DuckDBBulkInsert(self._cursor(), database, table, lambda exc: _translate(exc, ""))
-
-    def add_columns(self, database: str, table: str, columns: list[Column]) -> str:
-        statements = ddl.render_add_columns(database, table, columns)
-        self._run("BEGIN; " + "; ".join(statements) + "; COMMIT")
-        return ";\n".join(statements)
-
-    def _run(self, sql: str) -> None:
-        with self._cursor() as cur:
-            try:
-                cur.execute(sql)
-            except duckdb.Error as exc:
-                raise _translate(exc, sql) from exc
+                raise translate(exc, sql) from exc
 
     def read_protobuf(self, read: ProtobufRead, *, query_tag: str, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
         raise EngineQueryError("DuckDB has no protobuf reader (supports_native_protobuf is False)")
@@ -395,18 +285,31 @@ def _string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _statement_types(cur: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], set[str]]:
+# Statement kinds by SQL text: parsing is the same for every run of a text, and interactive clients send the same
+# few texts again and again. Bounded; a race between two threads only parses twice.
+_PARSED: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
+_PARSED_MAX = 1024
+
+
+def _statement_types(cur: duckdb.DuckDBPyConnection, sql: str) -> tuple[tuple[str, ...], frozenset[str]]:
     """The statement types of ``sql`` ("SELECT", "CREATE", ...) and the ``$name`` parameters it uses; empty when it
     does not parse (execution says why)."""
+    parsed = _PARSED.get(sql)
+    if parsed is not None:
+        return parsed
     try:
         statements = cur.extract_statements(sql)
     except duckdb.Error:
-        return [], set()
-    return [statement.type.name for statement in statements], {
-        name for statement in statements for name in statement.named_parameters}
+        return (), frozenset()
+    parsed = (tuple(statement.type.name for statement in statements),
+              frozenset(name for statement in statements for name in statement.named_parameters))
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.pop(next(iter(_PARSED), sql), None)
+    _PARSED[sql] = parsed
+    return parsed
 
 
-def _bound(parameters: Mapping[str, Any] | None, names: set[str]) -> dict[str, Any] | None:
+def _bound(parameters: Mapping[str, Any] | None, names: frozenset[str]) -> dict[str, Any] | None:
     """The parameters the statement uses (DuckDB refuses values it has no placeholder for); None when none."""
     if not parameters or not names:
         return None
@@ -431,36 +334,3 @@ def _plan_nodes(rows: list[tuple]) -> list[dict]:
 def _invalid(error: EngineQueryError) -> QueryEstimate:
     return QueryEstimate(valid=False, error=error.message, position=error.position)
 
-
-def _translate(exc: Exception, sql: str, run: RunningQuery | None = None) -> EngineError:
-    """The one place DuckDB exceptions become engine errors (mid-stream they arrive wrapped by the Arrow reader)."""
-    text = str(exc)
-    if isinstance(exc, duckdb.InterruptException) or text.startswith("INTERRUPT Error"):
-        if run is not None and run.timed_out:
-            return QueryTimeout(run.timeout_s or 0)
-        return QueryCancelled("Query was cancelled")
-    message = text.split("\n\nLINE ")[0].strip()
-    if isinstance(exc, duckdb.OutOfMemoryException) or text.startswith("Out of Memory Error"):
-        return EngineQueryError(f"Query exceeded the memory limit: {message.splitlines()[0]}")
-    return EngineQueryError(message, position=_position(text, sql))
-
-
-def _position(text: str, sql: str) -> int | None:
-    """1-based offset from DuckDB's ``LINE n: <snippet>`` + caret, or from the name the error quotes."""
-    marker = re.search(r"LINE (\d+): (.*)\n( *)\^", text)
-    if marker and sql:
-        line_no = int(marker.group(1))
-        snippet = marker.group(2)
-        column = len(marker.group(3)) - len(f"LINE {line_no}: ")
-        lines = sql.split("\n")
-        if 1 <= line_no <= len(lines) and snippet.startswith("..."):
-            # DuckDB trims long lines around the error; find the shown part in the real line.
-            body = snippet[3:].removesuffix("...")
-            found = lines[line_no - 1].find(body)
-            column = found + column - 3 if found >= 0 else column
-        return line_col_to_position(sql, line_no, column + 1)
-    for pattern in _NAMED:
-        named = re.search(pattern, text)
-        if named and sql:
-            return position_of_name(sql, named.group(1))
-    return None

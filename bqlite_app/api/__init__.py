@@ -49,10 +49,11 @@ def create_api(core: Core) -> FastAPI:
     install_offline_docs(app)
     # Authentication is enforced here, once for every router, so no route can forget it; PUBLIC_ROUTES pass.
     signed_in = [Depends(require_user)]
-    for module in (system, auth, jobs, users, audit, datasets):
-        app.include_router(module.router, responses=FORBIDDEN_RESPONSE, dependencies=signed_in)
+    # The hot routes first: a request is matched against the routes in order.
     app.include_router(queries.router, responses={**FORBIDDEN_RESPONSE, **RATE_LIMITED_RESPONSE},
                        dependencies=[*signed_in, Depends(rate_limited("queries"))])
+    for module in (jobs, system, auth, users, audit, datasets):
+        app.include_router(module.router, responses=FORBIDDEN_RESPONSE, dependencies=signed_in)
     app.include_router(schemas.router, responses={**FORBIDDEN_RESPONSE, **RATE_LIMITED_RESPONSE},
                        dependencies=[*signed_in, Depends(rate_limited(_schema_group))])
     _public_routes_need_no_token_in_docs(app)

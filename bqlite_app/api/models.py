@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from bqlite_app.jobs.labels import KEY_PATTERN, MAX_LABELS, MAX_VALUE_CHARS, LabelError, check_labels
+from bqlite_app.jobs.models import JobPublic
+from bqlite_app.schemas.models import SchemaPublic, TableCreatedPublic
 
 # The longest a request may wait for a job (POST /queries `wait_ms`, GET /jobs/{id}/result `timeout_ms`).
 MAX_WAIT_MS = 60_000
@@ -66,29 +68,6 @@ class QueryAccepted(BaseModel):
                           "`GET /jobs/{id}/result` gives it.")
 
 
-class JobPublic(BaseModel):
-    job_id: str
-    kind: Literal["query", "load"] = "query"
-    sql: str
-    engine: str
-    status: Literal["queued", "running", "completed", "failed", "cancelled"]
-    priority: int
-    estimated_slots: int
-    max_execution_time: int
-    created_at: str
-    started_at: str | None
-    completed_at: str | None
-    execution_time_ms: int | None
-    rows_returned: int | None
-    bytes_processed: int | None
-    error: str | None
-    error_position: int | None = None
-    progress: float | None
-    queue_position: int | None
-    labels: dict[str, str]
-    user: str = "local"
-
-
 class JobList(BaseModel):
     jobs: list[JobPublic]
     total: int
@@ -115,6 +94,68 @@ class ResultPagePublic(BaseModel):
     next_offset: int | None = None
     execution_stats: ExecutionStats | None = None
     error: str | None = None
+
+
+# -- schemas ------------------------------------------------------------------------------------------------------
+
+
+class SchemaRegistered(BaseModel):
+    schema_id: str
+    message: str
+    table_name: str
+    database_name: str
+    field_count: int
+    version: int
+    fingerprint: str
+    created_at: str
+    shard_key: str | None
+
+
+class SchemaDiffPublic(BaseModel):
+    schema_id: str
+    message_type: str
+    current_version: int
+    next_version: int | None = Field(description="Null when the change is breaking.")
+    unchanged: bool
+    compatible: bool
+    breaking: list[str]
+    changes: list[str]
+    columns_added: list[str]
+    columns_changed: list[str]
+
+
+class SchemaList(BaseModel):
+    schemas: list[SchemaPublic]
+    total: int
+
+
+class TablesCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engines: list[str] = Field(default_factory=lambda: ["duckdb", "clickhouse"], min_length=1)
+    if_not_exists: bool = True
+    replace: bool = False
+
+
+class TablesCreated(BaseModel):
+    schema_id: str
+    results: dict[str, TableCreatedPublic]
+
+
+class EngineRows(BaseModel):
+    rows: int
+
+
+class IngestAnswer(BaseModel):
+    schema_id: str
+    rows_ingested: int
+    bytes: int
+    duration_ms: int
+    engines: dict[str, EngineRows]
+
+
+class MessageAnswer(BaseModel):
+    message: str
 
 
 class ErrorBody(BaseModel):

@@ -30,7 +30,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from bqlite_app.bigquery import per_core
 from bqlite_app.bigquery.errors import BigQueryError, invalid
 from bqlite_app.bigquery.resources import DEFAULT_LOCATION
-from bqlite_app.bigquery.schema import message_to_fields
+from bqlite_app.bigquery.schema_proto import message_to_fields
 from bqlite_app.datasets import ANON_DATASET as ANON_DATASET  # re-exported for the routes
 from bqlite_app.datasets import DATASET_NAME, MAX_NEW_NAME_CHARS, NEW_DATASET_NAME, engine_database
 from bqlite_app.db import busy_is_unavailable
@@ -58,23 +58,27 @@ def now_ms() -> int:
 
 # ---------------------------------------------------------------------------------------------------- names
 
+_NEW_ID_RULE = f"letters, digits and underscores, not starting with a digit, at most {MAX_ID_CHARS} characters"
+
+
 def check_dataset_id(dataset: str, *, creating: bool = False) -> str:
     """A dataset id from a URL or body, refused (400 ``invalid``) before it can reach SQL."""
-    pattern = NEW_DATASET_NAME if creating else DATASET_NAME
-    if not isinstance(dataset, str) or not pattern.fullmatch(dataset):
-        rule = (f"letters, digits and underscores, not starting with a digit, at most {MAX_ID_CHARS} characters"
-                if creating else "letters, digits and underscores, not starting with a digit")
-        raise invalid(f"Invalid dataset ID {_shown(dataset)}. Dataset IDs must be {rule}.", location="datasetId")
-    return dataset
+    if creating:
+        return _checked_id(dataset, NEW_DATASET_NAME, _NEW_ID_RULE, "Dataset", "datasetId")
+    return _checked_id(dataset, DATASET_NAME, "letters, digits and underscores, not starting with a digit", "Dataset",
+                       "datasetId")
 
 
 def check_table_id(table: str, *, creating: bool = False) -> str:
-    pattern = _CREATE_TABLE if creating else _LOOKUP_TABLE
-    if not isinstance(table, str) or not pattern.fullmatch(table):
-        rule = (f"letters, digits and underscores, not starting with a digit, at most {MAX_ID_CHARS} characters"
-                if creating else "letters, digits, underscores and dashes")
-        raise invalid(f"Invalid table ID {_shown(table)}. Table IDs must be {rule}.", location="tableId")
-    return table
+    if creating:
+        return _checked_id(table, _CREATE_TABLE, _NEW_ID_RULE, "Table", "tableId")
+    return _checked_id(table, _LOOKUP_TABLE, "letters, digits, underscores and dashes", "Table", "tableId")
+
+
+def _checked_id(value: str, pattern: re.Pattern[str], rule: str, kind: str, location: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise invalid(f"Invalid {kind.lower()} ID {_shown(value)}. {kind} IDs must be {rule}.", location=location)
+    return value
 
 
 def check_location(location: Any) -> str:

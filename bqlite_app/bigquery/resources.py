@@ -1,4 +1,5 @@
-"""Google's resource shapes for jobs (``bigquery#job``), built from our job records.
+"""Google's resource shapes for jobs (``bigquery#job``), built from our job records, and the pieces the dataset and
+table resources share.
 
 Times are epoch milliseconds as strings; states are PENDING, RUNNING and DONE; a failed job carries
 ``status.errorResult`` with a reason the client maps (``invalidQuery``, ``stopped``, ``timeout``...).
@@ -31,6 +32,16 @@ def epoch_ms(value: datetime | None) -> str | None:
 
 def etag(*parts: object) -> str:
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:22]
+
+
+def display_fields(labels: dict[str, str], friendly_name: str | None) -> dict[str, Any]:
+    """``labels`` and ``friendlyName`` of a dataset or table, each only when set, as BigQuery leaves them out."""
+    fields: dict[str, Any] = {}
+    if labels:
+        fields["labels"] = dict(labels)
+    if friendly_name is not None:
+        fields["friendlyName"] = friendly_name
+    return fields
 
 
 def state_of(job: Job) -> str:

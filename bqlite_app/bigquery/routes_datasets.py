@@ -23,7 +23,7 @@ from bqlite_app.bigquery.auth import CoreDep, UserDep
 from bqlite_app.bigquery.errors import BigQueryError, duplicate, invalid, not_found
 from bqlite_app.bigquery.paging import decode_page_token, encode_page_token
 from bqlite_app.bigquery.request import base_url, bounded_text, int_param, json_body
-from bqlite_app.bigquery.resources import etag
+from bqlite_app.bigquery.resources import display_fields, etag
 from bqlite_app.bigquery.responses import GoogleJSON
 from bqlite_app.core import Core
 from bqlite_app.datasets import ANON_DATASET, SAMPLE_DATASET, DatasetExists, is_reserved
@@ -73,20 +73,13 @@ async def get_dataset(project: str, dataset: str, request: Request, core: CoreDe
     return GoogleJSON(await run_in_threadpool(_get, core, user, project, dataset, base_url(request)))
 
 
-@router.patch("/projects/{project}/datasets/{dataset}")
-async def patch_dataset(project: str, dataset: str, request: Request, core: CoreDep, user: UserDep) -> GoogleJSON:
+@router.api_route("/projects/{project}/datasets/{dataset}", methods=["PATCH", "PUT"])
+async def change_dataset(project: str, dataset: str, request: Request, core: CoreDep, user: UserDep) -> GoogleJSON:
+    """datasets.patch (PATCH) merges the body into the dataset; datasets.update (PUT) replaces what it can hold."""
     body = await json_body(request)
     if_match = request.headers.get("if-match")
     return GoogleJSON(await run_in_threadpool(_change, core, user, project, dataset, body, if_match,
-                                              base_url(request), False))
-
-
-@router.put("/projects/{project}/datasets/{dataset}")
-async def update_dataset(project: str, dataset: str, request: Request, core: CoreDep, user: UserDep) -> GoogleJSON:
-    body = await json_body(request)
-    if_match = request.headers.get("if-match")
-    return GoogleJSON(await run_in_threadpool(_change, core, user, project, dataset, body, if_match,
-                                              base_url(request), True))
+                                              base_url(request), request.method == "PUT"))
 
 
 @router.delete("/projects/{project}/datasets/{dataset}")
@@ -265,17 +258,13 @@ def dataset_resource(core: Core, project: str, row: cat.BigQueryDataset, base: s
 
 
 def _list_item(project: str, row: cat.BigQueryDataset) -> dict[str, Any]:
-    item: dict[str, Any] = {
+    return {
         "kind": "bigquery#dataset",
         "id": f"{project}:{row.dataset_id}",
         "datasetReference": {"projectId": project, "datasetId": row.dataset_id},
         "location": row.location,
+        **display_fields(row.labels, row.friendly_name),
     }
-    if row.labels:
-        item["labels"] = dict(row.labels)
-    if row.friendly_name is not None:
-        item["friendlyName"] = row.friendly_name
-    return item
 
 
 def _access(core: Core, dataset: str) -> list[dict[str, str]]:

@@ -19,7 +19,7 @@ from bqlite_app.bigquery.request import base_url, int_param, json_body, object_f
 from bqlite_app.bigquery.resources import job_reference, job_resource
 from bqlite_app.bigquery.responses import GoogleJSON
 from bqlite_app.bigquery.rows import arrow_to_rows
-from bqlite_app.bigquery.schema import arrow_to_fields
+from bqlite_app.bigquery.schema_arrow import arrow_to_fields
 from bqlite_app.errors import JobAlreadyFinished
 from bqlite_app.jobs.models import Job, JobStatus
 

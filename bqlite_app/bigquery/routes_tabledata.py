@@ -22,12 +22,13 @@ from bqlite_app.access.principal import Principal
 from bqlite_app.bigquery import catalog as cat
 from bqlite_app.bigquery.auth import CoreDep, UserDep
 from bqlite_app.bigquery.errors import invalid
+from bqlite_app.bigquery.json_rows import json_rows_to_arrow
 from bqlite_app.bigquery.paging import DEFAULT_PAGE_ROWS, MAX_PAGE_ROWS, decode_page_token, encode_page_token
 from bqlite_app.bigquery.request import int_param, json_body
 from bqlite_app.bigquery.resources import etag
 from bqlite_app.bigquery.responses import GoogleJSON
-from bqlite_app.bigquery.rows import arrow_to_rows, json_rows_to_arrow
-from bqlite_app.bigquery.schema import arrow_to_fields, fields_to_arrow
+from bqlite_app.bigquery.rows import arrow_to_rows
+from bqlite_app.bigquery.schema_arrow import arrow_to_fields, fields_to_arrow
 from bqlite_app.bigquery.tables import FoundTable, TableRef, check_anon_table, find_table, flag, refuse_default
 from bqlite_app.core import Core
 from bqlite_app.datasets import engine_database

@@ -20,10 +20,11 @@ from bqlite_app.bigquery.auth import CoreDep, UserDep
 from bqlite_app.bigquery.errors import BigQueryError, duplicate, invalid
 from bqlite_app.bigquery.paging import decode_page_token, encode_page_token
 from bqlite_app.bigquery.request import base_url, bounded_text, int_param, json_body
-from bqlite_app.bigquery.resources import epoch_ms, etag
+from bqlite_app.bigquery.resources import display_fields, epoch_ms, etag
 from bqlite_app.bigquery.responses import GoogleJSON
 from bqlite_app.bigquery.routes_datasets import merge_labels, require_dataset
-from bqlite_app.bigquery.schema import arrow_to_fields, fields_to_columns, normalize_fields
+from bqlite_app.bigquery.schema import fields_to_columns, normalize_fields
+from bqlite_app.bigquery.schema_arrow import arrow_to_fields
 from bqlite_app.bigquery.tables import (
     FoundTable,
     TableRef,
@@ -71,20 +72,14 @@ async def get_table(project: str, dataset: str, table: str, request: Request, co
     return GoogleJSON(await run_in_threadpool(_get, core, user, TableRef(project, dataset, table), base_url(request)))
 
 
-@router.patch("/projects/{project}/datasets/{dataset}/tables/{table}")
-async def patch_table(project: str, dataset: str, table: str, request: Request, core: CoreDep,
-                      user: UserDep) -> GoogleJSON:
-    body = await json_body(request)
-    return GoogleJSON(await run_in_threadpool(_change, core, user, TableRef(project, dataset, table), body,
-                                              request.headers.get("if-match"), base_url(request), False))
-
-
-@router.put("/projects/{project}/datasets/{dataset}/tables/{table}")
-async def update_table(project: str, dataset: str, table: str, request: Request, core: CoreDep,
+@router.api_route("/projects/{project}/datasets/{dataset}/tables/{table}", methods=["PATCH", "PUT"])
+async def change_table(project: str, dataset: str, table: str, request: Request, core: CoreDep,
                        user: UserDep) -> GoogleJSON:
+    """tables.patch (PATCH) merges the body into the table; tables.update (PUT) replaces what it can hold."""
     body = await json_body(request)
     return GoogleJSON(await run_in_threadpool(_change, core, user, TableRef(project, dataset, table), body,
-                                              request.headers.get("if-match"), base_url(request), True))
+                                              request.headers.get("if-match"), base_url(request),
+                                              request.method == "PUT"))
 
 
 @router.delete("/projects/{project}/datasets/{dataset}/tables/{table}")
@@ -158,11 +153,8 @@ def _list(core: Core, user: Principal, project: str, dataset: str, offset: int, 
             "tableReference": {"projectId": project, "datasetId": dataset, "tableId": name},
             "type": "VIEW" if is_view else "TABLE",
             "creationTime": str(row.created_ms),
+            **display_fields(row.labels, row.friendly_name),
         }
-        if row.labels:
-            item["labels"] = dict(row.labels)
-        if row.friendly_name is not None:
-            item["friendlyName"] = row.friendly_name
         if row.expiration_ms is not None:
             item["expirationTime"] = row.expiration_ms
         if is_view:

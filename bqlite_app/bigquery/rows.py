@@ -1,4 +1,4 @@
-"""Rows in BigQuery's JSON shapes.
+"""Arrow -> rows in BigQuery's JSON shape.
 
 ``arrow_to_rows``: Arrow -> the ``rows`` of tabledata.list / getQueryResults (``{"f": [{"v": ...}]}``), every value
 as google-cloud-bigquery's ``_helpers.CellDataParser`` reads it:
@@ -15,41 +15,28 @@ as google-cloud-bigquery's ``_helpers.CellDataParser`` reads it:
 It is the hot path of getQueryResults and tabledata.list, so each column is converted whole with pyarrow.compute
 (cast to string, regex clean-up) and only the final nesting into dicts is Python. The values follow the BigQuery
 ``fields`` when given (a table's declared schema, e.g. DATETIME stored by ClickHouse as a UTC DateTime64, or TIME
-read back from ClickHouse as text), else ``schema.arrow_to_fields`` of the data.
+read back from ClickHouse as text), else ``schema_arrow.arrow_to_fields`` of the data.
 
-``json_rows_to_arrow``: insertAll / NDJSON rows -> Arrow for a target schema, with per-row errors (BigQuery's
-``insertErrors``: reason ``invalid``, a message naming the field). Accepts what BigQuery accepts: numbers as JSON
-numbers or strings, BYTES as base64, TIMESTAMP as ``YYYY-MM-DD[ T]HH:MM:SS[.f][zone]`` or epoch seconds, REPEATED
-null as empty, field names in any case. NUMERIC values with more fraction digits than the column keeps are rounded
-half away from zero, as BigQuery's CAST does; too many integer digits is an error.
+The other way, insertAll / NDJSON rows -> Arrow, is ``json_rows``.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import datetime as dt
 import decimal
 import gc
-import json
-import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bqlite_app.bigquery.schema import TYPE_KEY, arrow_to_fields
+from bqlite_app.bigquery.schema_arrow import arrow_to_fields, is_list_type
 
 Cells = Callable[[pa.Array], list[Any]]
-RowError = tuple[int, str, str]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US_PER = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 1}
 
-
-# ---------------------------------------------------------------------------------------------- Arrow -> f/v rows
 
 def arrow_to_rows(data: pa.Table | pa.RecordBatch, *, int64_timestamps: bool = True,
                   fields: Sequence[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -101,8 +88,8 @@ def _cells(field: Mapping[str, Any], arrow: pa.DataType, int64_timestamps: bool)
 
 
 def _is_list(arrow: pa.DataType) -> bool:
-    return (pa.types.is_list(arrow) or pa.types.is_large_list(arrow) or pa.types.is_fixed_size_list(arrow)
-            or pa.types.is_list_view(arrow) or pa.types.is_large_list_view(arrow) or pa.types.is_map(arrow))
+    """A list, or a map (its entries are a REPEATED RECORD of key/value)."""
+    return is_list_type(arrow) or pa.types.is_map(arrow)
 
 
 def _item_type(arrow: pa.DataType) -> pa.DataType:
@@ -307,381 +294,3 @@ def _interval_text(months: int, days: int, micros: int) -> str:
     hours, minute = divmod(minutes, 60)
     text = f"{calendar_sign}{years}-{month} {days} {time_sign}{hours}:{minute}:{second}"
     return f"{text}.{fraction:06d}" if fraction else text
-
-
-# ---------------------------------------------------------------------------------------------- JSON rows -> Arrow
-
-class _Bad(Exception):
-    """One value that does not fit its field; the message names the field."""
-
-
-Parse = Callable[[Any, str, list[str]], Any]
-
-
-def json_rows_to_arrow(rows: Sequence[Any], schema: pa.Schema, *, ignore_unknown_values: bool = False,
-                       ) -> tuple[pa.Table, list[RowError]]:
-    """insertAll / NDJSON rows (one JSON object each) -> an Arrow table of ``schema`` holding the rows that convert,
-    in order, and ``(row index, "invalid", message)`` for each problem of the others. Unknown fields are problems
-    unless ``ignore_unknown_values`` (then they are dropped)."""
-    parsers = [(field.name, _parser(field.type, field.metadata, field.nullable, ignore_unknown_values))
-               for field in schema]
-    lookup = _names([name for name, _ in parsers])
-    good: list[list[Any]] = [[] for _ in parsers]
-    errors: list[RowError] = []
-    for index, row in enumerate(rows):
-        problems: list[str] = []
-        values = _struct_values(row, "", parsers, lookup, problems, ignore_unknown_values)
-        if problems:
-            errors.extend((index, "invalid", message) for message in problems)
-            continue
-        for column, value in zip(good, values, strict=True):
-            column.append(value)
-    arrays = [pa.array(column, type=field.type) for column, field in zip(good, schema, strict=True)]
-    return pa.Table.from_arrays(arrays, schema=schema), errors
-
-
-def _names(names: list[str]) -> dict[str, int]:
-    # BigQuery column names are case-insensitive, and so is insertAll's matching of JSON keys to them.
-    return {name.lower(): index for index, name in enumerate(names)}
-
-
-def _struct_values(value: Any, path: str, parsers: list[tuple[str, Parse]], lookup: dict[str, int],
-                   problems: list[str], ignore_unknown: bool) -> list[Any]:
-    values: list[Any] = [_MISSING] * len(parsers)
-    if not isinstance(value, Mapping):
-        problems.append(f"{path or 'row'}: expected a JSON object, got {_shown(value)}")
-        return values
-    for key, item in value.items():
-        index = lookup.get(str(key).lower())
-        where = f"{path}.{key}" if path else str(key)
-        if index is None:
-            if not ignore_unknown:
-                problems.append(f"no such field: {where}.")
-            continue
-        if values[index] is not _MISSING:
-            problems.append(f"{where}: field given twice (names are case-insensitive)")
-            continue
-        values[index] = item
-    for index, (name, parse) in enumerate(parsers):
-        item = values[index]
-        values[index] = parse(None if item is _MISSING else item, f"{path}.{name}" if path else name, problems)
-    return values
-
-
-_MISSING = object()
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _parser(arrow: pa.DataType, metadata: Mapping[bytes, bytes] | None, nullable: bool,
-            ignore_unknown: bool) -> Parse:
-    """A parser for one field: checks nulls, then the value."""
-    if pa.types.is_dictionary(arrow):
-        arrow = arrow.value_type
-    if _is_list(arrow) and not pa.types.is_map(arrow):
-        item = _parser(arrow.value_type, metadata, True, ignore_unknown)
-        return _list_parser(item)
-    value_parser = _value_parser(arrow, metadata, ignore_unknown)
-
-    def parse(value: Any, path: str, problems: list[str]) -> Any:
-        if value is None:
-            if not nullable:
-                problems.append(f"Missing required field: {path}.")
-            return None
-        try:
-            return value_parser(value, path, problems)
-        except _Bad as bad:
-            problems.append(f"{path}: {bad}")
-            return None
-    return parse
-
-
-def _list_parser(item: Parse) -> Parse:
-    def parse(value: Any, path: str, problems: list[str]) -> Any:
-        if value is None:
-            return []    # a null REPEATED field is an empty array in BigQuery
-        if not isinstance(value, list):
-            problems.append(f"{path}: expected an array for a repeated field, got {_shown(value)}")
-            return []
-        out = []
-        for index, element in enumerate(value):
-            where = f"{path}[{index}]"
-            if element is None:
-                problems.append(f"{where}: an array cannot hold a null element")
-                continue
-            out.append(item(element, where, problems))
-        return out
-    return parse
-
-
-def _value_parser(arrow: pa.DataType, metadata: Mapping[bytes, bytes] | None, ignore_unknown: bool,
-                  ) -> Callable[[Any, str, list[str]], Any]:
-    marked = (metadata or {}).get(TYPE_KEY, b"").decode()
-    if pa.types.is_struct(arrow):
-        fields = [arrow.field(i) for i in range(arrow.num_fields)]
-        parsers = [(f.name, _parser(f.type, f.metadata, f.nullable, ignore_unknown)) for f in fields]
-        lookup = _names([f.name for f in fields])
-
-        def struct(value: Any, path: str, problems: list[str]) -> Any:
-            if not isinstance(value, Mapping):
-                raise _Bad(f"expected a JSON object for a RECORD, got {_shown(value)}")
-            values = _struct_values(value, path, parsers, lookup, problems, ignore_unknown)
-            return dict(zip([name for name, _ in parsers], values, strict=True))
-        return struct
-    if pa.types.is_map(arrow):
-        key = _parser(arrow.key_type, None, False, ignore_unknown)
-        item = _parser(arrow.item_type, None, True, ignore_unknown)
-
-        def mapping(value: Any, path: str, problems: list[str]) -> Any:
-            # a JSON object, or BigQuery's REPEATED RECORD of {"key", "value"}
-            pairs = list(value.items()) if isinstance(value, Mapping) else None
-            if isinstance(value, list) and all(isinstance(e, Mapping) for e in value):
-                pairs = [(e.get("key"), e.get("value")) for e in value]
-            if pairs is None:
-                raise _Bad(f"expected an object or an array of key/value records, got {_shown(value)}")
-            return [(key(k, f"{path}.key", problems), item(v, f"{path}.value", problems)) for k, v in pairs]
-        return mapping
-    scalar = _scalar_parser(arrow, marked)
-    return lambda value, path, problems: scalar(value)
-
-
-def _scalar_parser(arrow: pa.DataType, marked: str) -> Callable[[Any], Any]:
-    if pa.types.is_boolean(arrow):
-        return _bool
-    if pa.types.is_integer(arrow):
-        info = _int_range(arrow)
-        return lambda value: _integer(value, *info)
-    if pa.types.is_floating(arrow):
-        return _float
-    if pa.types.is_decimal(arrow):
-        return lambda value: _decimal(value, arrow.precision, arrow.scale)
-    if pa.types.is_timestamp(arrow):
-        return _timestamp if arrow.tz is not None else _datetime
-    if pa.types.is_date(arrow):
-        return _date
-    if pa.types.is_time(arrow):
-        return _time
-    if pa.types.is_duration(arrow):
-        return _interval
-    if pa.types.is_binary(arrow) or pa.types.is_large_binary(arrow) or pa.types.is_fixed_size_binary(arrow):
-        return _bytes
-    if marked == "JSON":
-        return _json
-    if marked == "GEOGRAPHY":
-        return _geography
-    return _string
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise _Bad(f"cannot convert {_shown(value)} to BOOLEAN")
-
-
-def _int_range(arrow: pa.DataType) -> tuple[int, int]:
-    bits = arrow.bit_width
-    if pa.types.is_unsigned_integer(arrow):
-        return 0, 2 ** bits - 1
-    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-
-
-_INT_TEXT = re.compile(r"[+-]?\d{1,40}")
-
-
-def _integer(value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool):
-        raise _Bad(f"cannot convert {_shown(value)} to INTEGER")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
-        number = int(value.strip())
-    else:
-        raise _Bad(f"cannot convert {_shown(value)} to INTEGER")
-    if not low <= number <= high:
-        raise _Bad(f"{number} is out of range for this INTEGER column ({low}..{high})")
-    return number
-
-
-_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity)|nan", re.IGNORECASE)
-
-
-def _float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise _Bad(f"cannot convert {_shown(value)} to FLOAT")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
-        return float(value.strip())
-    raise _Bad(f"cannot convert {_shown(value)} to FLOAT")
-
-
-_DECIMAL_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,4})?")
-
-
-def _decimal(value: Any, precision: int, scale: int) -> decimal.Decimal:
-    if isinstance(value, bool):
-        raise _Bad(f"cannot convert {_shown(value)} to NUMERIC")
-    if isinstance(value, int):
-        number = decimal.Decimal(value)
-    elif isinstance(value, float) and math.isfinite(value):
-        number = decimal.Decimal(repr(value))
-    elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value.strip()):
-        number = decimal.Decimal(value.strip())
-    else:
-        raise _Bad(f"cannot convert {_shown(value)} to NUMERIC")
-    context = decimal.Context(prec=precision + 40)
-    rounded = number.quantize(decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP, context=context)
-    if rounded.adjusted() >= precision - scale:
-        raise _Bad(f"{_shown(value)} is out of range: at most {precision - scale} digits before the point")
-    return rounded
-
-
-_TIMESTAMP_TEXT = re.compile(
-    r"(\d{4})-(\d{1,2})-(\d{1,2})"
-    r"(?:[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,12}))?)?)?"
-    r"\s*(Z|z|UTC|[+-]\d{1,2}(?::?\d{2})?)?")
-
-
-def _parse_datetime(text: str, *, zoned: bool) -> dt.datetime:
-    match = _TIMESTAMP_TEXT.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(text)
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    micros = int((fraction or "0")[:6].ljust(6, "0"))
-    value = dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micros)
-    if zone is None:
-        return value.replace(tzinfo=dt.UTC) if zoned else value
-    if not zoned:
-        raise ValueError("a DATETIME has no time zone")
-    if zone.upper() in ("Z", "UTC"):
-        return value.replace(tzinfo=dt.UTC)
-    sign = -1 if zone[0] == "-" else 1
-    digits = zone[1:].replace(":", "")
-    hours, minutes = (int(digits[:-2]), int(digits[-2:])) if len(digits) > 2 else (int(digits), 0)
-    return value.replace(tzinfo=dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes)))
-
-
-def _exact_micros(value: dt.datetime) -> int:
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-_MIN_MICROS = _exact_micros(dt.datetime(1, 1, 1, tzinfo=dt.UTC))
-_MAX_MICROS = _exact_micros(dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC))
-
-
-def _timestamp(value: Any) -> int:
-    if isinstance(value, bool):
-        raise _Bad(f"cannot convert {_shown(value)} to TIMESTAMP")
-    if isinstance(value, int | float) and math.isfinite(value):
-        micros = round(value * 1_000_000)          # epoch seconds, as BigQuery takes a JSON number
-    elif isinstance(value, str):
-        try:
-            micros = _exact_micros(_parse_datetime(value, zoned=True))
-        except ValueError:
-            raise _Bad(f"cannot convert {_shown(value)} to TIMESTAMP (expected YYYY-MM-DD HH:MM:SS[.ffffff]"
-                       "[zone] or epoch seconds)") from None
-    else:
-        raise _Bad(f"cannot convert {_shown(value)} to TIMESTAMP")
-    if not _MIN_MICROS <= micros <= _MAX_MICROS:
-        raise _Bad(f"{_shown(value)} is outside 0001-01-01 .. 9999-12-31")
-    return micros
-
-
-def _datetime(value: Any) -> int:
-    if not isinstance(value, str):
-        raise _Bad(f"cannot convert {_shown(value)} to DATETIME")
-    try:
-        parsed = _parse_datetime(value, zoned=False)
-    except ValueError:
-        raise _Bad(f"cannot convert {_shown(value)} to DATETIME (expected YYYY-MM-DD[T]HH:MM:SS[.ffffff], no "
-                   "zone)") from None
-    return _exact_micros(parsed.replace(tzinfo=dt.UTC))
-
-
-_DATE_TEXT = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-
-
-def _date(value: Any) -> dt.date:
-    match = _DATE_TEXT.fullmatch(value.strip()) if isinstance(value, str) else None
-    try:
-        if match is None:
-            raise ValueError(value)
-        return dt.date(*(int(part) for part in match.groups()))
-    except ValueError:
-        raise _Bad(f"cannot convert {_shown(value)} to DATE (expected YYYY-MM-DD)") from None
-
-
-_TIME_TEXT = re.compile(r"(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,12}))?)?")
-
-
-def _time(value: Any) -> dt.time:
-    match = _TIME_TEXT.fullmatch(value.strip()) if isinstance(value, str) else None
-    try:
-        if match is None:
-            raise ValueError(value)
-        hour, minute, second, fraction = match.groups()
-        return dt.time(int(hour), int(minute), int(second or 0), int((fraction or "0")[:6].ljust(6, "0")))
-    except ValueError:
-        raise _Bad(f"cannot convert {_shown(value)} to TIME (expected HH:MM:SS[.ffffff])") from None
-
-
-_INTERVAL_TEXT = re.compile(r"(-?)(\d+)-(\d+) (-?\d+) (-?)(\d+):(\d+):(\d+)(?:\.(\d{1,9}))?")
-
-
-def _interval(value: Any) -> int:
-    """An INTERVAL in BigQuery's canonical form, as microseconds: months cannot be stored in a duration."""
-    match = _INTERVAL_TEXT.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        raise _Bad(f"cannot convert {_shown(value)} to INTERVAL (expected Y-M D H:M:S[.F])")
-    _, years, months, days, sign, hours, minutes, seconds, fraction = match.groups()
-    if int(years) or int(months):
-        raise _Bad(f"{_shown(value)}: intervals with years or months cannot be stored here")
-    micros = ((int(hours) * 60 + int(minutes)) * 60 + int(seconds)) * 1_000_000
-    micros += int((fraction or "0")[:6].ljust(6, "0"))
-    return int(days) * 86_400_000_000 + (-micros if sign else micros)
-
-
-def _bytes(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            pass
-    raise _Bad(f"cannot convert {_shown(value)} to BYTES (expected base64 text)")
-
-
-def _string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value) if isinstance(value, float) else str(value)
-    raise _Bad(f"cannot convert {_shown(value)} to STRING")
-
-
-def _json(value: Any) -> str:
-    """A JSON column takes any JSON value; a string is JSON text (the client sends ``json.dumps`` of the value)."""
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-        except ValueError:
-            raise _Bad(f"{_shown(value)} is not valid JSON text") from None
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _geography(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _Bad(f"cannot convert {_shown(value)} to GEOGRAPHY (expected WKT text)")
-    return value

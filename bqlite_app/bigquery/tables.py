@@ -15,7 +15,7 @@ from bqlite_app.access.principal import Principal
 from bqlite_app.bigquery import catalog as cat
 from bqlite_app.bigquery.errors import invalid, not_found
 from bqlite_app.bigquery.routes_datasets import require_dataset
-from bqlite_app.bigquery.schema import arrow_to_fields
+from bqlite_app.bigquery.schema_arrow import arrow_to_fields
 from bqlite_app.core import Core
 from bqlite_app.datasets import SAMPLE_DATASET
 

@@ -12,7 +12,8 @@ from bqlite_app.components.controls import labelled_select
 from bqlite_app.components.widgets import error_callout
 from bqlite_app.humanize import human_bytes
 from bqlite_app.settings import get_settings
-from bqlite_app.state.loads import DISPOSITIONS, FORMATS, HEADERS, NEW_DATASET, UPLOAD_ID, LoadState, SchemaRow
+from bqlite_app.state.load_form import DISPOSITIONS, FORMATS, HEADERS, NEW_DATASET, UPLOAD_ID, SchemaRow
+from bqlite_app.state.loads import LoadState
 from bqlite_app.state.workspace import ENGINES
 
 S = LoadState

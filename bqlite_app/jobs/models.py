@@ -1,4 +1,4 @@
-"""Job records: the SQLModel table and the status vocabulary."""
+"""Job records: the SQLModel table, the status vocabulary, and the public shape of a job (``JobPublic``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
@@ -67,30 +68,47 @@ class Job(JobBase, table=True):
     # False for jobs whose work lives in memory (``jobs.work.JobHooks``): they cannot be resumed after a restart.
     resumable: bool = True
 
-    def as_public(self, *, progress: float | None = None, queue_position: int | None = None) -> dict[str, Any]:
-        """The docs/api.md job shape (timestamps are made timezone-aware: SQLite drops the offset)."""
-        return {
-            "job_id": self.job_id,
-            "kind": str(self.kind),
-            "sql": valid_text(self.sql),
-            "engine": self.engine,
-            "status": str(self.status),
-            "priority": self.priority,
-            "estimated_slots": self.estimated_slots,
-            "max_execution_time": self.max_execution_time,
-            "created_at": iso_utc(self.created_at),
-            "started_at": iso_utc(self.started_at),
-            "completed_at": iso_utc(self.completed_at),
-            "execution_time_ms": self.execution_time_ms,
-            "rows_returned": self.rows_returned,
-            "bytes_processed": self.bytes_processed,
-            "error": self.error,
-            "error_position": self.error_position,
-            "progress": progress,
-            "queue_position": queue_position,
-            "labels": {valid_text(k): valid_text(v) for k, v in (self.labels or {}).items()},
-            "user": self.user,
-        }
+
+class JobPublic(BaseModel):
+    """A job as every face shows it (docs/api.md, "Queries and jobs"): the REST answer, and what the UI reads.
+
+    Timestamps are ISO strings with the UTC offset (SQLite drops it), and ``progress`` and ``queue_position`` come
+    from the scheduler, not the stored row. Built with ``of``.
+    """
+
+    job_id: str
+    kind: JobKind = JobKind.QUERY
+    sql: str
+    engine: str
+    status: JobStatus
+    priority: int
+    estimated_slots: int
+    max_execution_time: int
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    execution_time_ms: int | None
+    rows_returned: int | None
+    bytes_processed: int | None
+    error: str | None
+    error_position: int | None = None
+    progress: float | None
+    queue_position: int | None
+    labels: dict[str, str]
+    user: str = "local"
+
+    @classmethod
+    def of(cls, job: Job, *, progress: float | None = None, queue_position: int | None = None) -> JobPublic:
+        # model_construct: every value here is already of its type, and a job list builds one per row.
+        return cls.model_construct(
+            job_id=job.job_id, kind=JobKind(job.kind), sql=valid_text(job.sql), engine=job.engine,
+            status=JobStatus(job.status), priority=job.priority, estimated_slots=job.estimated_slots,
+            max_execution_time=job.max_execution_time, created_at=iso_utc(job.created_at),
+            started_at=iso_utc(job.started_at), completed_at=iso_utc(job.completed_at),
+            execution_time_ms=job.execution_time_ms, rows_returned=job.rows_returned,
+            bytes_processed=job.bytes_processed, error=job.error, error_position=job.error_position,
+            progress=progress, queue_position=queue_position,
+            labels={valid_text(k): valid_text(v) for k, v in (job.labels or {}).items()}, user=job.user)
 
 
 def valid_text(text: str) -> str:

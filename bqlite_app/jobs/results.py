@@ -1,9 +1,10 @@
-"""Query results on disk: one Arrow IPC *file* per job, paged by memory map, exported as a stream.
+"""Query results: one Arrow IPC *file* per job, paged by memory map, exported as a stream; small ones in SQLite.
 
 Why IPC files: the footer indexes every record batch, so a page touches only the batches it overlaps and a
 memory map makes that zero-copy. Writes stream batch by batch into a temp file that is renamed into place, so a
-reader sees either no result or a whole one. Small results also stay in an in-memory LRU/TTL cache, so the hot
-path (``SELECT 1`` then fetch) never goes back to disk.
+reader sees either no result or a whole one. A result that ends within ``SmallResults.max_bytes`` is kept in the
+job database instead (``small_results``), one INSERT rather than a file. Recent small results also stay in an
+in-memory LRU/TTL cache (``result_cache``), so the hot path (``SELECT 1`` then fetch) never goes back to disk.
 
 Files are not fsync'ed: a result is a re-creatable artifact, and a file torn by a power cut (or truncated or damaged
 by anything else) is reported as ``ResultNotAvailable`` like an expired one, wherever the damage shows: opening the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -29,7 +31,9 @@ import pyarrow as pa
 
 from bqlite_app.errors import ResultNotAvailable, ValidationFailed
 from bqlite_app.jobs.exports import EXPORT_FORMATS, ExportFormat, stream_export
-from bqlite_app.jobs.storable import conform, storable_schema
+from bqlite_app.jobs.result_cache import CacheStats, ResultCache
+from bqlite_app.jobs.small_results import SmallResults
+from bqlite_app.jobs.storable import StoredBatches
 
 __all__ = ["EXPORT_FORMATS", "CacheStats", "ExportFormat", "ResultInfo", "ResultStore"]
 
@@ -47,16 +51,8 @@ _MAX_META_ENTRIES = 4096
 @dataclass(frozen=True)
 class ResultInfo:
     rows: int
-    bytes: int          # size of the IPC file on disk
+    bytes: int          # size of the stored result: its IPC file, or its IPC stream in ``small_results``
     schema: pa.Schema
-
-
-@dataclass(frozen=True)
-class CacheStats:
-    entries: int
-    bytes: int
-    hits: int
-    misses: int
 
 
 @dataclass(frozen=True)
@@ -65,11 +61,9 @@ class _Meta:
     starts: tuple[int, ...]     # first row of each batch, then the total: len == num_batches + 1
 
 
-@dataclass
-class _Entry:
-    table: pa.Table
-    nbytes: int
-    expires_at: float
+def _stored_meta(stream: StoredBatches, stored_bytes: int) -> _Meta:
+    assert stream.schema is not None
+    return _Meta(ResultInfo(rows=stream.starts[-1], bytes=stored_bytes, schema=stream.schema), tuple(stream.starts))
 
 
 class ResultStore:
@@ -83,21 +77,21 @@ class ResultStore:
         cache_max_bytes: int = 256 * 1024**2,
         cache_entry_max_bytes: int = 8 * 1024**2,
         clock: Callable[[], float] = time.monotonic,
+        small: SmallResults | None = None,
     ) -> None:
+        """Without ``small`` every result gets a file."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._ttl = cache_ttl_s
-        self._max_bytes = cache_max_bytes
-        self._entry_max = min(cache_entry_max_bytes, cache_max_bytes)
-        self._clock = clock
+        self._cache = ResultCache(ttl_s=cache_ttl_s, max_bytes=cache_max_bytes,
+                                  entry_max_bytes=cache_entry_max_bytes, clock=clock)
+        self._small = small
         self._lock = threading.Lock()
-        self._tables: OrderedDict[str, _Entry] = OrderedDict()
-        self._next_purge = 0.0
-        self._table_bytes = 0
         self._meta: OrderedDict[str, _Meta] = OrderedDict()
         self._active_tmp: set[Path] = set()
-        self._hits = 0
-        self._misses = 0
+
+    def close(self) -> None:
+        if self._small is not None:
+            self._small.close()
 
     # -- paths ------------------------------------------------------------------------------------------------
 
@@ -121,81 +115,86 @@ class ResultStore:
         schema. ``on_batch(rows_so_far)`` runs after every batch; if it (or the iterator) raises, the partial file
         is removed, the iterator is closed and the exception propagates, so a cancel can be signalled from there.
         Dictionary-encoded columns are stored decoded: IPC files cannot hold a different dictionary per batch.
+        A result that ends within the small store's limit goes there instead of a file.
         """
         final = self.path(job_id)
-        tmp = self.root / f"{job_id}.{uuid.uuid4().hex[:12]}{_TMP_SUFFIX}"
         known_schema = getattr(batches, "schema", None)  # pa.Table / RecordBatchReader know it even when empty
-        source = iter(batches.to_batches() if isinstance(batches, pa.Table) else batches)
+        stream = StoredBatches(iter(batches.to_batches() if isinstance(batches, pa.Table) else batches), known_schema,
+                         on_batch)
+        try:
+            head = stream.take(self._small.max_bytes) if self._small is not None else []
+            if stream.exhausted:
+                return self._write_small(job_id, final, stream, head)
+            return self._write_file(job_id, final, stream, itertools.chain(head, stream))
+        except BaseException:
+            stream.close()
+            raise
+
+    def _write_small(self, job_id: str, final: Path, stream: StoredBatches, head: list[pa.RecordBatch]) -> ResultInfo:
+        assert self._small is not None and stream.schema is not None
+        table = pa.Table.from_batches([batch for batch in head if batch.num_rows], schema=stream.schema)
+        size = self._small.put(job_id, table)
+        final.unlink(missing_ok=True)   # an earlier result of this id, written as a file
+        return self._remember(job_id, _stored_meta(stream, size), table)
+
+    def _write_file(self, job_id: str, final: Path, stream: StoredBatches, batches: Iterable[pa.RecordBatch],
+                    ) -> ResultInfo:
+        tmp = self.root / f"{job_id}.{uuid.uuid4().hex[:12]}{_TMP_SUFFIX}"
+        # Batches are kept only while they add up to a cacheable size, so memory stays bounded for any result.
+        keep: list[pa.RecordBatch] | None = [] if self._cache.entry_max_bytes > 0 else None
+        kept_bytes = 0
         with self._lock:
             self._active_tmp.add(tmp)
         try:
-            keep, starts, schema, size = self._write_file(tmp, source, known_schema, on_batch)
+            with pa.OSFile(str(tmp), "wb") as sink:
+                writer: pa.ipc.RecordBatchFileWriter | None = None
+                try:
+                    for batch in batches:
+                        if writer is None:
+                            writer = pa.ipc.new_file(sink, stream.schema)
+                        if not batch.num_rows:
+                            continue
+                        writer.write_batch(batch)
+                        if keep is not None:
+                            kept_bytes += batch.get_total_buffer_size()
+                            if kept_bytes <= self._cache.entry_max_bytes:
+                                keep.append(batch)
+                            else:
+                                keep = None
+                    if writer is None:
+                        writer = pa.ipc.new_file(sink, stream.schema)
+                finally:
+                    if writer is not None:
+                        writer.close()
+                size = sink.tell()  # the file's size, without a stat() after the rename
             os.replace(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
-            close = getattr(source, "close", None)
-            if close is not None:
-                # Stops the engine's generator (its finally releases the cursor); never mask the first error.
-                with contextlib.suppress(Exception):
-                    close()
             raise
         finally:
             with self._lock:
                 self._active_tmp.discard(tmp)
-        info = ResultInfo(rows=starts[-1], bytes=size, schema=schema)
-        self._forget(job_id)
-        self._remember_meta(job_id, _Meta(info, tuple(starts)))
-        if keep is not None:
-            self._cache_put(job_id, pa.Table.from_batches(keep, schema=schema))
-        return info
+        if self._small is not None:
+            self._small.delete(job_id)  # an earlier result of this id, kept as a small one
+        assert stream.schema is not None
+        table = pa.Table.from_batches(keep, schema=stream.schema) if keep is not None else None
+        return self._remember(job_id, _stored_meta(stream, size), table)
 
-    def _write_file(
-        self,
-        tmp: Path,
-        source: Iterator[pa.RecordBatch],
-        known_schema: pa.Schema | None,
-        on_batch: Callable[[int], None] | None,
-    ) -> tuple[list[pa.RecordBatch] | None, list[int], pa.Schema, int]:
-        # Batches are kept only while they add up to a cacheable size, so memory stays bounded for any result.
-        keep: list[pa.RecordBatch] | None = [] if self._entry_max > 0 and self._ttl > 0 else None
-        kept_bytes = 0
-        starts = [0]
-        schema: pa.Schema | None = None
-        writer: pa.ipc.RecordBatchFileWriter | None = None
-        with pa.OSFile(str(tmp), "wb") as sink:
-            try:
-                for batch in source:
-                    if writer is None:
-                        schema = storable_schema(batch.schema)
-                        writer = pa.ipc.new_file(sink, schema)
-                    batch = conform(batch, schema)
-                    if batch.num_rows:
-                        writer.write_batch(batch)
-                        starts.append(starts[-1] + batch.num_rows)
-                        if keep is not None:
-                            kept_bytes += batch.get_total_buffer_size()
-                            if kept_bytes <= self._entry_max:
-                                keep.append(batch)
-                            else:
-                                keep = None
-                    if on_batch is not None:
-                        on_batch(starts[-1])
-                if writer is None:
-                    schema = storable_schema(known_schema if known_schema is not None else pa.schema([]))
-                    writer = pa.ipc.new_file(sink, schema)
-            finally:
-                if writer is not None:
-                    writer.close()
-            size = sink.tell()  # the file's size, without a stat() after the rename
-        assert schema is not None
-        return keep, starts, schema, size
+    def _remember(self, job_id: str, meta: _Meta, table: pa.Table | None) -> ResultInfo:
+        self._forget(job_id)
+        self._remember_meta(job_id, meta)
+        if table is not None:
+            self._cache.put(job_id, table)
+        return meta.info
 
     # -- reading ----------------------------------------------------------------------------------------------
 
     def exists(self, job_id: str) -> bool:
-        if self._cache_get(job_id, count=False) is not None:
+        if self._cache.get(job_id, count=False) is not None:
             return True
-        return self.path(job_id).is_file()
+        if self.path(job_id).is_file():
+            return True
+        return self._small is not None and self._small.exists(job_id)
 
     def info(self, job_id: str) -> ResultInfo:
         """Schema, row count and file size; read from the footer and batch headers once, then cached."""
@@ -208,7 +207,9 @@ class ResultStore:
         """
         if offset < 0 or limit < 0:
             raise ValueError("offset and limit must be >= 0")
-        cached = self._cache_get(job_id)
+        cached = self._cache.get(job_id)
+        if cached is None:
+            cached = self._small_table(job_id)
         if cached is not None:
             return cached.slice(offset, limit)
         meta = self._meta_for(job_id)
@@ -232,7 +233,9 @@ class ResultStore:
         """Every batch of the result, one at a time. Raises ``ResultNotAvailable`` now, not on first ``next``:
         every batch header is read up front (on a memory map that maps the bodies without reading them), so a
         damaged file fails before an export has sent its first byte."""
-        cached = self._cache_get(job_id)
+        cached = self._cache.get(job_id)
+        if cached is None:
+            cached = self._small_table(job_id)
         if cached is not None:
             return iter(cached.to_batches())
         reader = self._open(job_id)
@@ -240,7 +243,7 @@ class ResultStore:
             return iter([reader.get_batch(i) for i in range(reader.num_record_batches)])
 
     def schema(self, job_id: str) -> pa.Schema:
-        cached = self._cache_get(job_id, count=False)
+        cached = self._cache.get(job_id, count=False)
         return cached.schema if cached is not None else self._meta_for(job_id).info.schema
 
     def export(self, job_id: str, fmt: ExportFormat) -> Iterator[bytes]:
@@ -271,13 +274,14 @@ class ResultStore:
     # -- removal ----------------------------------------------------------------------------------------------
 
     def delete(self, job_id: str) -> bool:
-        """Remove the result; True when a file was there."""
+        """Remove the result; True when there was one."""
         path = self.path(job_id)
         self._forget(job_id)
+        small = self._small is not None and self._small.delete(job_id)
         try:
             path.unlink()
         except FileNotFoundError:
-            return False
+            return small
         return True
 
     def cleanup(self, max_age_s: float) -> int:
@@ -307,62 +311,39 @@ class ResultStore:
             if path.name.endswith(_SUFFIX):
                 self._forget(path.name[: -len(_SUFFIX)])
             removed += 1
-        self._purge_expired()
+        for job_id in self._small.cleanup(max_age_s) if self._small is not None else ():
+            self._forget(job_id)
+            removed += 1
+        self._cache.purge_expired()
         return removed
 
-    # -- cache ------------------------------------------------------------------------------------------------
+    # -- memory -----------------------------------------------------------------------------------------------
 
     @property
     def cache_stats(self) -> CacheStats:
-        with self._lock:
-            return CacheStats(len(self._tables), self._table_bytes, self._hits, self._misses)
+        return self._cache.stats
 
-    def _cache_get(self, job_id: str, *, count: bool = True) -> pa.Table | None:
-        with self._lock:
-            entry = self._tables.get(job_id)
-            if entry is not None and entry.expires_at <= self._clock():
-                self._drop_table(job_id)
-                entry = None
-            if entry is None:
-                self._misses += count
-                return None
-            self._tables.move_to_end(job_id)
-            self._hits += count
-            return entry.table
+    def _small_table(self, job_id: str) -> pa.Table | None:
+        found = self._load_small(job_id)
+        return found[0] if found is not None else None
 
-    def _cache_put(self, job_id: str, table: pa.Table) -> None:
-        nbytes = table.get_total_buffer_size()
-        if nbytes > self._entry_max:
-            return
-        with self._lock:
-            self._drop_table(job_id)
-            self._purge_expired_locked()
-            while self._tables and self._table_bytes + nbytes > self._max_bytes:
-                self._drop_table(next(iter(self._tables)))
-            self._tables[job_id] = _Entry(table, nbytes, self._clock() + self._ttl)
-            self._table_bytes += nbytes
-
-    def _drop_table(self, job_id: str) -> None:
-        entry = self._tables.pop(job_id, None)
-        if entry is not None:
-            self._table_bytes -= entry.nbytes
-
-    def _purge_expired(self) -> None:
-        with self._lock:
-            self._purge_expired_locked()
-
-    def _purge_expired_locked(self) -> None:
-        # A full scan at most once a second: scanning on every put made caching many small results quadratic.
-        now = self._clock()
-        if now < self._next_purge:
-            return
-        self._next_purge = now + 1.0
-        for job_id in [k for k, e in self._tables.items() if e.expires_at <= now]:
-            self._drop_table(job_id)
+    def _load_small(self, job_id: str) -> tuple[pa.Table, _Meta] | None:
+        """A small result read back from the database (and remembered), or None when it is not one."""
+        found = self._small.get(job_id) if self._small is not None else None
+        if found is None:
+            return None
+        table, size = found
+        starts = [0]
+        for batch in table.to_batches():
+            if batch.num_rows:
+                starts.append(starts[-1] + batch.num_rows)
+        meta = _Meta(ResultInfo(rows=table.num_rows, bytes=size, schema=table.schema), tuple(starts))
+        self._remember(job_id, meta, table)
+        return table, meta
 
     def _forget(self, job_id: str) -> None:
+        self._cache.discard(job_id)
         with self._lock:
-            self._drop_table(job_id)
             self._meta.pop(job_id, None)
 
     def _remember_meta(self, job_id: str, meta: _Meta) -> None:
@@ -378,6 +359,9 @@ class ResultStore:
             if meta is not None:
                 self._meta.move_to_end(job_id)
                 return meta
+        small = self._load_small(job_id)
+        if small is not None:
+            return small[1]
         reader = self._open(job_id)
         # Batch headers only: on a memory map, get_batch reads metadata and maps the bodies without touching them.
         # A damaged footer or batch header shows here, before any page or export is answered.

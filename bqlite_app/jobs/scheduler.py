@@ -5,8 +5,9 @@ cancel (a dispatcher thread would add a thread hop to every small job). Each wor
 batches straight into the result store, so memory stays bounded whatever the result size. Cancels and
 time limits stop the query *in the engine* (``Engine.cancel``); the worker then records the final status.
 
-A status write that fails (a locked or sick database) is retried, but never holds a job hostage: the job still ends
-in memory, frees its slots and wakes its waiters, and the watchdog saves the change once the store answers again.
+A status write that fails (a locked or sick database) is retried (``status_writer``), but never holds a job hostage:
+the job still ends in memory, frees its slots and wakes its waiters, and the watchdog saves the change once the
+store answers again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bqlite_app.jobs.models import Job, JobStatus
 from bqlite_app.jobs.params import decode_parameters
 from bqlite_app.jobs.queue import JobQueue, PendingJob
 from bqlite_app.jobs.results import ResultStore
+from bqlite_app.jobs.status_writer import UNSAVED_RETRY_S, StatusWriter
 from bqlite_app.jobs.store import JobStore
 from bqlite_app.jobs.work import JobHooks, WorkContext
 from engines.base import Engine, QueryLimits, QueryStats
@@ -40,12 +42,6 @@ STOPPED_BY_SHUTDOWN = "stopped by server shutdown"
 WATCHDOG_GRACE_S = 1.0
 # Finished jobs kept in memory, so the poll that follows a job's end does not need the database.
 RECENT_JOBS = 1024
-# A status write that fails is tried again after these pauses. Past them the job still moves on in memory (slots
-# freed, waiters woken) and the watchdog keeps retrying the write every UNSAVED_RETRY_S.
-WRITE_RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.8)
-# ...but no retry starts after this long: each attempt on a locked database already waits the store's busy timeout.
-WRITE_RETRY_BUDGET_S = 5.0
-UNSAVED_RETRY_S = 1.0
 # How long stop() waits for stopped queries to end before it gives up on them.
 STOP_WAIT_S = 10.0
 
@@ -99,10 +95,7 @@ class Scheduler:
         self._watchers: dict[str, list[Callable[[], None]]] = {}   # called once when the job finishes
         self._recent: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
-        # Status changes not yet in the store, by job id (newest values win). Every write goes through here under
-        # _persist_lock, so a retried old change can never land after a newer one.
-        self._unsaved: dict[str, dict[str, object]] = {}
-        self._persist_lock = threading.Lock()
+        self._status = StatusWriter(store)
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent_jobs, thread_name_prefix="bqlite-job")
         self._stopping = False
         self._watchdog: threading.Thread | None = None
@@ -150,13 +143,13 @@ class Scheduler:
             if not run.done.is_set():
                 # An engine that ignores its stop must not hang the shutdown; its worker records the same later.
                 log.warning("job %s did not stop within %.0f s; recording it as stopped", run.job.job_id, STOP_WAIT_S)
-                self._record(run.job, {"status": JobStatus.FAILED, "error": STOPPED_BY_SHUTDOWN,
+                self._status.record(run.job, {"status": JobStatus.FAILED, "error": STOPPED_BY_SHUTDOWN,
                                        "completed_at": utcnow()}, retries=())
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._watchdog is not None:
             self._watchdog.join(timeout=5)
-        if self.flush_unsaved():
-            log.error("%d job status change(s) could not be saved before shutdown", len(self._unsaved))
+        if unsaved := self._status.flush():
+            log.error("%d job status change(s) could not be saved before shutdown", unsaved)
 
     # -- commands ------------------------------------------------------------------------------------------------
 
@@ -193,7 +186,7 @@ class Scheduler:
                     # Hooked work watches the flag itself; there is no engine query to interrupt.
                     running.stop_delivered = True
         if job is not None:
-            self._record(job, {"status": JobStatus.CANCELLED, "completed_at": utcnow(),
+            self._status.record(job, {"status": JobStatus.CANCELLED, "completed_at": utcnow(),
                                "error": "cancelled by user before it started"})
             with self._lock:
                 self._jobs.pop(job_id, None)
@@ -300,14 +293,13 @@ class Scheduler:
                     running.timed_out = True
                     running.stop_delivered = False
                 undelivered = [r for r in self._running.values() if r.stop_wanted and not r.stop_delivered]
-                unsaved = bool(self._unsaved)
             for running in undelivered:
                 if running.hooks.work is not None:
                     running.stop_delivered = True   # the work sees stop_wanted at its next step
                     continue
                 running.stop_delivered = self._engines[running.job.engine].cancel(running.job.job_id)
-            if unsaved and now >= next_flush:
-                self.flush_unsaved()
+            if now >= next_flush and self._status.pending:
+                self._status.flush()
                 next_flush = now + UNSAVED_RETRY_S
             time.sleep(0.25)
 
@@ -317,14 +309,14 @@ class Scheduler:
         try:
             # No retries here: the query need not wait for the database. An unsaved start is saved with the
             # next write of this job, or by the watchdog, whichever comes first.
-            self._record(job, {"status": JobStatus.RUNNING, "started_at": utcnow()}, retries=())
+            self._status.record(job, {"status": JobStatus.RUNNING, "started_at": utcnow()}, retries=())
             changes = self._execute(running)
         finally:
             # Whatever happened above, the job ends: a job left running holds its slots and its waiters forever.
             changes["completed_at"] = utcnow()
             changes["execution_time_ms"] = int((time.monotonic() - running.started) * 1000)
             try:
-                self._record(job, changes)
+                self._status.record(job, changes)
             finally:
                 with self._lock:
                     self._queue.finish(job.job_id)
@@ -379,50 +371,9 @@ class Scheduler:
             changes["result_bytes"] = self._results.write(running.job.job_id, outcome.result).bytes
         return changes
 
-    def _record(self, job: Job, changes: dict[str, object],
-                retries: tuple[float, ...] = WRITE_RETRY_DELAYS_S) -> bool:
-        """Persist, then show. Never raises: a write that keeps failing is left to the watchdog to retry, and the
-        job moves on in memory anyway, since a job stuck in a state it has left is worse than a late write."""
-        with self._lock:
-            self._unsaved[job.job_id] = {**self._unsaved.get(job.job_id, {}), **changes}
-        started = time.monotonic()
-        saved = self._persist(job.job_id)
-        for delay in retries:
-            if saved or time.monotonic() - started > WRITE_RETRY_BUDGET_S:
-                break
-            time.sleep(delay)
-            saved = self._persist(job.job_id)
-        if not saved:
-            log.error("could not save the status of job %s; will retry in the background", job.job_id)
-        for key, value in changes.items():
-            setattr(job, key, value)
-        return saved
-
-    def _persist(self, job_id: str) -> bool:
-        """Write a job's unsaved changes in one UPDATE. False (and the changes kept) when the store fails."""
-        with self._persist_lock:
-            with self._lock:
-                changes = self._unsaved.pop(job_id, None)
-            if not changes:
-                return True
-            try:
-                self._store.update(job_id, **changes)
-                return True
-            except Exception as exc:
-                log.warning("saving the status of job %s failed: %s", job_id, exc)
-                with self._lock:  # changes made meanwhile are newer and win
-                    self._unsaved[job_id] = {**changes, **self._unsaved.get(job_id, {})}
-                return False
-
     def flush_unsaved(self) -> int:
         """Try once more to save every status change a failed write left behind; returns how many jobs remain."""
-        with self._lock:
-            pending = list(self._unsaved)
-        for job_id in pending:
-            if not self._persist(job_id):
-                break  # the store is still failing; the rest would only wait out the same busy timeout
-        with self._lock:
-            return len(self._unsaved)
+        return self._status.flush()
 
     def _stopped_changes(self, running: RunningJob, exc: Exception) -> dict[str, object]:
         if running.cancel_requested and not isinstance(exc, QueryTimeout):

@@ -26,7 +26,7 @@ from bqlite_app.errors import (
     ValidationFailed,
 )
 from bqlite_app.jobs.labels import validate_labels
-from bqlite_app.jobs.models import Job, JobKind, JobStatus, new_job_id
+from bqlite_app.jobs.models import Job, JobKind, JobPublic, JobStatus, new_job_id
 from bqlite_app.jobs.params import decode_parameters
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import NO_HOOKS, Scheduler
@@ -200,15 +200,15 @@ class QueryService:
             raise JobNotFound(f"Job {job_id!r} not found")
         return job
 
-    def describe(self, job: Job) -> dict[str, Any]:
-        """The docs/api.md job shape, with live progress and queue position."""
+    def describe(self, job: Job) -> JobPublic:
+        """The job as the faces show it (docs/api.md), with live progress and queue position."""
         progress: float | None = None
         if job.status == JobStatus.RUNNING:
             progress = self._scheduler.progress(job.job_id)
         elif job.status == JobStatus.COMPLETED:
             progress = 1.0
         position = self._scheduler.queue_position(job.job_id) if job.status == JobStatus.QUEUED else None
-        return job.as_public(progress=progress, queue_position=position)
+        return JobPublic.of(job, progress=progress, queue_position=position)
 
     def list(self, *, user: Principal, status: str | None = None, engine: str | None = None,
              search: str | None = None, limit: int = 50, offset: int = 0,

@@ -1,6 +1,9 @@
-"""How engine batches are stored in a result file: one schema for the whole file, whatever each batch brings."""
+"""How engine batches are stored as a result: one schema for the whole result, whatever each batch brings."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,3 +47,54 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         columns.append(column)
     # Rebuilding with the stored schema also irons out nullability/metadata differences between batches.
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+class StoredBatches:
+    """The engine's batches as stored: in the result's schema (fixed by the first batch), counted, and reported to
+    ``on_batch`` one by one."""
+
+    def __init__(self, source: Iterator[pa.RecordBatch], known_schema: pa.Schema | None,
+                 on_batch: Callable[[int], None] | None) -> None:
+        self._source = source
+        self._known_schema = known_schema
+        self._on_batch = on_batch
+        self.schema: pa.Schema | None = None
+        self.starts = [0]
+        self.exhausted = False
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        try:
+            batch = next(self._source)
+        except StopIteration:
+            self.exhausted = True
+            if self.schema is None:
+                self.schema = storable_schema(self._known_schema if self._known_schema is not None else pa.schema([]))
+            raise
+        if self.schema is None:
+            self.schema = storable_schema(batch.schema)
+        batch = conform(batch, self.schema)
+        if batch.num_rows:
+            self.starts.append(self.starts[-1] + batch.num_rows)
+        if self._on_batch is not None:
+            self._on_batch(self.starts[-1])
+        return batch
+
+    def take(self, max_bytes: int) -> list[pa.RecordBatch]:
+        """Batches until the stream ends (``exhausted``) or they hold more than ``max_bytes``."""
+        taken, size = [], 0
+        for batch in self:
+            taken.append(batch)
+            size += batch.get_total_buffer_size()
+            if size > max_bytes:
+                break
+        return taken
+
+    def close(self) -> None:
+        # Stops the engine's generator (its finally releases the cursor); never mask the first error.
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()

@@ -4,7 +4,8 @@ takes the destination's place.
 A load that creates or replaces a table writes into a staging table (``__bqlite_load_<id>``) and swaps it in only
 after every row is in, so a failed or cancelled load leaves the old table exactly as it was. Creating and swapping
 are the engine's (``Engine.create_table_like``, ``Engine.swap_in``), so a ClickHouse cluster does both ON CLUSTER;
-the reads here are plain SELECTs. Which database holds a dataset, and whether it exists, is ``bqlite_app.datasets``'.
+the reads here are plain SELECTs, their names quoted by ``Engine.quote``. Which database holds a dataset, and
+whether it exists, is ``bqlite_app.datasets``'.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import uuid
 
 import pyarrow as pa
 
-from engines import _ddl_clickhouse, _ddl_duckdb
 from engines.base import Engine
 from engines.types import Column
 
@@ -21,8 +21,7 @@ STAGE_PREFIX = "__bqlite_load_"
 
 
 def qualified(engine: Engine, database: str, table: str) -> str:
-    ddl = _ddl_duckdb if engine.name == "duckdb" else _ddl_clickhouse
-    return ddl.qualified(database, table)
+    return f"{engine.quote(database)}.{engine.quote(table)}"
 
 
 def _run(engine: Engine, sql: str, tag: str) -> list[pa.RecordBatch]:

@@ -37,19 +37,12 @@ from bqlite_app.jobs.scheduler import Scheduler
 from bqlite_app.jobs.work import JobHooks, WorkContext, WorkOutcome
 from bqlite_app.loads import _tables
 from bqlite_app.loads._arrow import arrow_schema, column_of
+from bqlite_app.loads._write import WritePlan, write_batches
+from bqlite_app.loads.bad_records import BadRecords, Problem
 from bqlite_app.loads.errors import DatasetNotFound, DestinationNotFound, TableNotEmpty
-from bqlite_app.loads.readers import (
-    BATCH_ROWS,
-    BLOCK_BYTES,
-    BadRecords,
-    Problem,
-    Reader,
-    conform,
-    detect,
-)
+from bqlite_app.loads.readers import BATCH_ROWS, BLOCK_BYTES, Reader, detect
 from bqlite_app.loads.spec import LoadSpec, validate
-from engines.base import BulkInsert, Engine
-from engines.errors import QueryCancelled
+from engines.base import Engine
 from engines.types import Column
 
 log = logging.getLogger(__name__)
@@ -91,18 +84,6 @@ class LoadReport:
     bad_records: int = 0
     problems: list[Problem] = field(default_factory=list)
     error: BqliteError | None = None        # why it failed (its class says notFound, duplicate, invalid...)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What the work decided: the schema rows are read into, where they go, and whether a stage is needed."""
-
-    database: str
-    source: pa.Schema
-    skip_rows: int
-    exists: bool
-    new_columns: list[Column] | None       # the columns of a table created (None: shaped like the existing one)
-    staged: bool
 
 
 class LoadService:
@@ -231,7 +212,7 @@ class LoadService:
         def progress() -> None:
             ctx.set_progress(min(0.99, reader.position / reader.total))
 
-        rows = _write(engine, spec, plan, reader, stopped=ctx.stopped, progress=progress, tag=tag)
+        rows = write_batches(engine, spec, plan, reader, stopped=ctx.stopped, progress=progress, tag=tag)
         report.output_rows, report.bad_records, report.problems = rows, bad.count, list(bad.problems)
         ctx.set_progress(1.0)
         return WorkOutcome(rows=rows, bytes_processed=report.input_bytes, result=_summary(report))
@@ -257,10 +238,10 @@ class LoadService:
         self._check_destination(engine, spec, database, exists, tag=tag)
         staged = not exists or spec.write_disposition == "WRITE_TRUNCATE"
         columns = [column_of(f) for f in schema] if staged else None
-        plan = _Plan(database, schema, 0, exists, columns, staged)
-        return _write(engine, spec, plan, batches, stopped=stopped, progress=lambda: None, tag=tag)
+        plan = WritePlan(database, schema, 0, exists, columns, staged)
+        return write_batches(engine, spec, plan, batches, stopped=stopped, progress=lambda: None, tag=tag)
 
-    def _plan(self, engine: Engine, spec: LoadSpec, source: Path, tag: str) -> _Plan:
+    def _plan(self, engine: Engine, spec: LoadSpec, source: Path, tag: str) -> WritePlan:
         """The schema rows are read into, and whether they go through a stage (created or replaced tables)."""
         database = engine_database(engine.name, spec.dataset)
         exists = engine.table_exists(database, spec.table)
@@ -270,24 +251,25 @@ class LoadService:
         skip = spec.skip_leading_rows or 0
         if spec.schema is not None:
             columns = list(spec.schema)
-            return _Plan(database, arrow_schema(columns), skip, exists, columns if staged else None, staged)
+            return WritePlan(database, arrow_schema(columns), skip, exists, columns if staged else None, staged)
         fixed_schema = spec.source_format in ("PARQUET", "AVRO")
         if exists and not replacing and not fixed_schema:
             # Appending CSV/JSON rows: the table's own columns (autodetect only finds the header to skip).
             if spec.autodetect and spec.source_format == "CSV":
                 skip = detect(source, spec).skip_rows
-            return _Plan(database, _tables.table_schema(engine, database, spec.table, tag), skip, exists, None, False)
+            return WritePlan(database, _tables.table_schema(engine, database, spec.table, tag), skip, exists, None,
+                             False)
         if spec.autodetect or fixed_schema:
             # A new table (or new contents) takes the file's columns; appended Parquet/Avro rows meet the table's.
             detected = detect(source, spec)
             columns = detected.columns
-            return _Plan(database, arrow_schema(columns), detected.skip_rows, exists, columns if staged else None,
+            return WritePlan(database, arrow_schema(columns), detected.skip_rows, exists, columns if staged else None,
                          staged)
         if not exists:
             raise ValidationFailed(f"schema: table {spec.destination} does not exist; give a schema or set "
                                    "autodetect")
         # WRITE_TRUNCATE without a schema: the new contents keep the table's columns.
-        return _Plan(database, _tables.table_schema(engine, database, spec.table, tag), skip, exists, None, True)
+        return WritePlan(database, _tables.table_schema(engine, database, spec.table, tag), skip, exists, None, True)
 
     # -- checks ----------------------------------------------------------------------------------------------
 
@@ -333,53 +315,6 @@ def _check_target(spec: LoadSpec) -> None:
     destination."""
     validate(spec)
     refuse_reserved(spec.dataset)
-
-
-def _write(engine: Engine, spec: LoadSpec, plan: _Plan, batches: Iterable[pa.RecordBatch], *,
-           stopped: Callable[[], bool], progress: Callable[[], None], tag: str) -> int:
-    """Every batch into the table, or into a stage swapped in at the end; nothing visible unless all of it is."""
-    stage = None
-    try:
-        if plan.staged:
-            stage = _tables.create_stage(engine, plan.database, plan.new_columns,
-                                         spec.table if plan.new_columns is None else None, tag)
-        target_table = stage or spec.table
-        target = _tables.table_schema(engine, plan.database, target_table, tag) \
-            if plan.new_columns is None else arrow_schema(plan.new_columns)
-        bulk = engine.open_insert(plan.database, target_table)
-        rows = _write_all(batches, bulk, target, spec.ignore_unknown_values, stopped=stopped, progress=progress)
-        if stage is not None:
-            _check_stopped(stopped)
-            engine.swap_in(plan.database, stage, spec.table, replace=plan.exists)
-            stage = None
-    finally:
-        if stage is not None:
-            _tables.drop_quietly(engine, plan.database, stage)
-    return rows
-
-
-def _write_all(batches: Iterable[pa.RecordBatch], bulk: BulkInsert, target: pa.Schema, ignore_unknown: bool, *,
-               stopped: Callable[[], bool], progress: Callable[[], None]) -> int:
-    """Every batch into ``bulk``, then commit; on any failure (a cancel included) abort, leaving no rows."""
-    try:
-        for batch in batches:
-            _check_stopped(stopped)
-            if batch.num_rows:
-                bulk.write(conform(batch, target, ignore_unknown))
-            progress()
-        _check_stopped(stopped)
-        return bulk.commit()
-    except BaseException:
-        try:
-            bulk.abort()
-        except Exception:
-            log.exception("aborting a load's insert failed")
-        raise
-
-
-def _check_stopped(stopped: Callable[[], bool]) -> None:
-    if stopped():
-        raise QueryCancelled("the load was stopped")
 
 
 def _summary(report: LoadReport) -> Iterator[pa.RecordBatch]:

@@ -1,10 +1,12 @@
-"""Registry records: schemas, their versions, and the engine tables made from them."""
+"""Registry records (schemas, their versions, the engine tables made from them) and what the registry hands out
+about them: the ``*Public`` models, which are also the REST bodies of docs/api.md's "Schemas"."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -77,3 +79,63 @@ class CreatedTable(SQLModel, table=True):
     table_name: str = Field(primary_key=True)
     schema_id: str          # the schema that created it (no foreign key: it outlives that schema)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# -- what the registry hands out -----------------------------------------------------------------------------------
+# Timestamps are ISO strings with the UTC offset, as docs/api.md gives them (SQLite drops the offset).
+
+
+class SchemaTablePublic(BaseModel):
+    engine: str
+    table: str          # "database.table"
+
+
+class SchemaPublic(BaseModel):
+    """A schema in the list (``GET /schemas``, the UI's schema list)."""
+
+    schema_id: str
+    table_name: str
+    database_name: str
+    description: str
+    field_count: int    # top-level fields of the latest version
+    version: int
+    shard_key: str | None
+    created_at: str
+    updated_at: str
+    tables: list[SchemaTablePublic]
+
+
+class SchemaFieldPublic(BaseModel):
+    """One field of the message, nested exactly as far as its column is (``translate.field_tree``)."""
+
+    name: str
+    number: int
+    proto_type: str
+    mode: str           # NULLABLE, REQUIRED or REPEATED
+    fields: list[SchemaFieldPublic] = []
+
+
+class SchemaVersionPublic(BaseModel):
+    version: int
+    fingerprint: str
+    created_at: str
+    changes: list[str]
+
+
+class SchemaDetailPublic(SchemaPublic):
+    """One schema in full (``GET /schemas/{id}``, the UI's schema page): the summary, plus its latest version."""
+
+    message_type: str
+    fields: list[SchemaFieldPublic]
+    ddl: dict[str, str]  # engine -> the CREATE TABLE it would run
+    versions: list[SchemaVersionPublic]
+    proto_source: str
+
+
+class TableCreatedPublic(BaseModel):
+    """What creating the schema's table did in one engine; one engine failing does not undo the others."""
+
+    created: bool
+    table: str
+    ddl: str
+    error: str | None = None

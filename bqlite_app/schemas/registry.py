@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from google.protobuf.descriptor import Descriptor
 from sqlmodel import Session, col, select
@@ -37,7 +36,16 @@ from bqlite_app.schemas.compat import compare
 from bqlite_app.schemas.compiler import CompiledSchema, ProtoFile, compile_schema, fingerprint
 from bqlite_app.schemas.ingest import IngestFormat, IngestResult, ProgressCallback
 from bqlite_app.schemas.ingest_service import ingest_into_tables
-from bqlite_app.schemas.models import SchemaRecord, SchemaVersion
+from bqlite_app.schemas.models import (
+    SchemaDetailPublic,
+    SchemaFieldPublic,
+    SchemaPublic,
+    SchemaRecord,
+    SchemaTablePublic,
+    SchemaVersion,
+    SchemaVersionPublic,
+    TableCreatedPublic,
+)
 from bqlite_app.schemas.tables import SchemaTables
 from bqlite_app.schemas.translate import columns_for, field_tree, top_level_field_count
 from bqlite_app.schemas.uploads import check_dataset, check_identifier
@@ -199,7 +207,7 @@ class SchemaRegistry:
             raise SchemaNotFound(f"Schema {schema_id!r} not found")
         return record
 
-    def summaries(self, *, user: Principal) -> list[dict[str, Any]]:
+    def summaries(self, *, user: Principal) -> list[SchemaPublic]:
         """Every schema in a dataset ``user`` can read."""
         readable = self._access.readable(user)
         with self._store.session() as session:
@@ -207,7 +215,8 @@ class SchemaRegistry:
             return [self._summary(session, record) for record in records
                     if readable is None or record.database_name in readable]
 
-    def detail(self, schema_id: str, *, user: Principal) -> dict[str, Any]:
+    def detail(self, schema_id: str, *, user: Principal) -> SchemaDetailPublic:
+        """The schema in full: its summary, the latest version's fields and DDL, and every version."""
         self.get(schema_id, user=user)
         with self._store.session() as session:
             record = session.get(SchemaRecord, schema_id)
@@ -218,15 +227,17 @@ class SchemaRegistry:
             latest = versions[-1]
             descriptor = self._compile(latest).descriptor(latest.message_type)
             columns = columns_for(descriptor, max_depth=self._max_depth)
-            return {
-                **self._summary(session, record),
-                "message_type": record.message_type,
-                "fields": field_tree(descriptor, max_depth=self._max_depth),
-                "ddl": self._tables.ddl(record, columns),
-                "versions": [{"version": v.version, "fingerprint": v.fingerprint, "created_at": iso_utc(v.created_at),
-                              "changes": list(v.changes)} for v in versions],
-                "proto_source": latest.proto_source,
-            }
+            return SchemaDetailPublic(
+                **dict(self._summary(session, record)),    # dict() is shallow: the summary's models pass as they are
+                message_type=record.message_type,
+                fields=[SchemaFieldPublic.model_validate(node)
+                        for node in field_tree(descriptor, max_depth=self._max_depth)],
+                ddl=self._tables.ddl(record, columns),
+                versions=[SchemaVersionPublic(version=v.version, fingerprint=v.fingerprint,
+                                              created_at=iso_utc(v.created_at), changes=list(v.changes))
+                          for v in versions],
+                proto_source=latest.proto_source,
+            )
 
     def columns(self, schema_id: str) -> list[Column]:
         with self._store.session() as session:
@@ -236,13 +247,13 @@ class SchemaRegistry:
     # -- tables --------------------------------------------------------------------------------------------------
 
     def create_tables(self, schema_id: str, engines: Sequence[str], *, user: Principal, if_not_exists: bool = True,
-                      replace: bool = False) -> dict[str, dict[str, Any]]:
+                      replace: bool = False) -> dict[str, TableCreatedPublic]:
         """Needs ``writer``; see ``SchemaTables.create``. An unknown engine fails before the access check."""
         self._tables.check_engines(engines)
         record = self.get(schema_id, user=user, role="writer", action="table.create")
         results = self._tables.create(record, engines, self.columns(schema_id), if_not_exists=if_not_exists,
                                       replace=replace)
-        created = [name for name, result in results.items() if result["created"]]
+        created = [name for name, result in results.items() if result.created]
         if created:
             self._access.record(user, "table.create", f"{record.database_name}.{record.table_name}",
                                 {"engines": created, "schema_id": schema_id})
@@ -281,17 +292,16 @@ class SchemaRegistry:
 
     # -- internals -----------------------------------------------------------------------------------------------
 
-    def _summary(self, session: Session, record: SchemaRecord) -> dict[str, Any]:
+    def _summary(self, session: Session, record: SchemaRecord) -> SchemaPublic:
         tables = self._store.tables(session, record.schema_id)
         latest = self._latest(session, record.schema_id)
         field_count = top_level_field_count(self._compile(latest).descriptor(latest.message_type))
-        return {
-            "schema_id": record.schema_id, "table_name": record.table_name, "database_name": record.database_name,
-            "description": record.description, "field_count": field_count, "version": record.version,
-            "shard_key": record.shard_key,
-            "created_at": iso_utc(record.created_at), "updated_at": iso_utc(record.updated_at),
-            "tables": [{"engine": t.engine, "table": t.table} for t in sorted(tables, key=lambda t: t.engine)],
-        }
+        return SchemaPublic(
+            schema_id=record.schema_id, table_name=record.table_name, database_name=record.database_name,
+            description=record.description, field_count=field_count, version=record.version,
+            shard_key=record.shard_key, created_at=iso_utc(record.created_at), updated_at=iso_utc(record.updated_at),
+            tables=[SchemaTablePublic(engine=t.engine, table=t.table) for t in sorted(tables, key=lambda t: t.engine)],
+        )
 
     def _latest(self, session: Session, schema_id: str) -> SchemaVersion:
         return self._store.latest(session, schema_id)

@@ -8,7 +8,6 @@ functions are handed a record the caller may already change.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlmodel import Session
 
@@ -17,7 +16,7 @@ from bqlite_app.schemas import _ownership as ownership
 from bqlite_app.schemas._load import engine_errors
 from bqlite_app.schemas._store import SchemaStore
 from bqlite_app.schemas._versions import column_changes
-from bqlite_app.schemas.models import EngineTable, SchemaRecord
+from bqlite_app.schemas.models import EngineTable, SchemaRecord, TableCreatedPublic
 from engines.errors import EngineError
 from engines.types import Column
 
@@ -37,14 +36,14 @@ class SchemaTables:
                 for name, engine in self._store.engines.items()}
 
     def create(self, record: SchemaRecord, engines: Sequence[str], columns: list[Column], *, if_not_exists: bool,
-               replace: bool) -> dict[str, dict[str, Any]]:
+               replace: bool) -> dict[str, TableCreatedPublic]:
         """Create the schema's table in each engine. An existing table is used, or replaced with ``replace``, only
         when the registry created it; any other makes the whole request ``DatasetReserved`` before anything changes.
         """
         store = self._store
         database, table = record.database_name, record.table_name
         qualified = f"{database}.{table}"
-        results: dict[str, dict[str, Any]] = {}
+        results: dict[str, TableCreatedPublic] = {}
         with store.lock, store.session() as session, engine_errors():
             existed = {name: store.engines[name].table_exists(database, table) for name in engines}
             foreign = [name for name in engines if existed[name] and not ownership.is_owned(session, name, database,
@@ -57,18 +56,18 @@ class SchemaTables:
             for name in engines:
                 ddl = store.engines[name].render_ddl(database, table, columns, if_not_exists=if_not_exists,
                                                      shard_key=record.shard_key)
-                result = {"created": False, "table": qualified, "ddl": ddl, "error": None}
+                result = TableCreatedPublic(created=False, table=qualified, ddl=ddl)
                 try:
                     if existed[name] and not replace and not if_not_exists:
                         raise EngineError(f"Table {qualified} already exists in {name}")
                     if replace or not existed[name]:
-                        result.update(created=True, ddl=self._create_owned(session, record, name, columns,
-                                                                           replace=existed[name]))
+                        result.ddl = self._create_owned(session, record, name, columns, replace=existed[name])
+                        result.created = True
                     session.merge(EngineTable(schema_id=record.schema_id, engine=name, table=qualified,
                                               version=record.version))
                 except EngineError as exc:
                     # One engine failing does not undo the others: each result says what happened there.
-                    result["error"] = str(exc)
+                    result.error = str(exc)
                 results[name] = result
             session.commit()
         return results

@@ -17,8 +17,10 @@ from bqlite_app.datasets import refuse_reserved
 from bqlite_app.errors import PayloadTooLarge, ValidationFailed
 
 MAX_IMPORTS = 100                       # docs/api.md: "imports: ... at most 100"
-MAX_FILE_BYTES = 10 * 1024**2           # one .proto or descriptor set
-MAX_TOTAL_BYTES = 32 * 1024**2          # all files of one registration together
+# All files of one registration together. One file's own cap is the setting ``BQLITE_MAX_PROTO_BYTES``, which the
+# faces apply as they read an upload (they must bound the read anyway); a second, fixed cap here would silently
+# override a larger setting.
+MAX_TOTAL_BYTES = 32 * 1024**2
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A segment starts with a letter, digit or underscore: never "-" (an option) or "." ("." / ".." / hidden files),
@@ -55,15 +57,11 @@ def check_file_name(name: str, *, what: str = "file", proto_suffix: bool = True)
 
 
 def check_upload_sizes(main: _Named, imports: Sequence[_Named]) -> None:
-    """The import count and byte caps, before any file is parsed, written or compiled."""
+    """The import count and the total byte cap, before any file is parsed, written or compiled (each file was
+    held to ``BQLITE_MAX_PROTO_BYTES`` as it was read)."""
     if len(imports) > MAX_IMPORTS:
         raise ValidationFailed(f"imports: {len(imports)} files uploaded; at most {MAX_IMPORTS} are allowed")
-    total = 0
-    for file in (main, *imports):
-        size = len(file.content)
-        if size > MAX_FILE_BYTES:
-            raise PayloadTooLarge(f"{file.name}: .proto uploads are limited to {MAX_FILE_BYTES:,} bytes")
-        total += size
+    total = sum(len(file.content) for file in (main, *imports))
     if total > MAX_TOTAL_BYTES:
         raise PayloadTooLarge(f"The uploaded files total {total:,} bytes; the limit is {MAX_TOTAL_BYTES:,} bytes")
 

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import reflex as rx
 
@@ -14,6 +15,8 @@ from bqlite_app.access.principal import Principal
 from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError, ValidationFailed
 from bqlite_app.state.admin import AdminState, require_admin
+from bqlite_app.state.auth import acting
+from bqlite_app.state.paging import PagingMixin
 
 PAGE_SIZE = 100
 ALL = "all"
@@ -52,7 +55,7 @@ def audit_row(event: dict) -> AuditRow:
                     detail=json.dumps(detail, sort_keys=True, separators=(", ", ": ")) if detail else "")
 
 
-def read_events(user: Principal, query: AuditQuery) -> tuple[list[AuditRow], int]:
+def read_events(query: AuditQuery, user: Principal) -> tuple[list[AuditRow], int]:
     require_admin(user, "read the audit log")
     events, total = app_core().audit.list(query)
     return [audit_row(public(e)) for e in events], total
@@ -63,10 +66,13 @@ def verify_chain(user: Principal) -> tuple[bool, int, int | None]:
     return app_core().audit.verify()
 
 
-class AuditState(AdminState):
+class AuditState(PagingMixin, AdminState):
+    """The audit log, newest first, a page at a time (the offset, total and pager: ``PagingMixin``)."""
+
+    PAGE_SIZE: ClassVar[int] = PAGE_SIZE
+    EMPTY_LABEL: ClassVar[str] = "No events"
+
     events: list[AuditRow] = []
-    total: int = 0
-    offset: int = 0
     actor: str = ""
     action: str = ""
     outcome: str = ALL
@@ -76,20 +82,6 @@ class AuditState(AdminState):
     verify_ok: bool = True
     verifying: bool = False
 
-    @rx.var
-    def range_label(self) -> str:
-        if not self.total:
-            return "No events"
-        return f"{self.offset + 1:,}–{self.offset + len(self.events):,} of {self.total:,}"
-
-    @rx.var
-    def has_previous(self) -> bool:
-        return self.offset > 0
-
-    @rx.var
-    def has_next(self) -> bool:
-        return self.offset + PAGE_SIZE < self.total
-
     def _query(self) -> AuditQuery:
         return AuditQuery(actor=self.actor.strip() or None, action=self.action.strip() or None,
                           outcome=None if self.outcome == ALL else self.outcome,
@@ -98,11 +90,13 @@ class AuditState(AdminState):
 
     async def _reload(self) -> None:
         try:
-            user, query = self.principal(), self._query()
-            self.events, self.total = await asyncio.to_thread(read_events, user, query)
+            # Who the caller is, is asked in the worker thread too: with auth on that reads SQLite.
+            self.events, total = await asyncio.to_thread(acting, self._credentials(), read_events, self._query())
+            self._set_page(len(self.events), total)
             self.action_error = ""
         except BqliteError as exc:
-            self.events, self.total = [], 0
+            self.events = []
+            self._set_page(0, 0)
             self._refused(exc)
 
     @rx.event
@@ -130,13 +124,12 @@ class AuditState(AdminState):
 
     @rx.event
     async def previous_page(self):
-        self.offset = max(0, self.offset - PAGE_SIZE)
+        self._turn_page(forward=False)
         await self._reload()
 
     @rx.event
     async def next_page(self):
-        if self.offset + PAGE_SIZE < self.total:
-            self.offset += PAGE_SIZE
+        self._turn_page(forward=True)
         await self._reload()
 
     @rx.event
@@ -144,7 +137,7 @@ class AuditState(AdminState):
         self.verifying, self.verify_message = True, ""
         yield
         try:
-            ok, count, first_bad = await asyncio.to_thread(verify_chain, self.principal())
+            ok, count, first_bad = await asyncio.to_thread(acting, self._credentials(), verify_chain)
         except BqliteError as exc:
             self._refused(exc)
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import reflex as rx
 
@@ -21,7 +21,7 @@ from bqlite_app.state.auth import AuthState, acting
 from engines.base import CatalogTable
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_QUOTES = {"clickhouse": "`"}
+Quote = Callable[[str], str]
 
 
 @dataclasses.dataclass
@@ -54,22 +54,28 @@ class EngineNode:
     databases: list[DatabaseNode]
 
 
+def insertable(name: str, quote: Quote) -> str:
+    """``name`` as the editor should insert it: bare when it is a plain identifier (easier to read and edit), else
+    quoted by its engine (``Engine.quote``, which knows the dialect)."""
+    return name if _PLAIN.fullmatch(name) else quote(name)
+
+
 def quote_name(engine: str, name: str) -> str:
-    if _PLAIN.fullmatch(name):
-        return name
-    mark = _QUOTES.get(engine, '"')
-    return f"{mark}{name.replace(mark, mark * 2)}{mark}"
+    """``insertable`` for the running core's engine named ``engine``."""
+    return insertable(name, app_core().engines[engine].quote)
 
 
-def engine_tree(engine: str, tables: list[CatalogTable], empty: Sequence[str] = ()) -> list[DatabaseNode]:
-    """The explorer's databases with their tables; ``empty`` databases (no tables yet) are shown too, last."""
+def engine_tree(engine: str, tables: list[CatalogTable], empty: Sequence[str] = (), *,
+                quote: Quote) -> list[DatabaseNode]:
+    """The explorer's databases with their tables; ``empty`` databases (no tables yet) are shown too, last.
+    ``quote`` is the engine's ``Engine.quote``."""
     databases: dict[str, list[TableNode]] = {}
     for table in sorted(tables, key=lambda t: (t.database != SAMPLE_DATABASES.get(engine), t.database, t.name)):
         key = f"{engine}/{table.database}/{table.name}"
         rows = "" if table.row_count is None else f"{table.row_count:,} rows"
         databases.setdefault(table.database, []).append(TableNode(
             key=key, name=table.name, rows=rows,
-            qualified=f"{quote_name(engine, table.database)}.{quote_name(engine, table.name)}",
+            qualified=f"{insertable(table.database, quote)}.{insertable(table.name, quote)}",
             columns=[ColumnNode(c.name, c.type) for c in table.columns],
         ))
     for name in empty:
@@ -91,7 +97,8 @@ def read_engine(name: str, *, user: Principal) -> EngineNode:
         tables = readable_tables(name, engine.catalog(), readable)
         empty = [database for database in engine.databases()
                  if readable is None or dataset_of(name, database) in readable]
-        return EngineNode(key=name, name=name, error="", databases=engine_tree(name, tables, empty))
+        return EngineNode(key=name, name=name, error="",
+                          databases=engine_tree(name, tables, empty, quote=engine.quote))
     except Exception as exc:  # an unavailable engine is shown as such; the other one still works
         return EngineNode(key=name, name=name, error=f"{type(exc).__name__}: {exc}", databases=[])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import reflex as rx
@@ -20,9 +20,10 @@ from bqlite_app.access.principal import Principal
 from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import DASH, human_bytes, human_count, human_duration_ms, local_time
-from bqlite_app.jobs.models import Job, JobStatus
+from bqlite_app.jobs.models import Job, JobPublic, JobStatus
 from bqlite_app.state.auth import AuthState, acting
 from bqlite_app.state.display import route_tail, seconds_between
+from bqlite_app.state.paging import PagingMixin
 from bqlite_app.state.polling import DONE, NEXT, Applied, poll
 
 log = logging.getLogger(__name__)
@@ -35,15 +36,15 @@ ENGINES = [ALL, *app_core().engines]
 SQL_PREVIEW_CHARS = 140
 
 
-def elapsed(info: dict[str, Any]) -> str:
+def elapsed(info: JobPublic) -> str:
     """Run time for finished jobs, live elapsed time for running ones, waiting time for queued ones."""
-    if info["execution_time_ms"] is not None:
-        return human_duration_ms(info["execution_time_ms"])
-    if info["status"] == JobStatus.RUNNING:
-        seconds = seconds_between(info["started_at"], None)
+    if info.execution_time_ms is not None:
+        return human_duration_ms(info.execution_time_ms)
+    if info.status == JobStatus.RUNNING:
+        seconds = seconds_between(info.started_at, None)
         return DASH if seconds is None else human_duration_ms(seconds * 1000)
-    if info["status"] == JobStatus.QUEUED:
-        seconds = seconds_between(info["created_at"], None)
+    if info.status == JobStatus.QUEUED:
+        seconds = seconds_between(info.created_at, None)
         return DASH if seconds is None else f"waiting {human_duration_ms(seconds * 1000)}"
     return DASH
 
@@ -63,14 +64,14 @@ class JobRow:
     kind: str = "query"
 
 
-def job_row(info: dict[str, Any]) -> JobRow:
-    sql = " ".join(info["sql"].split())
+def job_row(info: JobPublic) -> JobRow:
+    sql = " ".join(info.sql.split())
     if len(sql) > SQL_PREVIEW_CHARS:
         sql = sql[: SQL_PREVIEW_CHARS - 1] + "…"
-    return JobRow(job_id=info["job_id"], sql=sql, engine=info["engine"], status=info["status"],
-                  created=local_time(info["created_at"]), duration=elapsed(info),
-                  rows=human_count(info["rows_returned"]), bytes=human_bytes(info["bytes_processed"]),
-                  priority=info["priority"], user=str(info.get("user") or ""), kind=info.get("kind", "query"))
+    return JobRow(job_id=info.job_id, sql=sql, engine=info.engine, status=info.status.value,
+                  created=local_time(info.created_at), duration=elapsed(info),
+                  rows=human_count(info.rows_returned), bytes=human_bytes(info.bytes_processed),
+                  priority=info.priority, user=info.user, kind=info.kind.value)
 
 
 def fetch_rows(status: str, engine: str, search: str, offset: int, user: Principal) -> tuple[list[JobRow], int]:
@@ -81,32 +82,19 @@ def fetch_rows(status: str, engine: str, search: str, offset: int, user: Princip
     return [job_row(queries.describe(job)) for job in jobs], total
 
 
-class JobsState(AuthState):
-    """The job history table and its filters."""
+class JobsState(PagingMixin, AuthState):
+    """The job history table and its filters (the offset, total and pager: ``PagingMixin``)."""
+
+    PAGE_SIZE: ClassVar[int] = PAGE_SIZE
+    EMPTY_LABEL: ClassVar[str] = "No jobs"
 
     rows: list[JobRow] = []
-    total: int = 0
     status_filter: str = ALL
     engine_filter: str = ALL
     search: str = ""
-    offset: int = 0
     load_error: str = ""
     loaded: bool = False
     _generation: int = 0
-
-    @rx.var
-    def range_label(self) -> str:
-        if not self.total:
-            return "No jobs"
-        return f"{self.offset + 1:,}–{self.offset + len(self.rows):,} of {self.total:,}"
-
-    @rx.var
-    def has_previous(self) -> bool:
-        return self.offset > 0
-
-    @rx.var
-    def has_next(self) -> bool:
-        return self.offset + PAGE_SIZE < self.total
 
     def _filters(self) -> tuple[str, str, str, int]:
         return self.status_filter, self.engine_filter, self.search, self.offset
@@ -115,8 +103,7 @@ class JobsState(AuthState):
         # Assign only what changed: an unchanged poll then sends nothing to the browser.
         if rows != self.rows:
             self.rows = rows
-        if total != self.total:
-            self.total = total
+        self._set_page(len(rows), total)
         if self.load_error:
             self.load_error = ""
         self.loaded = True
@@ -148,13 +135,12 @@ class JobsState(AuthState):
 
     @rx.event
     def previous_page(self):
-        self.offset = max(0, self.offset - PAGE_SIZE)
+        self._turn_page(forward=False)
         return self._restart()
 
     @rx.event
     def next_page(self):
-        if self.offset + PAGE_SIZE < self.total:
-            self.offset += PAGE_SIZE
+        self._turn_page(forward=True)
         return self._restart()
 
     @rx.event
@@ -225,23 +211,22 @@ class JobView:
     user: str = ""
 
 
-def job_view(info: dict[str, Any]) -> JobView:
-    waited = seconds_between(info["created_at"], info["started_at"] or info["completed_at"])
-    status = JobStatus(info["status"])
+def job_view(info: JobPublic) -> JobView:
+    waited = seconds_between(info.created_at, info.started_at or info.completed_at)
     return JobView(
-        job_id=info["job_id"], sql=info["sql"], engine=info["engine"], status=status.value,
-        priority=info["priority"], slots=info["estimated_slots"],
-        max_execution_time=human_duration_ms(info["max_execution_time"] * 1000),
-        created=local_time(info["created_at"]), started=local_time(info["started_at"]),
-        finished=local_time(info["completed_at"]),
+        job_id=info.job_id, sql=info.sql, engine=info.engine, status=info.status.value,
+        priority=info.priority, slots=info.estimated_slots,
+        max_execution_time=human_duration_ms(info.max_execution_time * 1000),
+        created=local_time(info.created_at), started=local_time(info.started_at),
+        finished=local_time(info.completed_at),
         waited=DASH if waited is None else human_duration_ms(waited * 1000), duration=elapsed(info),
-        rows=human_count(info["rows_returned"]), bytes=human_bytes(info["bytes_processed"]),
-        error=info["error"] or "",
-        error_position="" if info["error_position"] is None else f"at character {info['error_position']}",
-        progress=round(100 * (info["progress"] or 0)),
-        queue_position="" if info["queue_position"] is None else f"#{info['queue_position']} in the queue",
-        labels=", ".join(f"{k}={v}" for k, v in sorted(info["labels"].items())),
-        finished_flag=status.finished, user=str(info.get("user") or ""),
+        rows=human_count(info.rows_returned), bytes=human_bytes(info.bytes_processed),
+        error=info.error or "",
+        error_position="" if info.error_position is None else f"at character {info.error_position}",
+        progress=round(100 * (info.progress or 0)),
+        queue_position="" if info.queue_position is None else f"#{info.queue_position} in the queue",
+        labels=", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())),
+        finished_flag=info.status.finished, user=info.user,
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import math
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,23 +22,16 @@ from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError, ValidationFailed
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms
 from bqlite_app.jobs.jsonify import column_values, describe_columns, json_text
-from bqlite_app.jobs.models import JobStatus
+from bqlite_app.jobs.models import JobPublic, JobStatus
 from bqlite_app.jobs.results import EXPORT_FORMATS
 from bqlite_app.state.auth import acting
 from bqlite_app.state.display import seconds_between
+from bqlite_app.state.grid import WIDTH_SAMPLE_ROWS, column_width, header_icon, is_numeric, to_number
 
 PAGE_SIZES = ["100", "1000", "10000"]
 DEFAULT_PAGE_SIZE = 1000
 CHART_MAX_POINTS = 1000
-WIDTH_SAMPLE_ROWS = 200
-MIN_COLUMN_PX, MAX_COLUMN_PX = 64, 420
-FINISHED = {s.value for s in JobStatus if s.finished}
 ACTIVE = {JobStatus.QUEUED.value, JobStatus.RUNNING.value}
-_NUMERIC_PREFIXES = ("INT", "UINT", "FLOAT", "NUMERIC", "BIGNUMERIC")
-_ICONS = {
-    "STRING": "headerString", "BYTES": "headerString", "BOOL": "headerBoolean", "DATE": "headerDate",
-    "DATETIME": "headerDate", "TIMESTAMP": "headerDate", "TIME": "headerTime", "INTERVAL": "headerTime",
-}
 
 
 # -- snapshots (built in a worker thread) ---------------------------------------------------------------------
@@ -56,38 +48,17 @@ class ResultPageData:
 
 @dataclasses.dataclass(frozen=True)
 class JobSnapshot:
-    info: dict[str, Any]                # the API job shape (app_core().queries.describe)
+    info: JobPublic                     # the job as the core describes it (app_core().queries.describe)
     page: ResultPageData | None = None
     page_error: str = ""
 
     @property
     def status(self) -> str:
-        return self.info["status"]
+        return self.info.status.value
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
-
-
-def is_numeric(type_name: str) -> bool:
-    return type_name.startswith(_NUMERIC_PREFIXES)
-
-
-def header_icon(type_name: str) -> str:
-    if is_numeric(type_name):
-        return "headerNumber"
-    if type_name.startswith("ARRAY"):
-        return "headerArray"
-    if type_name.startswith(("STRUCT", "MAP", "JSON")):
-        return "headerCode"
-    return _ICONS.get(type_name, "headerString")
-
-
-def column_width(title: str, sample: list[Any]) -> int:
-    """A width (px) that fits the header and the longest sampled value, within bounds: the grid draws on a canvas
-    and does not measure text itself."""
-    longest = max((len(str(v)) for v in sample), default=0)
-    return max(MIN_COLUMN_PX, min(MAX_COLUMN_PX, max(len(title) * 7 + 44, longest * 8 + 24)))
+        return self.info.status.finished
 
 
 def grid_cells(values: list[Any], numeric: bool) -> list[Any]:
@@ -135,14 +106,18 @@ def export_link(job_id: str, fmt: str, user: Principal) -> str:
 
 
 def snapshot_job(job_id: str, offset: int, limit: int, user: Principal) -> JobSnapshot:
-    """The job as the API describes it, plus its result page once it has completed."""
+    """The job as the core describes it, plus its result page once it has completed."""
     info = app_core().queries.describe(app_core().queries.get(job_id, user=user))
-    if info["status"] != JobStatus.COMPLETED.value:
+    if info.status != JobStatus.COMPLETED:
         return JobSnapshot(info=info)
     try:
         return JobSnapshot(info=info, page=read_page(job_id, offset, limit, user))
     except BqliteError as exc:    # RESULT_EXPIRED and the like: the job still shows, with why its rows do not
         return JobSnapshot(info=info, page_error=exc.detail)
+
+
+def _or_unknown(value: int | None) -> int:
+    return -1 if value is None else value
 
 
 def line_and_column(sql: str, position: int | None) -> tuple[int, int] | None:
@@ -152,18 +127,6 @@ def line_and_column(sql: str, position: int | None) -> tuple[int, int] | None:
     before = sql[: position - 1]
     line = before.count("\n") + 1
     return line, position - (before.rfind("\n") + 1)
-
-
-def to_number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 # -- the state mixin ------------------------------------------------------------------------------------------
@@ -217,23 +180,24 @@ class ResultsMixin(rx.State, mixin=True):
 
     def _apply_snapshot(self, snap: JobSnapshot) -> None:
         info = snap.info
-        self.job_status = info["status"]
-        self.job_engine = info["engine"]
-        self.job_sql = info["sql"]
-        progress = info.get("progress")
-        self.job_progress = -1.0 if progress is None or info["status"] != "running" else float(progress)
-        self.job_queue_position = info.get("queue_position") or 0
-        self.job_error = info.get("error") or ""
-        self.job_error_position = info.get("error_position") or 0
-        self.job_execution_ms = info.get("execution_time_ms") if info.get("execution_time_ms") is not None else -1
-        self.job_bytes_processed = info.get("bytes_processed") if info.get("bytes_processed") is not None else -1
-        self.job_rows = info.get("rows_returned") if info.get("rows_returned") is not None else -1
-        if info["status"] == "queued":
-            self.job_elapsed = human_duration_ms(1000 * (seconds_between(info["created_at"], None) or 0))
-        elif info["status"] == "running":
-            self.job_elapsed = human_duration_ms(1000 * (seconds_between(info["started_at"], None) or 0))
+        self.job_status = info.status.value
+        self.job_engine = info.engine
+        self.job_sql = info.sql
+        running = info.status == JobStatus.RUNNING
+        self.job_progress = float(info.progress) if running and info.progress is not None else -1.0
+        self.job_queue_position = info.queue_position or 0
+        self.job_error = info.error or ""
+        self.job_error_position = info.error_position or 0
+        # -1: not known (yet); the vars stay ints, which the browser compares without a null check.
+        self.job_execution_ms = _or_unknown(info.execution_time_ms)
+        self.job_bytes_processed = _or_unknown(info.bytes_processed)
+        self.job_rows = _or_unknown(info.rows_returned)
+        if info.status == JobStatus.QUEUED:
+            self.job_elapsed = human_duration_ms(1000 * (seconds_between(info.created_at, None) or 0))
+        elif running:
+            self.job_elapsed = human_duration_ms(1000 * (seconds_between(info.started_at, None) or 0))
         else:
-            self.job_elapsed = human_duration_ms(info.get("execution_time_ms"))
+            self.job_elapsed = human_duration_ms(info.execution_time_ms)
         if snap.page is not None:
             self._apply_page(snap.page)
         elif snap.page_error:
@@ -361,8 +325,8 @@ class ResultsMixin(rx.State, mixin=True):
     @rx.event
     async def download_result(self, fmt: str):
         try:
-            user = self.principal()  # type: ignore[attr-defined]  (the concrete state is an AuthState)
-            url = await asyncio.to_thread(export_link, self.job_id, fmt, user)
+            credentials = self._credentials()  # type: ignore[attr-defined]  (the concrete state is an AuthState)
+            url = await asyncio.to_thread(acting, credentials, export_link, self.job_id, fmt)
         except BqliteError as exc:
             self.result_note = exc.detail
             return None

@@ -166,7 +166,7 @@ class RunMixin(rx.State, mixin=True):
             state._apply_snapshot(snap)
             if not snap.finished:
                 return NEXT
-            if snap.status == "completed" and _CHANGES_CATALOG.search(snap.info["sql"]):
+            if snap.status == "completed" and _CHANGES_CATALOG.search(snap.info.sql):
                 return Applied(events=(StatusState.refresh, CatalogState.load))
             return Applied(events=(StatusState.refresh,))
 

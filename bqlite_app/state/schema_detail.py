@@ -17,8 +17,9 @@ import reflex as rx
 from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms, local_time
+from bqlite_app.schemas.models import SchemaFieldPublic
 from bqlite_app.schemas.spool import spool_path
-from bqlite_app.state.auth import AuthState, authenticate
+from bqlite_app.state.auth import AuthState, acting, authenticate
 from bqlite_app.state.display import error_lines, route_tail
 from bqlite_app.state.schemas import ENGINE_LABELS
 from bqlite_app.state.uploads import spool_upload
@@ -65,12 +66,12 @@ class IngestRow:
     query_url: str = ""
 
 
-def flatten_fields(fields: list[dict[str, Any]], depth: int = 0) -> list[FieldRow]:
+def flatten_fields(fields: list[SchemaFieldPublic], depth: int = 0) -> list[FieldRow]:
+    """The field tree as indented rows, parents first."""
     rows: list[FieldRow] = []
     for node in fields:
-        rows.append(FieldRow(name=node["name"], number=node["number"], type=node["proto_type"], mode=node["mode"],
-                             depth=depth))
-        rows.extend(flatten_fields(node.get("fields") or [], depth + 1))
+        rows.append(FieldRow(name=node.name, number=node.number, type=node.proto_type, mode=node.mode, depth=depth))
+        rows.extend(flatten_fields(node.fields, depth + 1))
     return rows
 
 
@@ -169,32 +170,33 @@ class SchemaDetailState(AuthState):
 
     async def _reload(self, notes: dict[str, tuple[str, bool]] | None = None) -> None:
         try:
-            user, schema_id = self.principal(), self.current_schema_id
-            detail = await asyncio.to_thread(lambda: app_core().schemas.detail(schema_id, user=user))
+            # Who the caller is, is asked in the worker thread too: with auth on that reads SQLite.
+            detail = await asyncio.to_thread(acting, self._credentials(), app_core().schemas.detail,
+                                             self.current_schema_id)
         except BqliteError as exc:
             self.not_found = exc.detail
             return
         self.not_found = ""
-        self.database_name, self.table_name = detail["database_name"], detail["table_name"]
+        self.database_name, self.table_name = detail.database_name, detail.table_name
         self.name = f"{self.database_name}.{self.table_name}"
-        self.description, self.message_type = detail["description"], detail["message_type"]
-        self.version, self.field_count = detail["version"], detail["field_count"]
-        self.shard_key = detail.get("shard_key") or ""
-        self.created, self.updated = local_time(detail["created_at"]), local_time(detail["updated_at"])
-        self.fields = flatten_fields(detail["fields"])
-        self.versions = [VersionRow(version=v["version"], created=local_time(v["created_at"]),
-                                    fingerprint=v["fingerprint"][:12], changes=list(v["changes"]))
-                         for v in reversed(detail["versions"])]
-        tables = {t["engine"]: t["table"] for t in detail["tables"]}
+        self.description, self.message_type = detail.description, detail.message_type
+        self.version, self.field_count = detail.version, detail.field_count
+        self.shard_key = detail.shard_key or ""
+        self.created, self.updated = local_time(detail.created_at), local_time(detail.updated_at)
+        self.fields = flatten_fields(detail.fields)
+        self.versions = [VersionRow(version=v.version, created=local_time(v.created_at),
+                                    fingerprint=v.fingerprint[:12], changes=list(v.changes))
+                         for v in reversed(detail.versions)]
+        tables = {t.engine: t.table for t in detail.tables}
         previous = {row.engine: (row.note, row.note_is_error) for row in self.engines}
         notes = notes if notes is not None else previous
         self.engines = [
             EngineRow(engine=name, label=ENGINE_LABELS.get(name, name), table=tables.get(name, self.name),
                       has_table=name in tables, ddl=ddl, note=notes.get(name, ("", False))[0],
                       note_is_error=notes.get(name, ("", False))[1])
-            for name, ddl in detail["ddl"].items()
+            for name, ddl in detail.ddl.items()
         ]
-        self.proto_source = detail["proto_source"]
+        self.proto_source = detail.proto_source
         if self.ingest_target not in self.target_choices:
             self.ingest_target = ALL_TABLES
 
@@ -206,8 +208,8 @@ class SchemaDetailState(AuthState):
         self.creating, self.action_error_title, self.action_error = True, "", []
         yield
         try:
-            user, schema_id = self.principal(), self.current_schema_id
-            results = await asyncio.to_thread(lambda: app_core().schemas.create_tables(schema_id, names, user=user))
+            results = await asyncio.to_thread(acting, self._credentials(), app_core().schemas.create_tables,
+                                              self.current_schema_id, names)
         except BqliteError as exc:
             self.action_error_title, self.action_error = error_lines(exc)
             return
@@ -215,11 +217,11 @@ class SchemaDetailState(AuthState):
             self.creating = False
         notes = {row.engine: (row.note, row.note_is_error) for row in self.engines}
         for name, result in results.items():
-            if result["error"]:
-                notes[name] = (result["error"], True)
+            if result.error:
+                notes[name] = (result.error, True)
             else:
-                notes[name] = (f"Created {result['table']}" if result["created"]
-                               else f"{result['table']} already exists", False)
+                notes[name] = (f"Created {result.table}" if result.created else f"{result.table} already exists",
+                               False)
         await self._reload(notes)
 
     # -- ingest ------------------------------------------------------------------------------------------------
@@ -326,9 +328,8 @@ class SchemaDetailState(AuthState):
         yield
         schema_id, drop_tables = self.current_schema_id, self.drop_tables
         try:
-            user = self.principal()
-            message = await asyncio.to_thread(lambda: app_core().schemas.delete(schema_id, drop_tables=drop_tables,
-                                                                          user=user))
+            message = await asyncio.to_thread(acting, self._credentials(), app_core().schemas.delete, schema_id,
+                                              drop_tables=drop_tables)
         except BqliteError as exc:
             self.action_error_title, self.action_error = error_lines(exc)
             return

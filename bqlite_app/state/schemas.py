@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from typing import Any
 
 import reflex as rx
 
@@ -17,8 +16,9 @@ from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import human_bytes, local_time
 from bqlite_app.schemas.compiler import ProtoFile, compile_schema
+from bqlite_app.schemas.models import SchemaPublic
 from bqlite_app.schemas.registry import DEFAULT_DATABASE, SchemaDiff
-from bqlite_app.state.auth import AuthState
+from bqlite_app.state.auth import AuthState, acting
 from bqlite_app.state.display import error_lines
 
 ENGINE_LABELS = {"duckdb": "DuckDB", "clickhouse": "ClickHouse"}
@@ -64,12 +64,12 @@ def change_preview(diff: SchemaDiff) -> ChangePreview:
                          changes or [ChangeRow("No field changes (comments, options or layout differ).")])
 
 
-def schema_row(summary: dict[str, Any]) -> SchemaRow:
+def schema_row(summary: SchemaPublic) -> SchemaRow:
     return SchemaRow(
-        schema_id=summary["schema_id"], name=f"{summary['database_name']}.{summary['table_name']}",
-        description=summary["description"], version=summary["version"], field_count=summary["field_count"],
-        engines=[ENGINE_LABELS.get(t["engine"], t["engine"]) for t in summary["tables"]],
-        updated=local_time(summary["updated_at"]),
+        schema_id=summary.schema_id, name=f"{summary.database_name}.{summary.table_name}",
+        description=summary.description, version=summary.version, field_count=summary.field_count,
+        engines=[ENGINE_LABELS.get(t.engine, t.engine) for t in summary.tables],
+        updated=local_time(summary.updated_at),
     )
 
 
@@ -130,8 +130,9 @@ class SchemasState(AuthState):
     @rx.event
     async def load(self) -> None:
         try:
-            user = self.principal()   # the list shows only schemas in datasets the caller can read
-            summaries = await asyncio.to_thread(lambda: app_core().schemas.summaries(user=user))
+            # Only schemas in datasets the caller can read. Who the caller is, is asked in the worker thread too:
+            # with auth on that reads the user's role from SQLite.
+            summaries = await asyncio.to_thread(acting, self._credentials(), app_core().schemas.summaries)
             self.schemas, self.load_error = [schema_row(s) for s in summaries], ""
         except BqliteError as exc:
             self.load_error = exc.detail
@@ -221,9 +222,8 @@ class SchemasState(AuthState):
         main, schema_id, message = self._main, self.existing_schema_id, self.message_type or None
         imports = self._imports
         try:
-            user = self.principal()
-            diff = await asyncio.to_thread(lambda: app_core().schemas.diff(schema_id, main, imports, user=user,
-                                                                     message_type=message))
+            diff = await asyncio.to_thread(acting, self._credentials(), app_core().schemas.diff, schema_id, main,
+                                           imports, message_type=message)
             self.preview = change_preview(diff)
         except BqliteError as exc:
             self.error_title, self.error_detail = error_lines(exc)
@@ -244,9 +244,8 @@ class SchemasState(AuthState):
                    "shard_key": self.shard_key or None}
         imports = self._imports
         try:
-            user = self.principal()
-            registration = await asyncio.to_thread(lambda: app_core().schemas.register(main, imports, user=user,
-                                                                                 **options))
+            registration = await asyncio.to_thread(acting, self._credentials(), app_core().schemas.register, main,
+                                                   imports, **options)
         except BqliteError as exc:
             self.error_title, self.error_detail = error_lines(exc)
             return

@@ -15,6 +15,7 @@ from typing import Any
 
 import reflex as rx
 
+from bqlite_app.access.principal import Principal
 from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
 from bqlite_app.examples import examples_for
@@ -56,6 +57,12 @@ def _tabs_from_json(text: str) -> tuple[list[QueryTab], str]:
         return [], ""
 
 
+def linked_job(job_id: str, user: Principal) -> tuple[str, str]:
+    """The SQL and engine of ``user``'s job ``job_id``, which a ``/?job=<id>`` link opens (else JobNotFound)."""
+    job = app_core().queries.get(job_id, user=user)
+    return job.sql, job.engine
+
+
 class WorkspaceState(RunMixin, ResultsMixin, AuthState):
     """One browser tab's workspace: query tabs, the editor, the run controls and dry runs (running: ``RunMixin``)."""
 
@@ -93,7 +100,7 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
     # -- page load ----------------------------------------------------------------------------------------------
 
     @rx.event
-    def load_page(self):
+    async def load_page(self):
         if not self.tabs:
             self.tabs, self.active_id = _tabs_from_json(self.saved_tabs)
         if not self.tabs:
@@ -101,8 +108,15 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
         if self.active_id not in {t.id for t in self.tabs}:
             self.active_id = self.tabs[0].id
         params = self.router.url.query_parameters
-        if params.get("job") or params.get("sql"):
-            self._open_from_link(params.get("job", ""), params.get("sql", ""), params.get("engine", ""))
+        job_id, sql, engine = params.get("job", ""), params.get("sql", ""), params.get("engine", "")
+        if job_id:
+            try:
+                # The job store is SQLite, which may wait on a lock: in a worker thread, as every core call.
+                sql, engine = await asyncio.to_thread(acting, self._credentials(), linked_job, job_id)
+            except BqliteError:
+                job_id = ""
+        if job_id or sql:
+            self._open_from_link(job_id, sql, engine)
         self._show_active_tab()
         events: list[Any] = [CatalogState.load, WorkspaceState.dry_run]
         if params.get("job") or params.get("sql"):
@@ -112,13 +126,8 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
         return events
 
     def _open_from_link(self, job_id: str, sql: str, engine: str) -> None:
-        """``/?job=<id>`` or ``/?sql=...&engine=...`` (links from the jobs and schema pages) open in a tab."""
-        if job_id:
-            try:
-                job = app_core().queries.get(job_id, user=self.principal())
-                sql, engine = job.sql, job.engine
-            except BqliteError:
-                job_id = ""
+        """``/?job=<id>`` or ``/?sql=...&engine=...`` (links from the jobs and schema pages) open in a tab; for a
+        job, ``sql`` and ``engine`` are the job's (``linked_job``)."""
         if not sql:
             return
         engine = engine if engine in ENGINES else ENGINES[0]

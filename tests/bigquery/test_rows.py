@@ -13,8 +13,10 @@ import pyarrow as pa
 import pytest
 from google.cloud.bigquery._helpers import _rows_from_json
 
-from bqlite_app.bigquery.rows import arrow_to_rows, json_rows_to_arrow
-from bqlite_app.bigquery.schema import arrow_to_fields, fields_to_arrow, fields_to_columns, normalize_fields
+from bqlite_app.bigquery.json_rows import json_rows_to_arrow
+from bqlite_app.bigquery.rows import arrow_to_rows
+from bqlite_app.bigquery.schema import fields_to_columns, normalize_fields
+from bqlite_app.bigquery.schema_arrow import arrow_to_fields, fields_to_arrow
 from engines.base import Engine
 
 DATASET = "bq_rows_tests"

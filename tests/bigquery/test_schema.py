@@ -7,14 +7,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from bqlite_app.bigquery.schema import (
-    arrow_to_fields,
-    columns_to_fields,
-    fields_to_arrow,
-    fields_to_columns,
-    message_to_fields,
-    normalize_fields,
-)
+from bqlite_app.bigquery.schema import columns_to_fields, fields_to_columns, normalize_fields
+from bqlite_app.bigquery.schema_arrow import arrow_to_fields, fields_to_arrow
+from bqlite_app.bigquery.schema_proto import message_to_fields
 from bqlite_app.errors import ValidationFailed
 from bqlite_app.schemas.compiler import ProtoFile, compile_schema
 from bqlite_app.schemas.translate import columns_for

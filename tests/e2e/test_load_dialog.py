@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from bqlite_app.state.loads import UPLOAD_ID
+from bqlite_app.state.load_form import UPLOAD_ID
 from tests.e2e.conftest import ARTIFACTS
 
 ROWS = 25

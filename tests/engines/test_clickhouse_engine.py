@@ -1,13 +1,19 @@
-"""ClickHouse-only behaviour: the Native -> Arrow type mapping and the tag comment."""
+"""ClickHouse-only behaviour: the Native -> Arrow type mapping, the tag comment, the native Protobuf read."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
+from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from engines.base import Engine
+from engines.errors import EngineQueryError
+from engines.protobuf_read import ProtobufRead, ReadEnum, ReadField, ReadScalar
+from tests.conftest import embedded_only
 
 
 def test_native_types_map_to_sensible_arrow(clickhouse_engine: Engine) -> None:
@@ -58,3 +64,45 @@ def test_tag_with_like_wildcards_only_matches_itself(clickhouse_engine: Engine) 
     assert clickhouse_engine.cancel("a_%") is False
     batches = list(clickhouse_engine.execute("SELECT 1 AS one", query_tag="a_%'*/ x"))
     assert batches[0].column(0).to_pylist() == [1]
+
+
+# -- read_protobuf: the description in, Arrow out ---------------------------------------------------------------
+
+_PROTO = 'syntax = "proto3";\nmessage M {\n  bytes raw = 1;\n  int32 level = 2;\n  string name = 3;\n}\n'
+
+
+def _message(raw: bytes, level: int, name: bytes) -> bytes:
+    """M on the wire (fields 1 and 3 length-delimited, 2 a varint), without a library."""
+    return b"\x0a" + bytes([len(raw)]) + raw + b"\x10" + bytes([level]) + b"\x1a" + bytes([len(name)]) + name
+
+
+def _protobuf_read(tmp_path: Path, *messages: bytes) -> ProtobufRead:
+    (tmp_path / "m.proto").write_text(_PROTO)
+    body = tmp_path / "body.bin"
+    body.write_bytes(b"".join(bytes([len(m)]) + m for m in messages))
+    fields = (ReadField("raw", ReadScalar("binary")), ReadField("level", ReadEnum(((1, "ONE"),))),
+              ReadField("name", ReadScalar("string")))
+    return ProtobufRead(body=body, delimited=True, schema_file=tmp_path / "m.proto", message="M", fields=fields,
+                        rejected="bqlite test: rejected")
+
+
+@embedded_only
+def test_read_protobuf_follows_the_description(clickhouse_engine: Engine, tmp_path: Path) -> None:
+    read = _protobuf_read(tmp_path, _message(b"\x00\xff\n", 1, b"a"), _message(b"", 7, b"b"))
+    table = pa.Table.from_batches(list(clickhouse_engine.read_protobuf(read, query_tag="pb-read")))
+    assert table.schema.field("raw").type == pa.binary()      # not the hex text it travels as
+    assert table.to_pylist() == [{"raw": b"\x00\xff\n", "level": "ONE", "name": "a"},
+                                 {"raw": b"", "level": "7", "name": "b"}]   # an unknown number keeps its digits
+
+
+@embedded_only
+def test_read_protobuf_fails_on_a_row_that_breaks_a_rule(clickhouse_engine: Engine, tmp_path: Path) -> None:
+    read = _protobuf_read(tmp_path, _message(b"x", 1, b"\xff\xfe"))   # invalid UTF-8 in a string field
+    with pytest.raises(EngineQueryError, match="bqlite test: rejected"):
+        list(clickhouse_engine.read_protobuf(read, query_tag="pb-reject"))
+
+
+def test_read_protobuf_refuses_paths_that_file_would_expand(clickhouse_engine: Engine, tmp_path: Path) -> None:
+    read = dataclasses.replace(_protobuf_read(tmp_path, _message(b"x", 1, b"a")), body=tmp_path / "b*.bin")
+    with pytest.raises(EngineQueryError):
+        clickhouse_engine.read_protobuf(read, query_tag="pb-glob")

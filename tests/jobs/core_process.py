@@ -43,7 +43,8 @@ def main(data_dir: str, command: str) -> None:
         jobs, _ = queries.list(user=LOCAL, limit=10)
         for job in jobs:
             queries.wait(job.job_id, 30, user=LOCAL)
-        described = {job.job_id: queries.describe(queries.get(job.job_id, user=LOCAL)) for job in jobs}
+        described = {job.job_id: queries.describe(queries.get(job.job_id, user=LOCAL)).model_dump(mode="json")
+                     for job in jobs}
         print(json.dumps(described), flush=True)
     elif command == "memory":
         heavy = queries.submit(QuerySpec(
@@ -51,7 +52,8 @@ def main(data_dir: str, command: str) -> None:
         queries.wait(heavy.job_id, 120, user=LOCAL)
         light = queries.submit(QuerySpec(sql="SELECT 1 AS ok"), user=LOCAL)
         queries.wait(light.job_id, 30, user=LOCAL)
-        print(json.dumps([queries.describe(queries.get(j.job_id, user=LOCAL)) for j in (heavy, light)]), flush=True)
+        print(json.dumps([queries.describe(queries.get(j.job_id, user=LOCAL)).model_dump(mode="json")
+                          for j in (heavy, light)]), flush=True)
     core.stop()
 
 

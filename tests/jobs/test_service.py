@@ -1,4 +1,4 @@
-"""The job service as every face calls it: the default time limit, re-run and result paging."""
+"""The job service as every face calls it: the default time limit, re-run, result paging and the typed job."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 from bqlite_app.access.principal import LOCAL, Principal
 from bqlite_app.errors import JobNotFound, ValidationFailed
+from bqlite_app.jobs.models import Job, JobKind, JobPublic, JobStatus
 from bqlite_app.jobs.service import QuerySpec
 
 BOB = Principal("bob", "member", "u_bob")
@@ -49,3 +50,28 @@ def test_a_page_past_the_end_is_refused_by_the_core(core):
     with pytest.raises(ValidationFailed, match=r"offset: 5 is beyond the end of the result \(1 rows\)"):
         core.queries.page(job, offset=5, limit=10, user=LOCAL)
     assert core.queries.page(job, offset=5, limit=10, user=LOCAL, past_end=True).table.num_rows == 0
+
+
+def test_describe_hands_out_the_typed_job_the_rest_api_serialises(core):
+    job = core.queries.submit(QuerySpec(sql="SELECT 1 AS one", labels={"team": "growth"}), user=LOCAL)
+    job = core.queries.wait(job.job_id, 60, user=LOCAL)
+    public = core.queries.describe(job)
+    assert isinstance(public, JobPublic)
+    assert public.status is JobStatus.COMPLETED and public.status.finished and public.kind is JobKind.QUERY
+    assert (public.progress, public.queue_position, public.rows_returned) == (1.0, None, 1)
+    assert public.created_at.endswith("+00:00") and public.labels == {"team": "growth"}
+    # The REST body is this model's JSON: the same keys, in docs/api.md's order, and plain strings for the enums.
+    body = public.model_dump(mode="json")
+    assert list(body) == [
+        "job_id", "kind", "sql", "engine", "status", "priority", "estimated_slots", "max_execution_time",
+        "created_at", "started_at", "completed_at", "execution_time_ms", "rows_returned", "bytes_processed",
+        "error", "error_position", "progress", "queue_position", "labels", "user"]
+    assert (body["status"], body["kind"], body["user"]) == ("completed", "query", "local")
+    assert JobPublic.model_validate(body) == public
+
+
+def test_a_job_shows_lone_surrogates_from_old_history_as_replacement_characters():
+    job = Job(job_id="job_x", sql="SELECT '\ud800'", engine="duckdb", labels={"k": "v\udfff"})
+    public = JobPublic.of(job)
+    assert public.sql == "SELECT '\ufffd'" and public.labels == {"k": "v\ufffd"}
+    assert public.status is JobStatus.QUEUED and public.started_at is None

@@ -7,7 +7,7 @@ import pytest
 
 from bqlite_app.db import open_database
 from bqlite_app.errors import DatabaseBusy
-from bqlite_app.jobs.models import Job, JobStatus
+from bqlite_app.jobs.models import Job, JobPublic, JobStatus
 from bqlite_app.jobs.store import JobStore
 
 
@@ -20,7 +20,7 @@ def test_written_jobs_read_back_exactly(tmp_path):
     again = store.get(job.job_id)
     assert again.status == JobStatus.COMPLETED and again.priority == 3 and again.labels == {"team": "growth"}
     assert again.rows_returned == 7
-    assert again.as_public()["started_at"] == "2026-01-02T03:04:05.678901+00:00"
+    assert JobPublic.of(again).started_at == "2026-01-02T03:04:05.678901+00:00"
     assert not store.update("job_missing", status=JobStatus.FAILED)
 
 

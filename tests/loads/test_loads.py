@@ -24,12 +24,12 @@ from bqlite_app.jobs.work import WorkContext
 from bqlite_app.loads import (
     DatasetNotFound,
     DestinationNotFound,
+    LoadReport,
     LoadService,
     LoadSpec,
     TableNotEmpty,
+    TooManyBadRecords,
 )
-from bqlite_app.loads.readers import TooManyBadRecords
-from bqlite_app.loads.service import LoadReport
 from engines.errors import QueryCancelled
 from engines.types import Column, ListOf, Scalar, Struct, Timestamp
 from engines.types import Decimal as DecimalType
@@ -333,7 +333,8 @@ def test_a_large_file_loads_in_many_batches(core, loads: LoadService, tmp_path: 
     job = run(core, loads, spec, path)
     assert job.status == JobStatus.COMPLETED, job.error
     assert count(core, "clickhouse", table) == 30_000
-    assert core.queries.describe(job)["kind"] == "load" and core.queries.describe(job)["progress"] == 1.0
+    public = core.queries.describe(job)
+    assert public.kind == "load" and public.progress == 1.0
 
 
 def test_preview_shows_detected_columns_and_rows(loads: LoadService, tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from bqlite_app.errors import ValidationFailed
-from bqlite_app.loads import LoadSpec, TooManyBadRecords, validate
+from bqlite_app.loads import BadRecords, LoadSpec, TooManyBadRecords, validate
 from bqlite_app.loads._arrow import arrow_schema
-from bqlite_app.loads.readers import BadRecords, Reader, detect
+from bqlite_app.loads.readers import Reader, detect
 from engines.types import Column, ListOf, Scalar, Struct, Timestamp
 from engines.types import Decimal as DecimalType
 

@@ -458,9 +458,9 @@ def test_text_starting_with_a_newline_is_not_mistaken_for_a_descriptor_set(prefi
 
 def test_uploads_over_the_total_size_cap_are_payload_too_large() -> None:
     from bqlite_app.errors import PayloadTooLarge
-    from bqlite_app.schemas.uploads import MAX_FILE_BYTES, MAX_TOTAL_BYTES
+    from bqlite_app.schemas.uploads import MAX_TOTAL_BYTES
 
-    filler = b"// " + b"x" * (MAX_FILE_BYTES - 10) + b"\n"
+    filler = b"// " + b"x" * (10 * 1024**2 - 10) + b"\n"
     main = text("main.proto", 'syntax = "proto3";\nmessage M {}\n')
     imports = tuple(ProtoFile(f"f{n}.proto", filler) for n in range(MAX_TOTAL_BYTES // len(filler) + 1))
     with pytest.raises(PayloadTooLarge) as info:

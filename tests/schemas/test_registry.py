@@ -20,7 +20,15 @@ from bqlite_app.errors import ServiceUnavailable, TableNotFound
 from bqlite_app.jobs.store import JobStore
 from bqlite_app.schemas import _ownership as ownership
 from bqlite_app.schemas.compiler import ProtoFile, compile_schema
-from bqlite_app.schemas.models import EngineTable, SchemaRecord, SchemaVersion
+from bqlite_app.schemas.models import (
+    EngineTable,
+    SchemaDetailPublic,
+    SchemaPublic,
+    SchemaRecord,
+    SchemaTablePublic,
+    SchemaVersion,
+    TableCreatedPublic,
+)
 from bqlite_app.schemas.registry import SchemaRegistry
 from engines.clickhouse_engine import ClickHouseEngine
 
@@ -101,6 +109,39 @@ def test_ingest_before_the_tables_exist_names_no_route(tmp_path, duckdb_engine):
         assert "POST" not in caught.value.detail and "/schemas" not in caught.value.detail
 
 
+def test_the_registry_hands_out_typed_summaries_details_and_table_results(tmp_path, duckdb_engine):
+    """The UI reads these by attribute, and the REST face sends their JSON as it is (docs/api.md, "Schemas")."""
+    registry = SchemaRegistry(open_database(tmp_path / "r.sqlite"), {"duckdb": duckdb_engine}, max_depth=6,
+                              work_dir=tmp_path / "w")
+    dataset = f"reg_{uuid.uuid4().hex[:8]}"
+    schema_id = registry.register(ProtoFile("event.proto", EVENT), user=LOCAL, table_name="events",
+                                  database_name=dataset).record.schema_id
+    try:
+        results = registry.create_tables(schema_id, ["duckdb"], user=LOCAL)
+        assert isinstance(results["duckdb"], TableCreatedPublic)
+        assert (results["duckdb"].created, results["duckdb"].table, results["duckdb"].error) == (
+            True, f"{dataset}.events", None)
+        assert list(results["duckdb"].model_dump()) == ["created", "table", "ddl", "error"]
+
+        [summary] = [s for s in registry.summaries(user=LOCAL) if s.schema_id == schema_id]
+        assert isinstance(summary, SchemaPublic)
+        assert (summary.field_count, summary.version, summary.shard_key) == (3, 1, None)
+        assert summary.tables == [SchemaTablePublic(engine="duckdb", table=f"{dataset}.events")]
+        assert list(summary.model_dump()) == ["schema_id", "table_name", "database_name", "description",
+                                              "field_count", "version", "shard_key", "created_at", "updated_at",
+                                              "tables"]
+
+        detail = registry.detail(schema_id, user=LOCAL)
+        assert isinstance(detail, SchemaDetailPublic) and detail.message_type == "reg.v1.Event"
+        assert [(f.name, f.mode, f.fields) for f in detail.fields] == [
+            ("id", "REQUIRED", []), ("name", "REQUIRED", []), ("codes", "REPEATED", [])]
+        assert [v.version for v in detail.versions] == [1] and detail.versions[0].created_at.endswith("+00:00")
+        assert set(detail.ddl) == {"duckdb"} and "CREATE TABLE" in detail.ddl["duckdb"]
+        assert detail.model_dump(include=set(SchemaPublic.model_fields)) == summary.model_dump()
+    finally:
+        registry.delete(schema_id, user=LOCAL, drop_tables=True)
+
+
 # -- native ingest with one pooled ClickHouse client --------------------------------------------------------------
 
 
@@ -129,7 +170,7 @@ def registered(registry: SchemaRegistry) -> str:
                                      database_name=f"reg_{uuid.uuid4().hex[:8]}")
     schema_id = registration.record.schema_id
     results = registry.create_tables(schema_id, ["clickhouse"], user=LOCAL)
-    assert results["clickhouse"]["created"], results
+    assert results["clickhouse"].created, results
     return schema_id
 
 

@@ -103,7 +103,7 @@ def test_the_key_reaches_create_table(tmp_path, duckdb_engine):
                                database_name="shard_key_test", message_type="shard.v1.Order",
                                shard_key="customer").record
     results = registry.create_tables(record.schema_id, ["duckdb"], user=LOCAL)
-    assert results["duckdb"]["created"], results
+    assert results["duckdb"].created, results
     assert ("create_table", "customer") in recording.keys and ("render_ddl", "customer") in recording.keys
 
 

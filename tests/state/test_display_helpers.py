@@ -3,6 +3,7 @@
 from bqlite_app.errors import SchemaIncompatible, SchemaParseFailed, ValidationFailed
 from bqlite_app.humanize import human_bytes, human_duration_ms
 from bqlite_app.schemas.compat import Comparison
+from bqlite_app.schemas.models import SchemaFieldPublic
 from bqlite_app.schemas.registry import SchemaDiff
 from bqlite_app.state.display import error_lines, route_tail
 from bqlite_app.state.schema_detail import flatten_fields, workspace_url
@@ -35,8 +36,8 @@ def test_small_helpers():
     assert route_tail("/jobs/job_ab%2Fc/") == "job_ab/c"
     assert workspace_url("SELECT * FROM d.t LIMIT 100", "duckdb") == (
         "/?sql=SELECT+%2A+FROM+d.t+LIMIT+100&engine=duckdb")
-    tree = [{"name": "a", "number": 1, "proto_type": "message x.A", "mode": "NULLABLE",
-             "fields": [{"name": "b", "number": 2, "proto_type": "int32", "mode": "REQUIRED", "fields": []}]}]
+    tree = [SchemaFieldPublic(name="a", number=1, proto_type="message x.A", mode="NULLABLE", fields=[
+        SchemaFieldPublic(name="b", number=2, proto_type="int32", mode="REQUIRED")])]
     assert [(r.name, r.depth) for r in flatten_fields(tree)] == [("a", 0), ("b", 1)]
 
 

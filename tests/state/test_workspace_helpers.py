@@ -2,10 +2,13 @@
 
 import pyarrow as pa
 
-from bqlite_app.state.catalog import engine_tree, quote_name
-from bqlite_app.state.results import column_width, header_icon, line_and_column, table_to_page, to_number
+from bqlite_app.state.catalog import engine_tree, insertable
+from bqlite_app.state.grid import column_width, header_icon, to_number
+from bqlite_app.state.results import line_and_column, table_to_page
 from bqlite_app.state.workspace import _tabs_from_json
 from engines.base import CatalogColumn, CatalogTable
+from engines.clickhouse_engine import ClickHouseEngine
+from engines.duckdb_engine import DuckDBEngine
 
 
 def test_grid_pages_keep_numbers_and_show_nested_values_as_json():
@@ -66,14 +69,16 @@ def test_explorer_tree_groups_tables_and_quotes_names_that_need_it():
         CatalogTable("analytics", "events", [CatalogColumn("id", "BIGINT")], 5),
         CatalogTable("main", "my table", [CatalogColumn("x", "INTEGER")], None),
     ]
-    tree = engine_tree("duckdb", tables)
+    tree = engine_tree("duckdb", tables, quote=DuckDBEngine.quote)
     assert [d.name for d in tree] == ["main", "analytics"]   # the default database first
     assert tree[0].tables[0].qualified == 'main."my table"' and tree[0].tables[0].rows == ""
     assert tree[1].tables[0].rows == "5 rows" and tree[1].tables[0].key == "duckdb/analytics/events"
-    assert quote_name("clickhouse", "a`b") == "`a``b`"
+    # Names are quoted by their engine's own rule (``Engine.quote``), and only when they need it.
+    assert insertable("a`b", ClickHouseEngine.quote) == "`a\\`b`"
+    assert insertable("events_2", ClickHouseEngine.quote) == "events_2"
 
 
 def test_explorer_shows_datasets_that_have_no_tables_yet():
     tables = [CatalogTable("analytics", "events", [CatalogColumn("id", "BIGINT")], 5)]
-    tree = engine_tree("duckdb", tables, ["analytics", "fresh"])
+    tree = engine_tree("duckdb", tables, ["analytics", "fresh"], quote=DuckDBEngine.quote)
     assert [(d.name, len(d.tables)) for d in tree] == [("analytics", 1), ("fresh", 0)]

@@ -16,12 +16,11 @@ from bqlite_app.api.models import (
     MAX_WAIT_MS,
     ErrorBody,
     JobList,
-    JobPublic,
     ResultPagePublic,
 )
 from bqlite_app.api.responses import FastJSONResponse
 from bqlite_app.jobs.jsonify import describe_columns, rows_from_table
-from bqlite_app.jobs.models import Job, JobStatus
+from bqlite_app.jobs.models import Job, JobPublic, JobStatus
 from bqlite_app.jobs.results import EXPORT_FORMATS
 from bqlite_app.jobs.service import QueryService
 from bqlite_app.jobs.store import MAX_LIST_LIMIT, MAX_LIST_OFFSET
@@ -49,23 +48,23 @@ def list_jobs(
     # Sync, so it runs in the thread pool: a text search scans the whole history, which must not stall the loop.
     jobs, total = queries.list(user=user, status=status or None, engine=engine or None, search=search, limit=limit,
                                offset=offset, owner=owner or None)
-    return FastJSONResponse({"jobs": [queries.describe(job) for job in jobs], "total": total})
+    return FastJSONResponse({"jobs": [queries.describe(job).model_dump(mode="json") for job in jobs], "total": total})
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
-async def get_job(job_id: str, queries: QueriesDep, user: CurrentUser) -> dict[str, Any]:
+async def get_job(job_id: str, queries: QueriesDep, user: CurrentUser) -> JobPublic:
     """Someone else's job answers 404 `JOB_NOT_FOUND`, as if it did not exist (admins see every job)."""
     return queries.describe(queries.get(job_id, user=user))
 
 
 @router.delete("/jobs/{job_id}", response_model=JobPublic)
-def cancel_job(job_id: str, queries: QueriesDep, user: CurrentUser) -> dict[str, Any]:
+def cancel_job(job_id: str, queries: QueriesDep, user: CurrentUser) -> JobPublic:
     """Cancel a queued or running job; a running query is interrupted in its engine."""
     return queries.describe(queries.cancel(job_id, user=user))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobPublic)
-def cancel_job_post(job_id: str, queries: QueriesDep, user: CurrentUser) -> dict[str, Any]:
+def cancel_job_post(job_id: str, queries: QueriesDep, user: CurrentUser) -> JobPublic:
     return queries.describe(queries.cancel(job_id, user=user))
 
 

@@ -2,7 +2,7 @@
 table the REST path gives (google-cloud-bigquery builds that one from the BigQuery schema with
 ``_pandas_helpers.bq_to_arrow_schema``).
 
-The mapping is ``bigquery.schema.arrow_to_fields``' (what the REST path reports), each BigQuery type then sent as
+The mapping is ``bigquery.schema_arrow.arrow_to_fields``' (what the REST path reports), each BigQuery type then sent as
 BigQuery sends it: every integer is INT64 (int64), every float FLOAT64 (float64), decimals are NUMERIC
 (decimal128(38, 9)) when they fit and BIGNUMERIC (decimal256(76, 38)) otherwise, except decimal128(38, 0), DuckDB's
 HUGEINT (``SUM`` of integers), which is INT64; a zoned timestamp is TIMESTAMP (timestamp[us, UTC]), a naive one
@@ -18,6 +18,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bqlite_app.bigquery.schema_arrow import TYPE_KEY
 from bqlite_app.errors import ValidationFailed
 
 NUMERIC = pa.decimal128(38, 9)
@@ -30,8 +31,6 @@ _DATETIME_METADATA = {b"ARROW:extension:name": b"google:sqlType:datetime"}
 _JSON_METADATA = {b"ARROW:extension:name": b"google:sqlType:json"}
 _GEOGRAPHY_METADATA = {b"ARROW:extension:name": b"google:sqlType:geography",
                        b"ARROW:extension:metadata": b'{"encoding": "WKT"}'}
-# ``bigquery.schema``'s mark for what Arrow cannot tell apart from a string.
-_TYPE_KEY = b"bigquery:type"
 
 
 def bigquery_schema(schema: pa.Schema) -> pa.Schema:
@@ -43,7 +42,7 @@ def bigquery_field(field: pa.Field) -> pa.Field:
     target = bigquery_type(field.type)
     repeated = pa.types.is_list(target)
     metadata = None
-    marked = (field.metadata or {}).get(_TYPE_KEY)
+    marked = (field.metadata or {}).get(TYPE_KEY)  # what Arrow cannot tell apart from a string
     if target == DATETIME:
         metadata = _DATETIME_METADATA
     elif target == pa.string() and (marked == b"JSON" or _is_json(field)):

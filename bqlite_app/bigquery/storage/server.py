@@ -9,9 +9,10 @@ UNAVAILABLE for a mistake: the client's ReadRows reader reconnects on those, for
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, NoReturn
 
 import grpc
 from google.cloud.bigquery_storage_v1 import types
@@ -31,7 +32,6 @@ SERVICE = "google.cloud.bigquery.storage.v1.BigQueryRead"
 # Without a client deadline, a table read (a job) may take the query time limit; a little more for the queue.
 _DEFAULT_WAIT_S = 600.0
 _WORKERS = 16
-_T = TypeVar("_T")
 
 _CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED,
           404: grpc.StatusCode.NOT_FOUND, 410: grpc.StatusCode.NOT_FOUND, 409: grpc.StatusCode.FAILED_PRECONDITION,
@@ -89,7 +89,7 @@ class StorageReadServer:
 
     def _create_read_session(self, request: types.CreateReadSessionRequest,
                              context: grpc.ServicerContext) -> types.ReadSession:
-        def create() -> types.ReadSession:
+        with _Answering(context, "CreateReadSession"):
             user = self._user(context)
             self._core.limiter.hit_rate(user, "queries")
             wanted = request.read_session
@@ -102,10 +102,8 @@ class StorageReadServer:
                 timeout_s=context.time_remaining() or _DEFAULT_WAIT_S)
             return _session_message(session, wanted)
 
-        return _answer(context, create)
-
     def _read_rows(self, request: types.ReadRowsRequest, context: grpc.ServicerContext) -> Iterator[bytes]:
-        try:
+        with _Answering(context, "ReadRows"):
             user = self._user(context)
             stream = self._reads.stream(user, request.read_stream)
             schema: bytes | None = stream.schema.serialize().to_pybytes()
@@ -118,17 +116,10 @@ class StorageReadServer:
                                          progress=(done / total, (done + rows) / total))
                 schema = None
                 done += rows
-            return
-        except BqliteError as exc:
-            code, message_text = _code(exc), exc.detail
-        except Exception as exc:  # noqa: BLE001 - INTERNAL, never UNKNOWN (see the module docstring)
-            log.exception("ReadRows failed")
-            code, message_text = grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}"
-        _abort(context, code, message_text)
 
     def _split_read_stream(self, request: types.SplitReadStreamRequest,
                            context: grpc.ServicerContext) -> types.SplitReadStreamResponse:
-        def split() -> types.SplitReadStreamResponse:
+        with _Answering(context, "SplitReadStream"):
             user = self._user(context)
             primary, remainder = self._reads.split(user, request.name, request.fraction)
             answer = types.SplitReadStreamResponse()
@@ -136,8 +127,6 @@ class StorageReadServer:
                 answer.primary_stream = types.ReadStream(name=primary)
                 answer.remainder_stream = types.ReadStream(name=remainder)
             return answer
-
-        return _answer(context, split)
 
     # -- identity ------------------------------------------------------------------------------------------------
 
@@ -169,17 +158,29 @@ def _session_message(session: Session, wanted: types.ReadSession) -> types.ReadS
     return message
 
 
-def _answer(context: grpc.ServicerContext, call: Callable[[], _T]) -> _T:
-    """``call()``'s answer, or the call aborted with the status its error maps to (abort outside the ``try``:
-    grpc's abort raises a plain Exception)."""
-    try:
-        return call()
-    except BqliteError as exc:
-        code, message = _code(exc), exc.detail
-    except Exception as exc:  # noqa: BLE001 - INTERNAL, never UNKNOWN (see the module docstring)
-        log.exception("BigQuery Storage Read API call failed")
-        code, message = grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}"
-    _abort(context, code, message)
+class _Answering:
+    """The one error path of every handler, the streaming ReadRows included: what the body raises aborts the call
+    with the status it maps to (``_code``), anything unforeseen INTERNAL and logged, never UNKNOWN (see the module
+    docstring). The abort happens in ``__exit__``, outside the body, because grpc's abort raises a plain Exception
+    the body would otherwise see. GeneratorExit (a client leaving a stream) is not an Exception and passes through."""
+
+    def __init__(self, context: grpc.ServicerContext, method: str) -> None:
+        self._context = context
+        self._method = method
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if not isinstance(error, Exception):
+            return
+        if isinstance(error, BqliteError):
+            code, message = _code(error), error.detail
+        else:
+            log.error("BigQuery Storage Read API %s failed", self._method, exc_info=error)
+            code, message = grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}"
+        _abort(self._context, code, message)
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
