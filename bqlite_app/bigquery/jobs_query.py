@@ -194,6 +194,7 @@ def _dry_run_job(core: Core, user: Principal, spec: QuerySpec, meta: BigQueryJob
     if not estimate["valid"]:
         raise BigQueryError(400, "invalidQuery", estimate.get("error") or "Invalid query")
     job = Job(job_id=meta.job_id, sql=spec.sql, engine=spec.engine, labels=dict(spec.labels), user=user.username,
+              max_execution_time=spec.max_execution_time or core.settings.default_timeout_s,
               status=JobStatus.COMPLETED, bytes_processed=estimate["estimated_bytes_processed"])
     job.completed_at = job.created_at
     return job

@@ -26,3 +26,15 @@ def labelled_select(label: str, items: Items, value: rx.Var, on_change: Any, *, 
         rx.select.content(options),
         value=value, on_change=on_change, size=size,
     )
+
+
+def pager(state: Any) -> rx.Component:
+    """``1–50 of 1,234`` with previous/next buttons, for a state built on ``state.paging.PagingMixin`` that has
+    ``previous_page`` and ``next_page`` events."""
+    return rx.fragment(
+        rx.text(state.range_label, size="2", color_scheme="gray"),
+        rx.icon_button(rx.icon("chevron-left", size=16), variant="soft", size="2", aria_label="Previous page",
+                       disabled=~state.has_previous, on_click=state.previous_page),
+        rx.icon_button(rx.icon("chevron-right", size=16), variant="soft", size="2", aria_label="Next page",
+                       disabled=~state.has_next, on_click=state.next_page),
+    )

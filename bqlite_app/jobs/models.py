@@ -41,7 +41,7 @@ class JobBase(SQLModel):
     engine: str = Field(index=True)
     priority: int = 1
     estimated_slots: int = 1
-    max_execution_time: int = 300
+    max_execution_time: int   # seconds; the default is resolved once, in QueryService.submit
     labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     kind: JobKind = JobKind.QUERY
     # Typed query parameters, bound by the engine: [{"name", "type", "value"}] (``bqlite_app.jobs.params``).

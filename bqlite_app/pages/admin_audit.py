@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from bqlite_app.components.admin import admin_page
-from bqlite_app.components.controls import labelled_select
+from bqlite_app.components.controls import labelled_select, pager
 from bqlite_app.state.audit import OUTCOMES, AuditRow, AuditState
 from bqlite_app.state.auth import AuthState
 
@@ -38,11 +38,7 @@ def toolbar() -> rx.Component:
                 rx.badge(AuditState.verify_message, color_scheme=rx.cond(AuditState.verify_ok, "green", "red"),
                          size="2", role="status", aria_label="Chain verification")),
         rx.spacer(),
-        rx.text(AuditState.range_label, size="2", color_scheme="gray"),
-        rx.icon_button(rx.icon("chevron-left", size=16), variant="soft", aria_label="Previous page",
-                       disabled=~AuditState.has_previous, on_click=AuditState.previous_page),
-        rx.icon_button(rx.icon("chevron-right", size=16), variant="soft", aria_label="Next page",
-                       disabled=~AuditState.has_next, on_click=AuditState.next_page),
+        pager(AuditState),
         spacing="3", align="center", width="100%", wrap="wrap",
     )
 

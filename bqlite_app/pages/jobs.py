@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from bqlite_app.components.controls import labelled_select
+from bqlite_app.components.controls import labelled_select, pager
 from bqlite_app.components.layout import page_layout
 from bqlite_app.components.widgets import error_note, status_badge
 from bqlite_app.state.auth import AuthState
@@ -29,11 +29,7 @@ def toolbar() -> rx.Component:
         rx.button(rx.icon("x", size=14), "Clear", variant="ghost", size="2", on_click=JobsState.clear_filters,
                   aria_label="Clear filters"),
         rx.spacer(),
-        rx.text(JobsState.range_label, size="2", color_scheme="gray"),
-        rx.icon_button(rx.icon("chevron-left", size=16), variant="soft", size="2", aria_label="Previous page",
-                       disabled=~JobsState.has_previous, on_click=JobsState.previous_page),
-        rx.icon_button(rx.icon("chevron-right", size=16), variant="soft", size="2", aria_label="Next page",
-                       disabled=~JobsState.has_next, on_click=JobsState.next_page),
+        pager(JobsState),
         align="center", spacing="3", width="100%", wrap="wrap",
     )
 

@@ -340,7 +340,8 @@ def test_daily_bytes_quota(api: TestClient, tokens, auth_core) -> None:
     from bqlite_app.jobs.models import Job, JobStatus
 
     # Earlier today the owner's jobs processed 1,000 bytes.
-    auth_core.store.add(Job(sql="SELECT 'earlier'", engine="duckdb", status=JobStatus.COMPLETED, user="m_owner",
+    auth_core.store.add(Job(sql="SELECT 'earlier'",
+                            max_execution_time=300, engine="duckdb", status=JobStatus.COMPLETED, user="m_owner",
                             bytes_processed=1000))
     auth_core.settings.user_daily_bytes = 1500
     try:

@@ -192,7 +192,8 @@ def test_the_plan_of_an_old_job_is_judged_again(client, core):
     """History may predate the sandbox: /plan must never hand such SQL to the engine's planner."""
     from bqlite_app.jobs.models import Job, JobStatus
 
-    old = Job(sql="SELECT 1 INTO OUTFILE '/tmp/bqlite-plan-escape'", engine="clickhouse", status=JobStatus.FAILED)
+    old = Job(sql="SELECT 1 INTO OUTFILE '/tmp/bqlite-plan-escape'",
+              max_execution_time=300, engine="clickhouse", status=JobStatus.FAILED)
     core.store.add(old)
     answer = client.get(f"/jobs/{old.job_id}/plan")
     assert answer.status_code == 403

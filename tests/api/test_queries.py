@@ -224,7 +224,8 @@ def test_a_bad_label_already_in_the_history_does_not_break_the_listing(client, c
     from bqlite_app.jobs.models import Job, JobStatus
 
     # As written before labels were checked: straight into the store.
-    core.store.add(Job(sql="SELECT 'legacy-bad-label'", engine="duckdb", status=JobStatus.FAILED,
+    core.store.add(Job(sql="SELECT 'legacy-bad-label'",
+                       max_execution_time=300, engine="duckdb", status=JobStatus.FAILED,
                        labels={"team": "x\udfffy"}))
     listed = client.get("/jobs", params={"search": "legacy-bad-label"})
     assert listed.status_code == 200

@@ -207,7 +207,8 @@ def test_job_text_that_is_not_valid_unicode_still_renders() -> None:
     from bqlite_app.bigquery.resources import job_resource
     from bqlite_app.jobs.models import Job, JobStatus
 
-    job = Job(sql="SELECT 1", engine="duckdb", status=JobStatus.FAILED, error="bad byte \udcff here",
+    job = Job(sql="SELECT 1",
+              max_execution_time=300, engine="duckdb", status=JobStatus.FAILED, error="bad byte \udcff here",
               labels={"team": "x\udcff"})
     rendered = orjson.loads(orjson.dumps(job_resource(job, None, project="p", base_url="http://x")))
     assert rendered["status"]["errorResult"]["message"] == "bad byte \ufffd here"

@@ -33,11 +33,11 @@ def wait_running(scheduler, job_id: str) -> None:
 
 
 def test_waiting_jobs_start_by_priority_then_submission(scheduler):
-    blocker = scheduler.submit(Job(sql=BLOCKER, engine="duckdb"))
+    blocker = scheduler.submit(Job(max_execution_time=300, sql=BLOCKER, engine="duckdb"))
     wait_running(scheduler, blocker.job_id)
-    batch = scheduler.submit(Job(sql="SELECT 'batch'", engine="duckdb", priority=5))
-    first = scheduler.submit(Job(sql="SELECT 'first'", engine="duckdb", priority=1))
-    second = scheduler.submit(Job(sql="SELECT 'second'", engine="duckdb", priority=1))
+    batch = scheduler.submit(Job(max_execution_time=300, sql="SELECT 'batch'", engine="duckdb", priority=5))
+    first = scheduler.submit(Job(max_execution_time=300, sql="SELECT 'first'", engine="duckdb", priority=1))
+    second = scheduler.submit(Job(max_execution_time=300, sql="SELECT 'second'", engine="duckdb", priority=1))
     assert [scheduler.queue_position(j.job_id) for j in (first, second, batch)] == [1, 2, 3]
     assert scheduler.cancel(blocker.job_id) == JobStatus.CANCELLED
     for job in (batch, first, second):
@@ -47,9 +47,9 @@ def test_waiting_jobs_start_by_priority_then_submission(scheduler):
 
 
 def test_cancelling_a_queued_job_never_runs_it(scheduler):
-    blocker = scheduler.submit(Job(sql=BLOCKER, engine="duckdb"))
+    blocker = scheduler.submit(Job(max_execution_time=300, sql=BLOCKER, engine="duckdb"))
     wait_running(scheduler, blocker.job_id)
-    queued = scheduler.submit(Job(sql="SELECT 1", engine="duckdb"))
+    queued = scheduler.submit(Job(max_execution_time=300, sql="SELECT 1", engine="duckdb"))
     assert scheduler.cancel(queued.job_id) == JobStatus.CANCELLED
     scheduler.cancel(blocker.job_id)
     job = scheduler.live_job(queued.job_id)
@@ -58,8 +58,8 @@ def test_cancelling_a_queued_job_never_runs_it(scheduler):
 
 
 def test_slots_and_counts_in_the_snapshot(scheduler):
-    blocker = scheduler.submit(Job(sql=BLOCKER, engine="duckdb", estimated_slots=3))
+    blocker = scheduler.submit(Job(max_execution_time=300, sql=BLOCKER, engine="duckdb", estimated_slots=3))
     wait_running(scheduler, blocker.job_id)
-    scheduler.submit(Job(sql="SELECT 1", engine="duckdb"))
+    scheduler.submit(Job(max_execution_time=300, sql="SELECT 1", engine="duckdb"))
     assert scheduler.snapshot() == {"total_slots": 4, "available_slots": 1, "queued_jobs": 1, "running_jobs": 1}
     scheduler.cancel(blocker.job_id)

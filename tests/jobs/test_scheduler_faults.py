@@ -107,7 +107,7 @@ def all_slots_free(scheduler: Scheduler) -> bool:
 
 def test_status_writes_that_fail_for_a_while_are_retried_and_the_job_completes(scheduler, flaky):
     flaky.fail_next(3)
-    job = scheduler.submit(Job(sql="SELECT 42 AS answer", engine="duckdb"))
+    job = scheduler.submit(Job(max_execution_time=300, sql="SELECT 42 AS answer", engine="duckdb"))
     assert scheduler.wait(job.job_id, GUARD_S), "the job never finished"
     assert flaky.failed == 3
     assert scheduler.live_job(job.job_id).status == JobStatus.COMPLETED
@@ -119,7 +119,7 @@ def test_status_writes_that_fail_for_a_while_are_retried_and_the_job_completes(s
 
 def test_a_store_that_keeps_failing_still_ends_the_job_and_saves_it_once_it_recovers(scheduler, flaky):
     flaky.fail_next(1_000_000)
-    job = scheduler.submit(Job(sql="SELECT 1", engine="duckdb"))
+    job = scheduler.submit(Job(max_execution_time=300, sql="SELECT 1", engine="duckdb"))
     assert scheduler.wait(job.job_id, GUARD_S), "waiters were never woken"
     assert scheduler.live_job(job.job_id).status == JobStatus.COMPLETED
     assert all_slots_free(scheduler)
@@ -132,9 +132,9 @@ def test_a_store_that_keeps_failing_still_ends_the_job_and_saves_it_once_it_reco
 
 
 def test_cancel_ends_a_running_job_while_status_writes_fail(scheduler, flaky):
-    job = scheduler.submit(Job(sql=BLOCKER, engine="duckdb"))
+    job = scheduler.submit(Job(max_execution_time=300, sql=BLOCKER, engine="duckdb"))
     wait_running(scheduler, job.job_id)
-    queued = scheduler.submit(Job(sql="SELECT 1", engine="duckdb"))
+    queued = scheduler.submit(Job(max_execution_time=300, sql="SELECT 1", engine="duckdb"))
     flaky.fail_next(1_000_000)
     assert scheduler.cancel(queued.job_id) == JobStatus.CANCELLED
     scheduler.cancel(job.job_id, wait_s=0)
@@ -156,7 +156,7 @@ def test_a_cancel_that_lands_before_the_engine_has_the_query_still_stops_it(tmp_
     results.go.clear()
     scheduler = make_scheduler(tmp_path, engines, results=results)
     try:
-        job = scheduler.submit(Job(sql=BLOCKER, engine="duckdb"))
+        job = scheduler.submit(Job(max_execution_time=300, sql=BLOCKER, engine="duckdb"))
         assert results.entered.wait(GUARD_S)
         # The worker holds the engine's lazy query but has not started it: the engine has nothing to stop yet.
         assert scheduler.cancel(job.job_id, wait_s=0) == JobStatus.RUNNING
@@ -171,9 +171,9 @@ def test_a_cancel_that_lands_before_the_engine_has_the_query_still_stops_it(tmp_
 def test_stopping_says_running_jobs_were_stopped_by_shutdown_and_queued_jobs_resume(tmp_path, engines):
     store = JobStore(open_database(tmp_path / "jobs.sqlite"))
     scheduler = make_scheduler(tmp_path, engines, store=store)
-    running = scheduler.submit(Job(sql=BLOCKER, engine="duckdb"))
+    running = scheduler.submit(Job(max_execution_time=300, sql=BLOCKER, engine="duckdb"))
     wait_running(scheduler, running.job_id)
-    queued = scheduler.submit(Job(sql="SELECT 7 AS seven", engine="duckdb"))
+    queued = scheduler.submit(Job(max_execution_time=300, sql="SELECT 7 AS seven", engine="duckdb"))
     scheduler.stop()
 
     stopped = store.get(running.job_id)

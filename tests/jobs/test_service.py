@@ -71,7 +71,7 @@ def test_describe_hands_out_the_typed_job_the_rest_api_serialises(core):
 
 
 def test_a_job_shows_lone_surrogates_from_old_history_as_replacement_characters():
-    job = Job(job_id="job_x", sql="SELECT '\ud800'", engine="duckdb", labels={"k": "v\udfff"})
+    job = Job(max_execution_time=300, job_id="job_x", sql="SELECT '\ud800'", engine="duckdb", labels={"k": "v\udfff"})
     public = JobPublic.of(job)
     assert public.sql == "SELECT '\ufffd'" and public.labels == {"k": "v\ufffd"}
     assert public.status is JobStatus.QUEUED and public.started_at is None

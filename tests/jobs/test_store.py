@@ -13,7 +13,7 @@ from bqlite_app.jobs.store import JobStore
 
 def test_written_jobs_read_back_exactly(tmp_path):
     store = JobStore(open_database(tmp_path / "jobs.sqlite"))
-    job = store.add(Job(sql="SELECT 1", engine="duckdb", priority=3, labels={"team": "growth"}))
+    job = store.add(Job(max_execution_time=300, sql="SELECT 1", engine="duckdb", priority=3, labels={"team": "growth"}))
     started = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     assert store.update(job.job_id, status=JobStatus.COMPLETED, started_at=started, rows_returned=7,
                         error_position=None)
@@ -26,8 +26,9 @@ def test_written_jobs_read_back_exactly(tmp_path):
 
 def test_history_survives_reopening_and_filters(tmp_path):
     store = JobStore(open_database(tmp_path / "jobs.sqlite"))
-    old = store.add(Job(sql="SELECT 'old'", engine="duckdb", created_at=datetime.now(UTC) - timedelta(days=2)))
-    new = store.add(Job(sql="SELECT 'new'", engine="clickhouse"))
+    old = store.add(Job(sql="SELECT 'old'",
+                        max_execution_time=300, engine="duckdb", created_at=datetime.now(UTC) - timedelta(days=2)))
+    new = store.add(Job(max_execution_time=300, sql="SELECT 'new'", engine="clickhouse"))
     store.update(old.job_id, status=JobStatus.FAILED)
     store.close()
 
@@ -43,8 +44,8 @@ def test_history_survives_reopening_and_filters(tmp_path):
 
 def test_restart_bookkeeping(tmp_path):
     store = JobStore(open_database(tmp_path / "jobs.sqlite"))
-    running = store.add(Job(sql="SELECT 1", engine="duckdb", status=JobStatus.RUNNING))
-    queued = store.add(Job(sql="SELECT 2", engine="duckdb"))
+    running = store.add(Job(max_execution_time=300, sql="SELECT 1", engine="duckdb", status=JobStatus.RUNNING))
+    queued = store.add(Job(max_execution_time=300, sql="SELECT 2", engine="duckdb"))
     assert store.fail_interrupted("interrupted by restart") == 1
     failed = store.get(running.job_id)
     assert failed.status == JobStatus.FAILED and failed.error == "interrupted by restart" and failed.completed_at
@@ -54,12 +55,12 @@ def test_restart_bookkeeping(tmp_path):
 def test_a_locked_database_is_a_quick_503_not_a_30_s_stall(tmp_path):
     path = tmp_path / "jobs.sqlite"
     store = JobStore(open_database(path, busy_timeout_s=0.2))
-    job = store.add(Job(sql="SELECT 1", engine="duckdb"))
+    job = store.add(Job(max_execution_time=300, sql="SELECT 1", engine="duckdb"))
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")   # another process holding the write lock
     try:
         with pytest.raises(DatabaseBusy) as refused:
-            store.add(Job(sql="SELECT 2", engine="duckdb"))
+            store.add(Job(max_execution_time=300, sql="SELECT 2", engine="duckdb"))
         assert refused.value.status == 503 and refused.value.retry_after
         assert "locked" in refused.value.detail
         with pytest.raises(DatabaseBusy):
@@ -69,5 +70,5 @@ def test_a_locked_database_is_a_quick_503_not_a_30_s_stall(tmp_path):
         holder.rollback()
         holder.close()
     assert store.update(job.job_id, status=JobStatus.RUNNING)
-    assert store.add(Job(sql="SELECT 2", engine="duckdb"))
+    assert store.add(Job(max_execution_time=300, sql="SELECT 2", engine="duckdb"))
     assert store.list()[1] == 2

@@ -297,8 +297,8 @@ def test_cancel_between_batches_writes_nothing(core, loads: LoadService, tmp_pat
         checks["n"] += 1
         return checks["n"] > 3
 
-    ctx = WorkContext(job=Job(sql="", engine="duckdb", job_id=f"job_{uuid.uuid4().hex[:20]}"), stopped=stopped,
-                      set_progress=progress.append)
+    job = Job(sql="", max_execution_time=300, engine="duckdb", job_id=f"job_{uuid.uuid4().hex[:20]}")
+    ctx = WorkContext(job=job, stopped=stopped, set_progress=progress.append)
     with pytest.raises(QueryCancelled):
         loads._run(ctx, spec, path, LoadReport(destination=spec.destination, input_bytes=path.stat().st_size))
     assert 0 < progress[-1] < 1
