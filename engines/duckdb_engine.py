@@ -21,6 +21,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,14 +173,15 @@ class DuckDBEngine(DuckDBTables):
         clean = False
         try:
             try:
-                statements, names = _statement_types(cur, sql)
+                parsed = _parse(cur, sql)
+                statements = parsed.kinds
                 # A SELECT becomes a lazy relation that streams; any other statement runs here and holds its
                 # small result (or none). Parameters are bound by DuckDB ($name), never pasted into the text.
-                bound = _bound(parameters, names)
+                bound = _bound(parameters, parsed.parameters)
                 relation = cur.sql(sql, params=bound) if bound else cur.sql(sql)
                 # A statement that already ran has its profile now; reading its held result back would replace it.
                 lazy = bool(statements) and statements[-1] == "SELECT"
-                profile = None if lazy else cur.get_profiling_information()
+                profile = None if lazy or not parsed.reads_tables else cur.get_profiling_information()
                 if relation is None:
                     check_stopped(run)
                     yield EMPTY_BATCH
@@ -195,7 +197,7 @@ class DuckDBEngine(DuckDBTables):
                         yield _empty(reader.schema)
             except _STREAM_ERRORS as exc:
                 raise translate(exc, sql, run) from exc
-            if stats is not None:
+            if stats is not None and parsed.reads_tables:   # no table, no bytes: rendering the profile costs more
                 self._fill_stats(cur, sql, stats, profile, parameters)
             # Only plain SELECTs leave no session state (temp tables, USE, open transactions) behind.
             clean = all(kind == "SELECT" for kind in statements)
@@ -264,7 +266,7 @@ class DuckDBEngine(DuckDBTables):
     def explain(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> str:
         with self._cursor() as cur:
             try:
-                bound = _bound(parameters, _statement_types(cur, sql)[1])
+                bound = _bound(parameters, _parse(cur, sql).parameters)
                 rows = cur.execute("EXPLAIN " + sql, bound).fetchall()
             except duckdb.Error as exc:
                 raise translate(exc, sql) from exc
@@ -285,24 +287,35 @@ def _string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-# Statement kinds by SQL text: parsing is the same for every run of a text, and interactive clients send the same
-# few texts again and again. Bounded; a race between two threads only parses twice.
-_PARSED: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
+@dataclass(frozen=True)
+class _Parsed:
+    kinds: tuple[str, ...]              # "SELECT", "CREATE", ... one per statement; empty when it does not parse
+    parameters: frozenset[str]          # the $name parameters it uses
+    reads_tables: bool                  # names a table or view: only then is there a profile worth reading
+
+
+_UNPARSED = _Parsed((), frozenset(), True)
+# By SQL text: parsing is the same for every run of a text, and interactive clients send the same few texts again
+# and again. Bounded; a race between two threads only parses twice.
+_PARSED: dict[str, _Parsed] = {}
 _PARSED_MAX = 1024
 
 
-def _statement_types(cur: duckdb.DuckDBPyConnection, sql: str) -> tuple[tuple[str, ...], frozenset[str]]:
-    """The statement types of ``sql`` ("SELECT", "CREATE", ...) and the ``$name`` parameters it uses; empty when it
-    does not parse (execution says why)."""
+def _parse(cur: duckdb.DuckDBPyConnection, sql: str) -> _Parsed:
+    """What the engine needs to know about ``sql`` before running it (execution says why text does not parse)."""
     parsed = _PARSED.get(sql)
     if parsed is not None:
         return parsed
     try:
         statements = cur.extract_statements(sql)
     except duckdb.Error:
-        return (), frozenset()
-    parsed = (tuple(statement.type.name for statement in statements),
-              frozenset(name for statement in statements for name in statement.named_parameters))
+        return _UNPARSED
+    try:
+        reads_tables = bool(cur.get_table_names(sql))
+    except duckdb.Error:    # e.g. $parameters, which it wants values for: assume a table, read the profile
+        reads_tables = True
+    parsed = _Parsed(tuple(statement.type.name for statement in statements),
+                     frozenset(name for statement in statements for name in statement.named_parameters), reads_tables)
     if len(_PARSED) >= _PARSED_MAX:
         _PARSED.pop(next(iter(_PARSED), sql), None)
     _PARSED[sql] = parsed
