@@ -27,10 +27,11 @@ class ResultFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"
     arrow = "arrow"
+    xlsx = "xlsx"
 
     @property
     def binary(self) -> bool:
-        return self in (ResultFormat.parquet, ResultFormat.arrow)
+        return self in (ResultFormat.parquet, ResultFormat.arrow, ResultFormat.xlsx)
 
     @property
     def exported(self) -> bool:
@@ -43,7 +44,7 @@ DEFAULT_TABLE_ROWS = 100
 # File suffixes that name a format, for `-o FILE` without --format.
 SUFFIX_FORMATS = {".csv": ResultFormat.csv, ".ndjson": ResultFormat.ndjson, ".jsonl": ResultFormat.ndjson,
                   ".json": ResultFormat.json, ".parquet": ResultFormat.parquet, ".arrow": ResultFormat.arrow,
-                  ".arrows": ResultFormat.arrow}
+                  ".arrows": ResultFormat.arrow, ".xlsx": ResultFormat.xlsx}
 
 
 def default_format(destination: Path | None) -> ResultFormat:

@@ -1,6 +1,6 @@
 """A finished job's rows, wherever they go: a terminal table, text on stdout, or a file.
 
-Whole results in csv, ndjson, parquet and arrow are the server's export, streamed chunk by chunk. ``--max-rows``,
+Whole results in csv, ndjson, parquet, arrow and xlsx are the server's export, streamed chunk by chunk. ``--max-rows``,
 json and the table read JSON pages instead. Either way memory holds one chunk or page, never the result.
 """
 
@@ -40,7 +40,7 @@ def _job_failed(job: dict[str, Any]) -> JobFailed:
 def check_output_options(fmt: ResultFormat, destination: Path | None, max_rows: int | None) -> None:
     """Refuse combinations that cannot work before anything runs (usage errors, exit 2)."""
     if fmt is ResultFormat.table and destination is not None:
-        raise typer.BadParameter("table is for terminals; choose csv, json, ndjson, parquet or arrow for a file",
+        raise typer.BadParameter("table is for terminals; choose csv, json, ndjson, parquet, arrow or xlsx for a file",
                                  param_hint="--format")
     if fmt.binary and max_rows is not None:
         raise typer.BadParameter(f"does not apply to {fmt.value}: an export holds the whole result",

@@ -16,7 +16,7 @@ from bqlite_app.state.auth import AuthState
 from bqlite_app.state.results import PAGE_SIZES
 from bqlite_app.state.workspace import WorkspaceState
 
-EXPORTS = [("CSV", "csv"), ("JSON", "ndjson"), ("Parquet", "parquet")]
+EXPORTS = [("CSV", "csv"), ("JSON", "ndjson"), ("Parquet", "parquet"), ("Excel", "xlsx")]
 
 _GRID_LIGHT = {
     "accent_color": "#2563eb", "accent_light": "rgba(37, 99, 235, 0.10)", "bg_header": "#f6f7f9",

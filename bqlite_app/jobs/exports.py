@@ -1,4 +1,4 @@
-"""Whole-result exports (``?format=csv|ndjson|parquet|arrow``), streamed chunk by chunk in bounded memory.
+"""Whole-result exports (``?format=csv|ndjson|parquet|arrow|xlsx``), streamed chunk by chunk in bounded memory.
 
 Every format writes into a sink that is drained after each batch or row group, so memory holds one chunk, never
 the result. Values a format cannot carry natively follow the JSON rules of ``jsonify``:
@@ -12,6 +12,7 @@ the result. Values a format cannot carry natively follow the JSON rules of ``jso
   pyarrow's single-threaded writer) into the spool file, which is then streamed and removed.
 - arrow: the Arrow IPC *stream* format (``application/vnd.apache.arrow.stream``, ``.arrows``), which readers consume
   incrementally and which, unlike the file format, needs no seeking.
+- xlsx: an Excel workbook, written into the spool file in constant memory, then streamed (``xlsx``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from bqlite_app.jobs import xlsx
 from bqlite_app.jobs.jsonify import column_values, json_text, records_from_batch
 
-ExportFormat = Literal["csv", "ndjson", "parquet", "arrow"]
+ExportFormat = Literal["csv", "ndjson", "parquet", "arrow", "xlsx"]
 
 # format -> (media type, file extension without the dot)
 EXPORT_FORMATS: dict[str, tuple[str, str]] = {
@@ -36,6 +38,7 @@ EXPORT_FORMATS: dict[str, tuple[str, str]] = {
     "ndjson": ("application/x-ndjson", "ndjson"),
     "parquet": ("application/vnd.apache.parquet", "parquet"),
     "arrow": ("application/vnd.apache.arrow.stream", "arrows"),
+    "xlsx": (xlsx.MEDIA_TYPE, "xlsx"),
 }
 
 # Text formats build Python objects per row, so they work on small slices.
@@ -56,6 +59,10 @@ def stream_export(
     """
     if fmt == "parquet" and spool is not None and len(schema) and all(_parquet_native(f.type) for f in schema):
         return _parquet_with_duckdb(batches, schema, spool)
+    if fmt == "xlsx":
+        if spool is None:
+            raise ValueError("an xlsx export needs a spool file")
+        return _xlsx(batches, schema, spool)
     writers: dict[str, Callable[[Iterable[pa.RecordBatch], pa.Schema], Iterator[bytes]]] = {
         "csv": _csv, "ndjson": _ndjson, "parquet": _parquet, "arrow": _arrow,
     }
@@ -197,10 +204,22 @@ def _parquet_with_duckdb(batches: Iterable[pa.RecordBatch], schema: pa.Schema, s
         con.execute(f"COPY (SELECT * FROM result) TO '{target}' (FORMAT parquet)")
     finally:
         con.close()
+    yield from _drain_spool(spool)
+
+
+def _drain_spool(spool: Path) -> Iterator[bytes]:
     with spool.open("rb") as file:
         spool.unlink()  # the open handle keeps the bytes; nothing is left behind whatever happens next
         while chunk := file.read(_SPOOL_CHUNK):
             yield chunk
+
+
+# -- xlsx -------------------------------------------------------------------------------------------------------
+
+
+def _xlsx(batches: Iterable[pa.RecordBatch], schema: pa.Schema, spool: Path) -> Iterator[bytes]:
+    xlsx.write_workbook(batches, schema, spool)
+    yield from _drain_spool(spool)
 
 
 # -- arrow ------------------------------------------------------------------------------------------------------

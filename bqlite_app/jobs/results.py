@@ -34,6 +34,7 @@ from bqlite_app.jobs.exports import EXPORT_FORMATS, ExportFormat, stream_export
 from bqlite_app.jobs.result_cache import CacheStats, ResultCache
 from bqlite_app.jobs.small_results import SmallResults
 from bqlite_app.jobs.storable import StoredBatches
+from bqlite_app.jobs.xlsx import MAX_COLUMNS as XLSX_MAX_COLUMNS
 
 __all__ = ["EXPORT_FORMATS", "CacheStats", "ExportFormat", "ResultInfo", "ResultStore"]
 
@@ -255,6 +256,9 @@ class ResultStore:
         if fmt not in EXPORT_FORMATS:
             raise ValidationFailed(f"unknown export format {fmt!r}; expected one of {sorted(EXPORT_FORMATS)}")
         schema = self.schema(job_id)
+        if fmt == "xlsx" and len(schema) > XLSX_MAX_COLUMNS:
+            raise ValidationFailed(f"the result has {len(schema):,} columns; an Excel sheet holds at most "
+                                   f"{XLSX_MAX_COLUMNS:,}. Export it as csv or parquet")
         batches = self.iter_batches(job_id)
         return self._spooled(job_id, lambda spool: stream_export(batches, schema, fmt, spool=spool))
 

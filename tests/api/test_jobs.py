@@ -1,11 +1,13 @@
 """Job routes: detail, history, cancel, paging and exports."""
 
 import csv
+import datetime
 import io
 import json
 import struct
 import time
 
+import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -112,7 +114,7 @@ def test_page_beyond_the_end_and_oversized_limit(client):
                         "VALIDATION_FAILED")
     assert "beyond the end" in body["detail"]
     assert_error(client.get(f"/jobs/{job['job_id']}/result", params={"limit": 10_001}), 422, "VALIDATION_FAILED")
-    assert_error(client.get(f"/jobs/{job['job_id']}/result", params={"format": "xlsx"}), 422, "VALIDATION_FAILED")
+    assert_error(client.get(f"/jobs/{job['job_id']}/result", params={"format": "xls"}), 422, "VALIDATION_FAILED")
 
 
 def test_result_of_running_job_is_202(client):
@@ -148,6 +150,21 @@ def test_exports_stream_the_whole_result(client, engine):
     assert pq.read_table(io.BytesIO(client.get(url, params={"format": "parquet"}).content)).num_rows == 50_000
     arrow = client.get(url, params={"format": "arrow"}).content
     assert _read_arrow(arrow).num_rows == 50_000
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "clickhouse"])
+def test_an_xlsx_export_opens_in_a_spreadsheet_reader(client, engine):
+    job = run_job(client, "SELECT VendorID, fare_amount, tpep_pickup_datetime FROM nyc_taxi LIMIT 1000", engine=engine)
+    response = client.get(f"/jobs/{job['job_id']}/result", params={"format": "xlsx"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert f'filename="{job["job_id"]}.xlsx"' in response.headers["content-disposition"]
+    rows = list(openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)["result"]
+                .iter_rows(values_only=True))
+    assert rows[0] == ("VendorID", "fare_amount", "tpep_pickup_datetime") and len(rows) == 1001
+    first = client.get(f"/jobs/{job['job_id']}/result", params={"limit": 1}).json()["rows"][0]
+    assert rows[1][0] == int(first[0]) and rows[1][1] == pytest.approx(float(first[1]))
+    assert isinstance(rows[1][2], datetime.datetime)
 
 
 def _read_arrow(data: bytes) -> pa.Table:

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 
+import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -61,6 +62,15 @@ def test_cancel_stops_a_running_job_and_a_second_cancel_is_refused(bqlite: Bqlit
     assert again.exit_code == 4 and "JOB_ALREADY_FINISHED" in again.stderr
     result = bqlite("jobs", "result", job_id)
     assert result.exit_code == 1 and "cancelled" in result.stderr
+
+
+def test_an_xlsx_file_is_the_servers_workbook(bqlite: Bqlite, finished_job, tmp_path):
+    target = tmp_path / "result.xlsx"
+    result = bqlite("jobs", "result", finished_job["job_id"], "-o", str(target))  # the suffix picks the format
+    assert result.exit_code == 0, result.stderr
+    assert "30,000 rows" in result.stderr
+    rows = list(openpyxl.load_workbook(target, read_only=True)["result"].iter_rows(values_only=True))
+    assert rows[0] == ("i", "label") and len(rows) == 30_001 and rows[-1] == (29999, "row 29999")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "ndjson", "parquet", "arrow"])

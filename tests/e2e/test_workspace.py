@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import re
 import time
 from collections.abc import Iterator
 
 import httpx
+import openpyxl
 import pytest
 from playwright.sync_api import expect
 
@@ -138,6 +140,20 @@ def test_export_csv_downloads_every_row(page, live_app, tmp_path):
         rows = list(csv.reader(f))
     assert rows[0] == ["n", "label"]
     assert len(rows) == 25_001 and rows[-1] == ["24999", "row 24999"]
+
+
+def test_export_excel_downloads_a_workbook(page, tmp_path):
+    run_with_keyboard(page, "SELECT range AS n, DATE '2024-01-01' + range::INT AS day FROM range(3000)")
+    page.get_by_label("Shown rows").filter(has_text="1 – 1,000 of 3,000").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download Excel").click()
+    target = tmp_path / "result.xlsx"
+    download.value.save_as(target)
+    assert download.value.suggested_filename.endswith(".xlsx")
+    rows = list(openpyxl.load_workbook(target, read_only=True)["result"].iter_rows(values_only=True))
+    assert rows[0] == ("n", "day") and len(rows) == 3_001
+    assert rows[-1] == (2999, datetime.datetime(2032, 3, 18))   # a real date cell, not text
+    assert page.errors == []
 
 
 def test_a_failing_query_shows_the_engine_error_and_position(page):

@@ -92,7 +92,7 @@ async def job_result(
     user: CurrentUser,
     offset: int = Query(0, ge=0, le=MAX_RESULT_OFFSET),
     limit: int = Query(1000, ge=1, le=MAX_PAGE_ROWS),
-    format: Literal["json", "csv", "ndjson", "parquet", "arrow"] = "json",
+    format: Literal["json", "csv", "ndjson", "parquet", "arrow", "xlsx"] = "json",
     timeout_ms: int = Query(0, ge=0, le=MAX_WAIT_MS, description="Wait up to this long for the job to finish."),
     download_token: str | None = Query(None, max_length=2048, description=(
         "Instead of a bearer header: a one-minute token for this job's result, for a plain browser link "

@@ -89,7 +89,7 @@ def result(
 ) -> None:
     """A job's result: a table on a terminal, or the whole result streamed to stdout or a file.
 
-    csv, ndjson, parquet and arrow stream the server's export of every row with a progress bar and never hold the
+    csv, ndjson, parquet, arrow and xlsx stream the server's export of every row with a progress bar and never hold the
     result in memory. A job still running is waited for (Ctrl+C offers to cancel it).
     """
     context = cli_context(ctx)
