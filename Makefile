@@ -27,7 +27,8 @@ check-exposure:
 # (tests/support, started by the suite itself; docs/clickhouse.md).
 CLICKHOUSE_SUITES := tests/engines/test_conformance.py tests/engines/test_clickhouse_engine.py \
 	tests/engines/test_parameters.py tests/engines/test_bulk_insert.py tests/engines/test_engine_sandbox.py \
-	tests/api/test_queries.py tests/api/test_schemas.py tests/api/test_system.py tests/schemas tests/loads \
+	tests/engines/test_execution_graph.py tests/api/test_queries.py tests/api/test_query_parameters.py \
+	tests/api/test_job_plan.py tests/api/test_schemas.py tests/api/test_system.py tests/schemas tests/loads \
 	tests/jobs tests/bigquery tests/test_sample_data.py
 
 test: setup-test ## Install what the tests need, then run them all

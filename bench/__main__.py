@@ -20,11 +20,12 @@ from bench import (
     job_overhead,
     jsonify,
     sandbox,
+    sort,
     throughput,
 )
 from bench.server import ROOT, running_backend
 
-BENCHMARKS = {"job_overhead": job_overhead.run, "throughput": throughput.run, "export": export.run,
+BENCHMARKS = {"job_overhead": job_overhead.run, "throughput": throughput.run, "export": export.run, "sort": sort.run,
               "ingest": ingest.run, "cli": cli.run, "jsonify": jsonify.run, "sandbox": sandbox.run,
               "auth": auth.run, "bigquery_arrow": bigquery_arrow.run, "clickhouse_server": clickhouse_server.run,
               "health": health.run}

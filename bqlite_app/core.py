@@ -34,6 +34,7 @@ from bqlite_app.jobs.store import JobStore
 from bqlite_app.loads import LoadService
 from bqlite_app.metrics import Metrics
 from bqlite_app.sample_data import ensure_sample_loaded
+from bqlite_app.saved import SavedQueries
 from bqlite_app.schemas.registry import SchemaRegistry
 from bqlite_app.settings import Settings, get_settings
 from engines.base import Engine
@@ -99,6 +100,7 @@ class Core:
         self._schemas: SchemaRegistry | None = None
         self._queries: QueryService | None = None
         self._loads: LoadService | None = None
+        self._saved: SavedQueries | None = None
         self._datasets: Datasets | None = None
         self._health = HealthProbe(self.engines)
         self._stop = threading.Event()
@@ -142,6 +144,8 @@ class Core:
                                      default_timeout_s=settings.default_timeout_s)
         self._loads = LoadService(engines=self.engines, scheduler=self.scheduler, grants=self._grants,
                                   audit=self._audit)
+        self._saved = SavedQueries(self._db.engine, self._audit, engines=self.engines,
+                                   max_sql_bytes=settings.max_sql_bytes)
         self._load_sample_data()
         self.scheduler.start()
         self._janitor = threading.Thread(target=self._expire_results_loop, name="bqlite-janitor", daemon=True)
@@ -178,6 +182,12 @@ class Core:
         if self._loads is None:
             raise RuntimeError("the core has not been started")
         return self._loads
+
+    @property
+    def saved(self) -> SavedQueries:
+        if self._saved is None:
+            raise RuntimeError("the core has not been started")
+        return self._saved
 
     @property
     def datasets(self) -> Datasets:

@@ -55,13 +55,13 @@ class ClickHouseDryRuns:
         return QueryEstimate(valid=True, estimated_bytes_processed=total,
                              referenced_tables=list(dict.fromkeys(tables)))
 
-    def _plan_bytes(self, sql: str, parameters: Mapping[str, Any] | None = None) -> tuple[int, int]:
-        """Bytes and rows the plan of ``sql`` reads, for a job's statistics; 0, 0 when it cannot be planned."""
+    def _plan_bytes(self, sql: str, parameters: Mapping[str, Any] | None = None) -> tuple[int, int, list[str]]:
+        """Bytes and rows the plan of ``sql`` reads and the tables it reads, for a job's statistics; 0, 0, [] when
+        it cannot be planned."""
         try:
-            total, rows, _ = self._estimate_reads(sql, parameters)
-            return total, rows
+            return self._estimate_reads(sql, parameters)
         except (ClickHouseError, plan.PlanUnreadable):
-            return 0, 0           # the query itself will report what is wrong
+            return 0, 0, []       # the query itself will report what is wrong
 
     def _estimate_reads(self, sql: str, parameters: Mapping[str, Any] | None = None) -> tuple[int, int, list[str]]:
         return plan.estimate_reads(lambda text: self._read(text, parameters), sql)

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from engines.execution_graph import ExecutionGraph
 from engines.protobuf_read import ProtobufRead
 from engines.types import Column
 
@@ -80,6 +81,12 @@ class QueryStats:
 
     bytes_processed: int = 0
     rows_read: int = 0
+    # The run's execution graph, when the engine read its profile as the run ended (DuckDB). Left None for
+    # statements that read no table: their profile is not worth its cost.
+    graph: ExecutionGraph | None = None
+    # Where the engine keeps the run's profile for ``Engine.execution_graph`` to read later (ClickHouse's logs,
+    # written in the background after the query); opaque to the caller, who stores it with the job.
+    profile_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,11 @@ class Engine(Protocol):
 
     def explain(self, sql: str, *, parameters: Mapping[str, Any] | None = None) -> str:
         """The engine's plan as text."""
+
+    def execution_graph(self, profile_ref: str) -> ExecutionGraph | None:
+        """The execution graph of a finished run from the profile its ``QueryStats.profile_ref`` points at, read
+        from the engine's logs (never by running the query again); None while the engine has not written it yet,
+        or when it is gone."""
 
     def parse(self, sql: str) -> list[Statement]:
         """Each statement of ``sql`` as the engine's own parser sees it; runs and writes nothing.

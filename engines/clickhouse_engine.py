@@ -33,7 +33,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.summary import QuerySummary
 
 from engines import _ch_plan as plan
-from engines import _ch_protobuf
+from engines import _ch_profile, _ch_protobuf
 from engines import _ddl_clickhouse as ddl
 from engines._ch_arrow import QUERY_FORMATS, BlockConverter
 from engines._ch_connections import READ_ONLY, ClickHouseConnections
@@ -54,6 +54,7 @@ from engines._common import (
 )
 from engines.base import EngineInfo, QueryLimits, QueryStats
 from engines.errors import EngineQueryError, EngineUnavailable
+from engines.execution_graph import ExecutionGraph
 from engines.protobuf_read import ProtobufRead
 
 _TABULAR = {"SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS", "CHECK"}   # small results, not streamed
@@ -69,8 +70,16 @@ class ClickHouseEngine(ClickHouseConnections, ClickHouseDryRuns, ClickHouseTable
     def embedded(cls, path: str | Path, *, capacity: int = 2, memory_limit: str | None = None) -> ClickHouseEngine:
         """chdb in this process; one data path per process, any number of clients on it."""
         data_path = Path(path).resolve()
-        return cls(lambda: clickhouse_connect.get_client(interface="chdb", path=str(data_path)), mode="embedded",
-                   capacity=capacity, memory_limit=memory_limit, data_path=data_path)
+
+        def connect() -> Any:
+            # The config turns on the logs job graphs are read from; each client keeps its own queries out of them.
+            options = {"config-file": str(_ch_profile.embedded_config(data_path))}
+            client = clickhouse_connect.get_client(interface="chdb", path=str(data_path), chdb_options=options)
+            for key, value in _ch_profile.QUIET.items():
+                client.set_client_setting(key, value)
+            return client
+
+        return cls(connect, mode="embedded", capacity=capacity, memory_limit=memory_limit, data_path=data_path)
 
     @classmethod
     def server(cls, address: ServerAddress, *, cluster: str | None = None, capacity: int = 4,
@@ -149,11 +158,15 @@ class ClickHouseEngine(ClickHouseConnections, ClickHouseDryRuns, ClickHouseTable
             try:
                 try:
                     self._apply_limits(client, limits)
+                    profiled: dict[str, str] = {}
                     if stats is not None and kind in STREAMED:
-                        stats.bytes_processed, stats.rows_read = self._plan_bytes(sql, parameters)
+                        stats.bytes_processed, stats.rows_read, tables = self._plan_bytes(sql, parameters)
+                        if tables:  # a query that reads no table is not worth logging (small jobs are a hot path)
+                            profiled = _ch_profile.job_settings(query_tag)
+                            stats.profile_ref = _ch_profile.profile_ref(query_tag, query_id)
                     if kind in STREAMED:
                         yield from self._stream_retrying(client, text, sql, run, batch_rows,
-                                                         settings={**READ_ONLY, **ids}, parameters=bound)
+                                                         settings={**READ_ONLY, **ids, **profiled}, parameters=bound)
                     elif kind in _TABULAR:
                         result = retrying(lambda: client.query(
                             text, use_none=True, query_formats=QUERY_FORMATS, settings={**READ_ONLY, **ids},
@@ -228,6 +241,16 @@ class ClickHouseEngine(ClickHouseConnections, ClickHouseDryRuns, ClickHouseTable
 
     def cancel(self, query_tag: str) -> bool:
         return self._registry.cancel(query_tag)
+
+    def execution_graph(self, profile_ref: str) -> ExecutionGraph | None:
+        """The run's graph from ``system.processors_profile_log`` (``_ch_profile``), read on the control client."""
+        def read(sql: str) -> list[tuple]:
+            return self._call_read(lambda c: c.query(sql, settings=READ_ONLY).result_rows)
+
+        def command(sql: str) -> Any:
+            return self._call(lambda c: c.command(sql))
+
+        return _ch_profile.read_graph(read, command, profile_ref)
 
     def _query_id(self, query_tag: str) -> str | None:
         """A server-side id for one run of ``query_tag`` (a tag can run again, an id must stay unique); None for

@@ -37,14 +37,16 @@ from engines._duckdb_plan import WidthModel, parsed_tables, referenced_tables, s
 from engines._duckdb_tables import DuckDBTables
 from engines.base import EngineInfo, QueryEstimate, QueryLimits, QueryStats, Statement
 from engines.errors import EngineQueryError, EngineUnavailable
+from engines.execution_graph import ExecutionGraph, from_duckdb_profile
 from engines.protobuf_read import ProtobufRead
 
 log = logging.getLogger(__name__)
 
 _EXPLAIN = "EXPLAIN (FORMAT JSON) "
-# What ``_fill_stats`` reads of a profile: scans (extra_info: table, projections, filters) and the rows they read.
+# What ``_fill_stats`` reads of a profile: scans (extra_info: table, projections, filters) and the rows they read,
+# and for the execution graph each operator's name, own time and rows out (``engines.execution_graph``).
 _PROFILE_METRICS = ("['operator.extra_info', 'operator.rows_scanned', 'operator.intermediate_rows', "
-                    "'query.total_rows_scanned']")
+                    "'operator.timing', 'operator.name', 'query.total_rows_scanned']")
 # How long a query waits for one of the engine's ``capacity`` connections (the scheduler never asks for more).
 _LEASE_TIMEOUT_S = 60.0
 # Errors raised while the Arrow reader pulls batches come back as Arrow/OS errors carrying DuckDB's message.
@@ -101,9 +103,9 @@ class DuckDBEngine(DuckDBTables):
     def _configured_cursor(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         cur = con.cursor()
         # Progress and profiling are per-connection settings; so is the operator memory limit, which bounds sorts
-        # and hash tables (they spill to disk rather than fail). The profile is read only for the bytes a job
-        # processed (``_fill_stats``), so it tracks only the metrics that needs: no timings, no optimizer or I/O
-        # figures, which cost every query and were never read.
+        # and hash tables (they spill to disk rather than fail). The profile is read for the bytes a job processed
+        # and its execution graph (``_fill_stats``), so it tracks only the metrics those need: operator timings
+        # and rows, but no optimizer, planner or I/O figures, which cost every query and were never read.
         cur.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false; "
                     "SET progress_bar_time = 0; SET enable_profiling = 'no_output'; SET profiling_coverage = 'ALL'; "
                     f"SET tracked_metrics = {_PROFILE_METRICS}")
@@ -225,12 +227,17 @@ class DuckDBEngine(DuckDBTables):
                     parameters: Mapping[str, Any] | None = None) -> None:
         try:
             profile = json.loads(text or cur.get_profiling_information())
+            stats.graph = _graph(profile)
             scans = list(walk_scans(profile.get("operator") or [], self._catalog))
             stats.bytes_processed, rows = scan_bytes(cur, self._widths, scans, actual=True)
             stats.rows_read = max(int((profile.get("query") or {}).get("total_rows_scanned") or 0), rows)
         except Exception:  # no profile (e.g. a statement DuckDB does not profile): fall back to the dry run
             estimate = self.estimate(sql, parameters=parameters)
             stats.bytes_processed = estimate.estimated_bytes_processed
+
+    def execution_graph(self, profile_ref: str) -> ExecutionGraph | None:
+        """DuckDB keeps no log of past profiles: a run's graph is read as it ends (``QueryStats.graph``)."""
+        return None
 
     # -- dry runs --------------------------------------------------------------------------------------------
 
@@ -327,6 +334,14 @@ def _bound(parameters: Mapping[str, Any] | None, names: frozenset[str]) -> dict[
     if not parameters or not names:
         return None
     return {name: value for name, value in parameters.items() if name in names} or None
+
+
+def _graph(profile: dict) -> ExecutionGraph | None:
+    try:
+        return from_duckdb_profile(profile)
+    except (TypeError, ValueError, AttributeError):   # a profile shape this version does not know: no graph
+        log.debug("unreadable DuckDB profile", exc_info=True)
+        return None
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:

@@ -17,7 +17,7 @@ from bqlite_app.api.errors import envelope, install_error_handlers
 from bqlite_app.api.middleware import RequestContextMiddleware
 from bqlite_app.api.models import ErrorBody
 from bqlite_app.api.origin import OriginCheckMiddleware
-from bqlite_app.api.routes import audit, auth, datasets, jobs, queries, schemas, system, users
+from bqlite_app.api.routes import audit, auth, datasets, jobs, queries, saved_queries, schemas, system, users
 from bqlite_app.bigquery.app import mount_bigquery
 from bqlite_app.core import Core
 
@@ -52,7 +52,7 @@ def create_api(core: Core) -> FastAPI:
     # The hot routes first: a request is matched against the routes in order.
     app.include_router(queries.router, responses={**FORBIDDEN_RESPONSE, **RATE_LIMITED_RESPONSE},
                        dependencies=[*signed_in, Depends(rate_limited("queries"))])
-    for module in (jobs, system, auth, users, audit, datasets):
+    for module in (jobs, system, auth, users, audit, datasets, saved_queries):
         app.include_router(module.router, responses=FORBIDDEN_RESPONSE, dependencies=signed_in)
     app.include_router(schemas.router, responses={**FORBIDDEN_RESPONSE, **RATE_LIMITED_RESPONSE},
                        dependencies=[*signed_in, Depends(rate_limited(_schema_group))])

@@ -9,12 +9,28 @@ from pydantic_core import PydanticCustomError
 
 from bqlite_app.jobs.labels import KEY_PATTERN, MAX_LABELS, MAX_VALUE_CHARS, LabelError, check_labels
 from bqlite_app.jobs.models import JobPublic
+from bqlite_app.jobs.params import MAX_PARAMETERS
 from bqlite_app.schemas.models import SchemaPublic, TableCreatedPublic
 
 # The longest a request may wait for a job (POST /queries `wait_ms`, GET /jobs/{id}/result `timeout_ms`).
 MAX_WAIT_MS = 60_000
 # The largest JSON page of a result.
 MAX_PAGE_ROWS = 10_000
+
+
+class QueryParameter(BaseModel):
+    """A typed query parameter, named ``@name`` in the SQL and bound by the engine (docs/api.md, "Query
+    parameters"). Types and values are BigQuery's; the core checks them (``bqlite_app.jobs.params``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=128, description="Letters, digits and `_`, not starting with a digit.")
+    type: str = Field(max_length=10_000, description="`INT64`, `FLOAT64`, `NUMERIC`, `BIGNUMERIC`, `BOOL`, "
+                                                      "`STRING`, `BYTES`, `DATE`, `DATETIME`, `TIME`, `TIMESTAMP`, "
+                                                      "`JSON`, `ARRAY<T>` or `STRUCT<name T, ...>`.")
+    value: Any = Field(None, description="As BigQuery's REST API sends it: scalars as strings (numbers and booleans "
+                                         "may be JSON's own), BYTES as base64, ARRAY as a list, STRUCT as an "
+                                         "object; null or absent is NULL.")
 
 
 class QueryCreate(BaseModel):
@@ -38,6 +54,11 @@ class QueryCreate(BaseModel):
                     f"most {MAX_VALUE_CHARS:,} characters of valid Unicode.",
         json_schema_extra={"maxProperties": MAX_LABELS, "propertyNames": {"pattern": f"^{KEY_PATTERN.pattern}$"},
                            "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_CHARS}})
+
+    parameters: list[QueryParameter] = Field(
+        default_factory=list, max_length=MAX_PARAMETERS,
+        description="Typed values for the `@name` parameters in `sql`, bound by the engine, never pasted into the "
+                    "text.")
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -94,6 +115,24 @@ class ResultPagePublic(BaseModel):
     next_offset: int | None = None
     execution_stats: ExecutionStats | None = None
     error: str | None = None
+
+
+class ChartPublic(BaseModel):
+    """`GET /jobs/{id}/chart`: the whole result grouped by `x` (resultview)."""
+
+    job_id: str
+    x: str
+    y: list[str]
+    agg: str
+    columns: list[ColumnPublic]
+    rows: list[list[Any]] = Field(description="One row per group, ordered by x (nulls last): x, then each y.")
+    groups: int = Field(description="Distinct x values among the rows that pass the filters.")
+    source_rows: int = Field(description="Rows aggregated.")
+    binned: bool = Field(description="x had more than max_groups values and was split into equal-width bins, "
+                                     "each keyed by its start.")
+    truncated: bool = Field(description="x had more than max_groups values; only the largest groups are here.")
+    bin_width: float | int | None = Field(description="The bins' width: a number, or microseconds for a date or "
+                                                      "timestamp x; null when not binned.")
 
 
 # -- schemas ------------------------------------------------------------------------------------------------------

@@ -30,47 +30,12 @@ from bqlite_app.bigquery.sql_clickhouse_dialect import BqClickHouse
 from bqlite_app.bigquery.sql_duckdb import BqDuckDB, duckdb_rewrites
 from bqlite_app.datasets import engine_database
 from bqlite_app.errors import InvalidQuery
-from bqlite_app.jobs.param_types import BqType, parse_type
+from bqlite_app.jobs.param_types import BqType, clickhouse_type, duckdb_type, parse_type
 
 ENGINES = ("duckdb", "clickhouse")
 # Queries, DML and DDL; scripting (DECLARE, SET, BEGIN...), EXPORT DATA, CALL and the like are not translated.
 _STATEMENTS = (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter,
                exp.TruncateTable)
-
-# -- parameter placeholder types ---------------------------------------------------------------------------------
-
-_DUCKDB_TYPES = {
-    "INT64": "BIGINT", "FLOAT64": "DOUBLE", "NUMERIC": "DECIMAL(38, 9)", "BIGNUMERIC": "DECIMAL(38, 19)",
-    "BOOL": "BOOLEAN", "STRING": "VARCHAR", "BYTES": "BLOB", "DATE": "DATE", "DATETIME": "TIMESTAMP", "TIME": "TIME",
-    "TIMESTAMP": "TIMESTAMPTZ", "JSON": "JSON",
-}
-_CLICKHOUSE_TYPES = {
-    "INT64": "Int64", "FLOAT64": "Float64", "NUMERIC": "Decimal(38, 9)", "BIGNUMERIC": "Decimal(76, 38)",
-    "BOOL": "Bool", "STRING": "String", "BYTES": "String", "DATE": "Date32", "DATETIME": "DateTime64(6, 'UTC')",
-    "TIME": "Time64(6)", "TIMESTAMP": "DateTime64(6, 'UTC')", "JSON": "String",
-}
-
-
-def duckdb_type(typ: BqType) -> str:
-    if typ.kind == "ARRAY":
-        assert typ.item is not None
-        return f"{duckdb_type(typ.item)}[]"
-    if typ.kind == "STRUCT":
-        return "STRUCT(" + ", ".join(f'"{name}" {duckdb_type(field)}' for name, field in typ.fields) + ")"
-    return _DUCKDB_TYPES[typ.kind]
-
-
-def clickhouse_type(typ: BqType, *, nullable: bool = True) -> str:
-    """Scalars and structs are Nullable (a parameter may be NULL); arrays cannot be, nor can what they hold in
-    BigQuery."""
-    if typ.kind == "ARRAY":
-        assert typ.item is not None
-        return f"Array({clickhouse_type(typ.item, nullable=False)})"
-    if typ.kind == "STRUCT":
-        inner = "Tuple(" + ", ".join(f"{name} {clickhouse_type(field)}" for name, field in typ.fields) + ")"
-    else:
-        inner = _CLICKHOUSE_TYPES[typ.kind]
-    return f"Nullable({inner})" if nullable else inner
 
 
 # -- the entry point -------------------------------------------------------------------------------------------

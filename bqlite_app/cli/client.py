@@ -22,6 +22,8 @@ TIMEOUT = httpx.Timeout(READ_TIMEOUT_S, connect=5.0)
 UNBOUNDED_READ = httpx.Timeout(READ_TIMEOUT_S, connect=5.0, read=None)
 
 ProtoUpload = tuple[str, bytes]  # (file name, content)
+# ("order_by", spec) and ("filter", spec) pairs for a result (docs/api.md: sorting and filtering a result)
+ResultViewParams = tuple[tuple[str, str], ...]
 
 
 class ApiClient:
@@ -62,17 +64,24 @@ class ApiClient:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._json("DELETE", f"/jobs/{job_id}")
 
-    def result_page(self, job_id: str, *, offset: int = 0, limit: int = 1000, timeout_ms: int = 0) -> dict[str, Any]:
+    def plan(self, job_id: str) -> dict[str, Any]:
+        """The job's EXPLAIN and the execution graph of its run."""
+        return self._json("GET", f"/jobs/{_segment(job_id)}/plan")
+
+    def result_page(self, job_id: str, *, offset: int = 0, limit: int = 1000, timeout_ms: int = 0,
+                    view: ResultViewParams = ()) -> dict[str, Any]:
         """A JSON page; ``timeout_ms`` waits for an unfinished job (the answer is ``{"status"}`` only if it is not
-        done by then)."""
+        done by then). ``view``: ``("order_by", spec)`` / ``("filter", spec)`` pairs, checked by the server."""
         timeout = httpx.Timeout(READ_TIMEOUT_S + timeout_ms / 1000, connect=5.0)
         return self._json("GET", f"/jobs/{job_id}/result", timeout=timeout,
-                          params={"offset": offset, "limit": limit, "timeout_ms": timeout_ms})
+                          params=[("offset", offset), ("limit", limit), ("timeout_ms", timeout_ms), *view])
 
     @contextlib.contextmanager
-    def export(self, job_id: str, fmt: str) -> Iterator[httpx.Response]:
-        """The whole result as a byte stream (``response.iter_bytes()``); nothing is held in memory."""
-        with self._stream("GET", f"/jobs/{job_id}/result", params={"format": fmt}, timeout=UNBOUNDED_READ) as response:
+    def export(self, job_id: str, fmt: str, *, view: ResultViewParams = ()) -> Iterator[httpx.Response]:
+        """The whole result (sorted and filtered by ``view``) as a byte stream (``response.iter_bytes()``); nothing
+        is held in memory."""
+        with self._stream("GET", f"/jobs/{job_id}/result", params=[("format", fmt), *view],
+                          timeout=UNBOUNDED_READ) as response:
             yield response
 
     # -- schemas -------------------------------------------------------------------------------------------------
@@ -155,6 +164,25 @@ class ApiClient:
 
     def audit_verify(self) -> dict[str, Any]:
         return self._json("GET", "/audit/verify")
+
+    # -- saved queries -------------------------------------------------------------------------------------------
+
+    def saved_queries(self, *, q: str | None = None, scope: str | None = None, name: str | None = None,
+                      owner: str | None = None, limit: int = 100) -> dict[str, Any]:
+        return self._json("GET", "/saved-queries", params=_present(q=q, scope=scope, name=name, owner=owner,
+                                                                   limit=limit))
+
+    def saved_query(self, saved_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/saved-queries/{_segment(saved_id)}")
+
+    def save_query(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", "/saved-queries", json=body)
+
+    def update_saved_query(self, saved_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return self._json("PATCH", f"/saved-queries/{_segment(saved_id)}", json=changes)
+
+    def delete_saved_query(self, saved_id: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/saved-queries/{_segment(saved_id)}")
 
     # -- transport -----------------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from bqlite_app import __version__
-from bqlite_app.cli.commands import access, jobs, query, schemas, system
+from bqlite_app.cli.commands import access, jobs, query, saved, schemas, system
 from bqlite_app.cli.context import CliContext
 from bqlite_app.cli.errors import ApiError, CliError
 from bqlite_app.cli.output import error_line, fit_output_to_destination
@@ -95,6 +95,7 @@ def main(
 app.command()(query.query)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(saved.app, name="saved")
 app.command()(system.status)
 app.command()(system.examples)
 app.command()(access.login)

@@ -23,7 +23,7 @@ from bqlite_app.cli.render import DEFAULT_TABLE_ROWS, Column, Page, ResultFormat
 from bqlite_app.humanize import human_bytes, human_duration_ms
 
 if TYPE_CHECKING:
-    from bqlite_app.cli.client import ApiClient
+    from bqlite_app.cli.client import ApiClient, ResultViewParams
 
 PAGE_ROWS = 10_000  # the API's largest JSON page
 
@@ -60,10 +60,12 @@ def first_page_rows(fmt: ResultFormat, max_rows: int | None, raw_json: bool) -> 
 
 
 def emit_result(client: ApiClient, job: dict[str, Any], fmt: ResultFormat, *, destination: Path | None = None,
-                max_rows: int | None = None, raw_json: bool = False, first: dict[str, Any] | None = None) -> None:
+                max_rows: int | None = None, raw_json: bool = False, first: dict[str, Any] | None = None,
+                view: ResultViewParams = ()) -> None:
     """Write a finished job's result (see the module docstring); one line about it goes to stderr.
 
     ``first``: the first page already in hand, of ``first_page_rows`` rows (the submission brought it).
+    ``view``: sort and filter the whole result on the server (``--order-by``/``--filter``).
     A failed or cancelled job raises ``JobFailed`` instead (with --json, after printing the job).
     """
     if job["status"] != "completed":
@@ -71,15 +73,18 @@ def emit_result(client: ApiClient, job: dict[str, Any], fmt: ResultFormat, *, de
             emit_json(job)
         raise _job_failed(job)
     if raw_json:
-        emit_json(first or client.result_page(job["job_id"], limit=_page_size(max_rows)))
+        emit_json(first or client.result_page(job["job_id"], limit=_page_size(max_rows), view=view))
         return
     if fmt is ResultFormat.table and max_rows is None:
         max_rows = DEFAULT_TABLE_ROWS
     if fmt.exported and max_rows is None:
-        download(client, job, fmt.value, destination)
-        shown = total = job.get("rows_returned") or 0
+        total = job.get("rows_returned") or 0
+        if any(name == "filter" for name, _ in view):   # the rows that pass: for the progress bar and the note
+            total = client.result_page(job["job_id"], limit=1, view=view)["total_rows"]
+        download(client, job, fmt.value, destination, view=view, total_rows=total)
+        shown = total
     else:
-        rows = fetch_rows(client, job["job_id"], max_rows, first=first)
+        rows = fetch_rows(client, job["job_id"], max_rows, first=first, view=view)
         with _atomic(destination, text=True) if destination else nullcontext(sys.stdout) as sink:
             shown = write_rows(fmt, rows.columns, rows.pages, sink)
             sink.flush()
@@ -98,10 +103,10 @@ class ResultRows:
 
 
 def fetch_rows(client: ApiClient, job_id: str, max_rows: int | None, *,
-               first: dict[str, Any] | None = None) -> ResultRows:
-    """The result's rows, page by page as they are consumed; at most ``max_rows`` of them (None: all). ``first``
-    is the first page when it is already in hand."""
-    first = first or client.result_page(job_id, limit=_page_size(max_rows))
+               first: dict[str, Any] | None = None, view: ResultViewParams = ()) -> ResultRows:
+    """The result's rows (sorted and filtered by ``view``), page by page as they are consumed; at most ``max_rows``
+    of them (None: all). ``first`` is the first page when it is already in hand."""
+    first = first or client.result_page(job_id, limit=_page_size(max_rows), view=view)
 
     def pages() -> Iterator[Page]:
         page, remaining = first, max_rows
@@ -113,17 +118,18 @@ def fetch_rows(client: ApiClient, job_id: str, max_rows: int | None, *,
                 remaining -= len(rows)
             if page["next_offset"] is None or remaining == 0:
                 return
-            page = client.result_page(job_id, offset=page["next_offset"], limit=_page_size(remaining))
+            page = client.result_page(job_id, offset=page["next_offset"], limit=_page_size(remaining), view=view)
 
     return ResultRows(columns=first["columns"], total_rows=first["total_rows"], pages=pages())
 
 
-def download(client: ApiClient, job: dict[str, Any], fmt: str, destination: Path | None) -> None:
+def download(client: ApiClient, job: dict[str, Any], fmt: str, destination: Path | None, *,
+             view: ResultViewParams = (), total_rows: int | None = None) -> None:
     """Stream the server's export of the whole result to ``destination`` (None: stdout) with a progress bar.
 
     csv and ndjson count rows as lines arrive, so their bar has a true total; parquet and arrow count bytes only.
     """
-    total_rows = job.get("rows_returned") or 0
+    total_rows = (job.get("rows_returned") or 0) if total_rows is None else total_rows
     counts_rows = fmt in ("csv", "ndjson") and total_rows > 0
     written = lines = 0
     with ExitStack() as stack:
@@ -133,7 +139,7 @@ def download(client: ApiClient, job: dict[str, Any], fmt: str, destination: Path
             TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
             show=destination is not None or not out.is_terminal))
         task = progress.add_task(f"Downloading {fmt}", total=total_rows if counts_rows else None, detail="")
-        response = stack.enter_context(client.export(job["job_id"], fmt))
+        response = stack.enter_context(client.export(job["job_id"], fmt, view=view))
         sink = stack.enter_context(_atomic(destination)) if destination else sys.stdout.buffer
         for chunk in response.iter_bytes():
             sink.write(chunk)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import reflex as rx
 
 from bqlite_app.components.load_dialog import load_data_dialog
+from bqlite_app.components.saved_panel import saved_panel
 from bqlite_app.state.catalog import CatalogState, ColumnNode, DatabaseNode, EngineNode, TableNode
 from bqlite_app.state.workspace import WorkspaceState
 
@@ -143,10 +144,12 @@ def sidebar() -> rx.Component:
     return rx.tabs.root(
         rx.tabs.list(
             rx.tabs.trigger("Explorer", value="explorer"),
+            rx.tabs.trigger("Saved", value="saved"),
             rx.tabs.trigger("Samples", value="samples"),
             size="1",
         ),
         rx.tabs.content(explorer(), value="explorer", flex="1", min_height="0"),
+        rx.tabs.content(saved_panel(), value="saved", flex="1", min_height="0"),
         rx.tabs.content(samples(), value="samples", flex="1", min_height="0"),
         default_value="explorer",
         display="flex", flex_direction="column", width="100%", height="100%",

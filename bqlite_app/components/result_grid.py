@@ -9,11 +9,12 @@ from __future__ import annotations
 import reflex as rx
 
 from bqlite_app.components import widgets
+from bqlite_app.components.cell_inspector import cell_inspector
 from bqlite_app.components.chart import quick_chart
 from bqlite_app.components.controls import labelled_select
 from bqlite_app.components.layout import API_URL
 from bqlite_app.state.auth import AuthState
-from bqlite_app.state.results import PAGE_SIZES
+from bqlite_app.state.results import FILTER_OPS, PAGE_SIZES
 from bqlite_app.state.workspace import WorkspaceState
 
 EXPORTS = [("CSV", "csv"), ("JSON", "ndjson"), ("Parquet", "parquet"), ("Excel", "xlsx")]
@@ -35,6 +36,34 @@ _GRID_DARK = {
     "text_medium": "#b0b4ba", "text_light": "#8b8d98", "text_bubble": "#edeef0", "text_header": "#b0b4ba",
     "text_header_selected": "#18191b", "text_group_header": "#b0b4ba",
 }
+
+# Export links point at the API's origin, where a link's `download` attribute does not apply: the click would start a
+# navigation, and Reflex drops its websocket on `beforeunload`, leaving the page deaf after the file arrives. So an
+# export (a link, or the auth-on button's `bqliteDownload(url)`) is fetched by a hidden iframe instead.
+DOWNLOADS_WITHOUT_NAVIGATION = """
+(function () {
+  if (window.bqliteDownload) return;
+  window.bqliteDownload = function (url) {
+    const frame = document.createElement("iframe");
+    frame.style.display = "none";
+    frame.src = url;
+    document.body.appendChild(frame);
+    setTimeout(function () { frame.remove(); }, 600000);
+  };
+  document.addEventListener("click", function (event) {
+    const link = event.target && event.target.closest ? event.target.closest("a[download]") : null;
+    if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) {
+      return;
+    }
+    let url;
+    try { url = new URL(link.href, window.location.href); } catch (error) { return; }
+    if (url.origin === window.location.origin) return;
+    event.preventDefault();
+    window.bqliteDownload(url.href);
+  }, true);
+})();
+"""
+
 
 def _camel(theme: dict[str, str]) -> dict[str, str]:
     """Glide reads camelCase theme keys; Reflex converts them only for a literal theme, not one chosen by a var."""
@@ -63,7 +92,7 @@ def _rest_export_link(label: str, fmt: str) -> rx.Component:
     return rx.link(
         rx.hstack(rx.icon("download", size=13), rx.text(label, size="1", weight="medium"), spacing="1",
                   align="center"),
-        href=f"{API_URL}/jobs/" + WorkspaceState.job_id + f"/result?format={fmt}",
+        href=f"{API_URL}/jobs/" + WorkspaceState.job_id + f"/result?format={fmt}" + WorkspaceState.view_query,
         download="", aria_label=f"Download {label}", title=f"Download the whole result as {label}",
         underline="none", padding_x="0.5em", padding_y="0.2em", border_radius="var(--radius-2)",
         border="1px solid var(--gray-a6)", color="var(--gray-12)", _hover={"background": "var(--gray-a3)"},
@@ -89,6 +118,56 @@ def _pager() -> rx.Component:
     )
 
 
+def _filter_chip(chip: rx.Var, index: rx.Var) -> rx.Component:
+    return rx.badge(
+        rx.text(chip["label"], size="1"),
+        rx.icon_button(rx.icon("x", size=11), on_click=WorkspaceState.remove_filter(index), size="1",
+                       variant="ghost", color_scheme="gray", aria_label="Remove filter " + chip["label"].to(str),
+                       height="14px", width="14px", min_width="0"),
+        variant="soft", color_scheme="blue", radius="full", size="1", aria_label="Filter",
+        custom_attrs={"data-filter": chip["label"]},
+    )
+
+
+def _filter_row() -> rx.Component:
+    """The filter row: column, operator, value -> a filter over the whole result (server-side); chips of the
+    filters in force; the sort a header click chose; why the server refused the last change."""
+    return rx.hstack(
+        rx.icon("list-filter", size=14, color="var(--gray-10)"),
+        labelled_select("Filter column", WorkspaceState.column_names, WorkspaceState.filter_column,
+                        WorkspaceState.set_filter_column, size="1", max_width="14em"),
+        labelled_select("Filter operator", list(FILTER_OPS), WorkspaceState.filter_op, WorkspaceState.set_filter_op,
+                        size="1"),
+        rx.form(
+            rx.hstack(
+                rx.cond(WorkspaceState.filter_needs_value,
+                        rx.input(name="filter_value", placeholder="value", size="1", width="12em",
+                                 aria_label="Filter value", max_length=4096)),
+                rx.button(rx.icon("check", size=13), "Filter", type="submit", size="1", variant="soft",
+                          aria_label="Apply filter"),
+                spacing="1", align="center",
+            ),
+            on_submit=WorkspaceState.add_filter, reset_on_submit=True, width="auto",
+        ),
+        rx.foreach(WorkspaceState.row_filters, _filter_chip),
+        rx.cond(
+            (WorkspaceState.row_filters.length() > 0) | (WorkspaceState.sort_column != ""),
+            rx.button("Clear", on_click=WorkspaceState.clear_view, size="1", variant="ghost", color_scheme="gray",
+                      aria_label="Clear sort and filters"),
+        ),
+        rx.cond(WorkspaceState.sort_label != "",
+                rx.text(WorkspaceState.sort_label, size="1", color="var(--gray-11)", aria_label="Sort")),
+        rx.cond(WorkspaceState.filtered_note != "",
+                rx.text(WorkspaceState.filtered_note, size="1", color="var(--gray-11)", aria_label="Filtered rows")),
+        rx.cond(WorkspaceState.view_loading, rx.spinner(size="1", aria_label="Sorting and filtering")),
+        rx.cond(WorkspaceState.result_note != "",
+                rx.text(WorkspaceState.result_note, size="1", color="var(--red-11)", role="alert",
+                        aria_label="Result message")),
+        align="center", spacing="2", width="100%", padding_x="0.6em", padding_y="0.25em", wrap="wrap",
+        border_top="1px solid var(--gray-a4)", aria_label="Filter row", role="toolbar",
+    )
+
+
 def _grid() -> rx.Component:
     return rx.data_editor(
         columns=WorkspaceState.grid_columns,
@@ -98,6 +177,10 @@ def _grid() -> rx.Component:
         smooth_scroll_x=True, smooth_scroll_y=True,
         max_column_auto_width=420, row_height=28, header_height=32,
         column_select="none", row_select="none",
+        # A click on a nested value or a long text opens the cell inspector beside the grid.
+        on_cell_clicked=WorkspaceState.inspect_cell,
+        # A header click sorts the whole result on the server: ascending, descending, then stored order again.
+        on_header_clicked=WorkspaceState.sort_by_header,
         theme=rx.color_mode_cond(light=_camel(_GRID_LIGHT), dark=_camel(_GRID_DARK)),
         # Glide keeps the theme it mounted with: remount when the colour mode flips.
         key=rx.color_mode_cond("grid-light", "grid-dark"),
@@ -165,7 +248,9 @@ def _results_tabs() -> rx.Component:
                 _pager(),
                 align="center", width="100%", padding_x="0.6em", padding_y="0.25em", wrap="wrap",
             ),
-            rx.box(_grid(), flex="1", min_height="0", width="100%"),
+            _filter_row(),
+            rx.hstack(rx.box(_grid(), flex="1", min_width="0", height="100%"), cell_inspector(),
+                      spacing="0", flex="1", min_height="0", width="100%"),
             spacing="0", height="100%", width="100%",
         )),
         content("schema", _schema_table()),
@@ -259,5 +344,6 @@ def results_panel() -> rx.Component:
             )),
             _running(),
         ),
+        rx.script(DOWNLOADS_WITHOUT_NAVIGATION),
         width="100%", height="100%", aria_label="Query results", role="region",
     )

@@ -8,7 +8,13 @@
 //   op "insert" insert text at the cursor (a click in the explorer)
 //   op "format" pretty-print the document with sql-formatter, in the engine's dialect
 //   op "goto"   put the cursor at a 1-based character position (an error position) and scroll to it
-// Ctrl+Enter / Cmd+Enter calls `onRun(doc, selection)`.
+// Keys (Mod is Ctrl, or Cmd on a Mac), in the editor and, while the editor is on the page, anywhere else on it:
+//   Mod+Enter        `onRun(doc, selection)`
+//   Mod+Shift+Enter  `onDryRun(doc, selection)`
+//   Mod+S            `onSave(doc, selection)`; the browser's "save page" never opens
+//   Esc              `onCancel()`, unless a dialog or the completion popup takes it
+//   ?                `onShortcuts()`, outside text fields (in them it is a character)
+// Each flushes the pending `onChange` first, so the state has the text the key acted on.
 import React, { useCallback, useEffect, useMemo, useRef } from "react";
 import CodeMirror, { EditorView, keymap, Prec, Transaction } from "@uiw/react-codemirror";
 import { closeCompletion } from "@codemirror/autocomplete";
@@ -22,6 +28,11 @@ const CHANGE_DEBOUNCE_MS = 300;
 function selectedText(state) {
   const range = state.selection.main;
   return range.empty ? "" : state.sliceDoc(range.from, range.to);
+}
+
+function isTextField(target) {
+  if (!target || !target.closest) return false;
+  return Boolean(target.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"]'));
 }
 
 function buildSchema(catalog) {
@@ -47,12 +58,16 @@ export function SqlEditor({
   ariaLabel = "SQL editor",
   onChange,
   onRun,
+  onDryRun,
+  onSave,
+  onCancel,
+  onShortcuts,
 }) {
   const viewRef = useRef(null);
   const timerRef = useRef(null);
   // Event handlers change identity on every render; the editor's extensions read them through a ref.
   const handlers = useRef({});
-  handlers.current = { onChange, onRun };
+  handlers.current = { onChange, onRun, onDryRun, onSave, onCancel, onShortcuts };
   const initialDoc = useRef(value);
   const appliedSeq = useRef(command ? command.seq : 0);
 
@@ -109,6 +124,39 @@ export function SqlEditor({
   useEffect(() => applyCommand(viewRef.current, command), [command, applyCommand]);
   useEffect(() => () => clearTimeout(timerRef.current), []);
 
+  // The text-handing keys: flush the pending change, then call the handler with the document and the selection.
+  const withText = useCallback((name) => {
+    const view = viewRef.current;
+    if (!view) return;
+    if (timerRef.current) emitChange(view.state);
+    closeCompletion(view);
+    handlers.current[name]?.(view.state.doc.toString(), selectedText(view.state));
+  }, [emitChange]);
+
+  // The same keys anywhere on the page (the editor's own keymap handles them first, and marks them handled).
+  useEffect(() => {
+    const onKey = (event) => {
+      if (event.defaultPrevented || event.isComposing) return;
+      const mod = event.ctrlKey || event.metaKey;
+      // A dialog (the shortcuts, saving a query) has the keyboard: its own Enter and Esc.
+      const inDialog = Boolean(document.querySelector('[role="dialog"], [role="alertdialog"]'));
+      if (mod && !event.altKey && (event.key === "s" || event.key === "S")) {
+        event.preventDefault();
+        if (!inDialog) withText("onSave");
+      } else if (mod && event.key === "Enter" && !inDialog) {
+        event.preventDefault();
+        withText(event.shiftKey ? "onDryRun" : "onRun");
+      } else if (event.key === "Escape" && !mod && !inDialog) {
+        handlers.current.onCancel?.();
+      } else if (event.key === "?" && !mod && !event.altKey && !isTextField(event.target)) {
+        event.preventDefault();
+        handlers.current.onShortcuts?.();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [withText]);
+
   const extensions = useMemo(() => [
     sql({
       dialect: DIALECTS[engine] || StandardSQL,
@@ -126,6 +174,14 @@ export function SqlEditor({
         handlers.current.onRun?.(view.state.doc.toString(), selectedText(view.state));
         return true;
       },
+    }, {
+      key: "Shift-Mod-Enter",
+      preventDefault: true,
+      run: () => { withText("onDryRun"); return true; },
+    }, {
+      key: "Mod-s",
+      preventDefault: true,
+      run: () => { withText("onSave"); return true; },
     }])),
     EditorView.updateListener.of((update) => {
       if (update.docChanged || update.selectionSet) {
@@ -153,7 +209,7 @@ export function SqlEditor({
       ".cm-activeLineGutter": { backgroundColor: "var(--gray-a3)" },
       "&.cm-focused": { outline: "none" },
     }, { dark: colorMode === "dark" })),
-  ], [catalog, defaultSchema, engine, ariaLabel, emitChange, colorMode]);
+  ], [catalog, defaultSchema, engine, ariaLabel, emitChange, colorMode, withText]);
 
   const onCreateEditor = useCallback((view) => {
     viewRef.current = view;

@@ -5,7 +5,10 @@ imports it like a package. It bundles CodeMirror locally (nothing loads from a C
 declared here, so Reflex installs them from the registry when it builds the UI.
 
 The editor owns its document; the state changes it only through ``command`` (see the JSX for the protocol), and
-learns the text through ``on_change(doc, selection)``. Ctrl+Enter / Cmd+Enter fires ``on_run(doc, selection)``.
+learns the text through ``on_change(doc, selection)``. The keyboard (in the editor, and anywhere on its page):
+Ctrl+Enter / Cmd+Enter fires ``on_run(doc, selection)``, Ctrl+Shift+Enter ``on_dry_run(doc, selection)``, Ctrl+S
+``on_save(doc, selection)`` (the browser's own Save never opens), Esc ``on_cancel()`` and ``?`` outside text fields
+``on_shortcuts()``. A handler may take fewer arguments than an event gives.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
-from reflex.event import passthrough_event_spec
+from reflex.event import no_args_event_spec, passthrough_event_spec
 
 _MODULE = rx.asset("sql_editor.jsx", shared=True)
 
@@ -52,6 +55,10 @@ class SqlEditor(rx.NoSSRComponent):
 
     on_change: rx.EventHandler[passthrough_event_spec(str, str)]
     on_run: rx.EventHandler[passthrough_event_spec(str, str)]
+    on_dry_run: rx.EventHandler[passthrough_event_spec(str, str)]
+    on_save: rx.EventHandler[passthrough_event_spec(str, str)]
+    on_cancel: rx.EventHandler[no_args_event_spec]
+    on_shortcuts: rx.EventHandler[no_args_event_spec]
 
 
 sql_editor = SqlEditor.create

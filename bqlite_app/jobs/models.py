@@ -67,6 +67,9 @@ class Job(JobBase, table=True):
     user: str = Field(default="local", index=True)
     # False for jobs whose work lives in memory (``jobs.work.JobHooks``): they cannot be resumed after a restart.
     resumable: bool = True
+    # The run's execution graph as JSON (``jobs.graphs``): the graph, or where the engine logged its profile until
+    # it is first read. Text, not JSON: job lists never decode it.
+    execution_graph: str | None = None
 
 
 class JobPublic(BaseModel):
@@ -96,6 +99,8 @@ class JobPublic(BaseModel):
     queue_position: int | None
     labels: dict[str, str]
     user: str = "local"
+    # The typed parameters the engine bound: [{"name", "type", "value"}], as submitted (``bqlite_app.jobs.params``).
+    parameters: list[dict[str, Any]] = []
 
     @classmethod
     def of(cls, job: Job, *, progress: float | None = None, queue_position: int | None = None) -> JobPublic:
@@ -108,7 +113,8 @@ class JobPublic(BaseModel):
             execution_time_ms=job.execution_time_ms, rows_returned=job.rows_returned,
             bytes_processed=job.bytes_processed, error=job.error, error_position=job.error_position,
             progress=progress, queue_position=queue_position,
-            labels={valid_text(k): valid_text(v) for k, v in (job.labels or {}).items()}, user=job.user)
+            labels={valid_text(k): valid_text(v) for k, v in (job.labels or {}).items()}, user=job.user,
+            parameters=list(job.parameters or ()))
 
 
 def valid_text(text: str) -> str:

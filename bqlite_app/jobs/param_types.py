@@ -1,6 +1,8 @@
 """BigQuery parameter types: ``INT64``, ``ARRAY<STRING>``, ``STRUCT<a INT64, b ARRAY<DATE>>`` parsed into ``BqType``.
 
 Every name is checked against the scalars BigQuery knows (and their older aliases); nesting is bounded.
+``duckdb_type`` / ``clickhouse_type`` name a parameter's type in each engine, for the placeholders that bind it (the
+BigQuery face's translation and ``param_sql``'s native ``@name`` alike).
 """
 
 from __future__ import annotations
@@ -97,3 +99,39 @@ def check_unique(names: Sequence[str], where: str) -> None:
         if name.lower() in seen:
             raise ValidationFailed(f"{where}: the name {name!r} appears twice")
         seen.add(name.lower())
+
+
+# -- the engines' types for a parameter (their placeholders declare it) -------------------------------------------
+
+_DUCKDB_TYPES = {
+    "INT64": "BIGINT", "FLOAT64": "DOUBLE", "NUMERIC": "DECIMAL(38, 9)", "BIGNUMERIC": "DECIMAL(38, 19)",
+    "BOOL": "BOOLEAN", "STRING": "VARCHAR", "BYTES": "BLOB", "DATE": "DATE", "DATETIME": "TIMESTAMP", "TIME": "TIME",
+    "TIMESTAMP": "TIMESTAMPTZ", "JSON": "JSON",
+}
+_CLICKHOUSE_TYPES = {
+    "INT64": "Int64", "FLOAT64": "Float64", "NUMERIC": "Decimal(38, 9)", "BIGNUMERIC": "Decimal(76, 38)",
+    "BOOL": "Bool", "STRING": "String", "BYTES": "String", "DATE": "Date32", "DATETIME": "DateTime64(6, 'UTC')",
+    "TIME": "Time64(6)", "TIMESTAMP": "DateTime64(6, 'UTC')", "JSON": "String",
+}
+
+
+def duckdb_type(typ: BqType) -> str:
+    if typ.kind == "ARRAY":
+        assert typ.item is not None
+        return f"{duckdb_type(typ.item)}[]"
+    if typ.kind == "STRUCT":
+        return "STRUCT(" + ", ".join(f'"{name}" {duckdb_type(field)}' for name, field in typ.fields) + ")"
+    return _DUCKDB_TYPES[typ.kind]
+
+
+def clickhouse_type(typ: BqType, *, nullable: bool = True) -> str:
+    """Scalars and structs are Nullable by default (a parameter may be NULL); arrays cannot be, nor can what they
+    hold in BigQuery."""
+    if typ.kind == "ARRAY":
+        assert typ.item is not None
+        return f"Array({clickhouse_type(typ.item, nullable=False)})"
+    if typ.kind == "STRUCT":
+        inner = "Tuple(" + ", ".join(f"{name} {clickhouse_type(field)}" for name, field in typ.fields) + ")"
+    else:
+        inner = _CLICKHOUSE_TYPES[typ.kind]
+    return f"Nullable({inner})" if nullable else inner

@@ -78,7 +78,10 @@ def _float64(value: Any, where: str) -> float:
             return special[text.lower()]
         if not re.fullmatch(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", text):
             raise ValidationFailed(f"{where}: {_show(value)} is not a FLOAT64")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:   # an integer beyond any double
+        raise ValidationFailed(f"{where}: {_show(str(value))} is out of range for FLOAT64") from None
     if math.isinf(number) and not (isinstance(value, float) and math.isinf(value)):
         raise ValidationFailed(f"{where}: {_show(str(value))} is out of range for FLOAT64")
     return number
@@ -94,6 +97,8 @@ def _decimal(kind: str) -> Any:
         if not re.fullmatch(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?", text):
             raise ValidationFailed(f"{where}: {_show(text)} is not a {kind}")
         number = decimal.Decimal(text)
+        if number.adjusted() >= whole_digits:   # checked before rounding, which needs the digits to fit
+            raise ValidationFailed(f"{where}: {_show(text)} is out of range for {kind}")
         with decimal.localcontext() as ctx:
             ctx.prec = 200
             # BigQuery rounds extra fraction digits half away from zero.
@@ -117,6 +122,16 @@ def _bool(value: Any, where: str) -> bool:
 def _string(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise ValidationFailed(f"{where}: STRING expects a string")
+    return _valid_unicode(value, where)
+
+
+def _valid_unicode(value: str, where: str) -> str:
+    """A lone surrogate (JSON can carry one as an escape) is no text either engine can hold."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationFailed(f"{where}: the value is not valid Unicode (a lone surrogate)") from None
     return value
 
 
@@ -188,6 +203,7 @@ def _timestamp(value: Any, where: str) -> dt.datetime:
 def _json(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise ValidationFailed(f"{where}: JSON expects the JSON text as a string")
+    _valid_unicode(value, where)
     try:
         json.loads(value)
     except ValueError:

@@ -243,12 +243,28 @@ class ResultStore:
         with _unreadable(job_id):
             return iter([reader.get_batch(i) for i in range(reader.num_record_batches)])
 
+    def table(self, job_id: str) -> pa.Table:
+        """The whole result as one table without reading it: a small one from memory, a file's batches on its
+        memory map (zero-copy; pages are read only when something touches them). For DuckDB to scan in place."""
+        cached = self._cache.get(job_id)
+        if cached is None:
+            cached = self._small_table(job_id)
+        if cached is not None:
+            return cached
+        meta = self._meta_for(job_id)
+        reader = self._open(job_id)
+        with _unreadable(job_id):
+            return pa.Table.from_batches([reader.get_batch(i) for i in range(reader.num_record_batches)],
+                                         schema=meta.info.schema)
+
     def schema(self, job_id: str) -> pa.Schema:
         cached = self._cache.get(job_id, count=False)
         return cached.schema if cached is not None else self._meta_for(job_id).info.schema
 
-    def export(self, job_id: str, fmt: ExportFormat) -> Iterator[bytes]:
-        """The whole result as ``fmt`` bytes, chunk by chunk, in bounded memory (see ``exports``).
+    def export(self, job_id: str, fmt: ExportFormat, *,
+               rows: Callable[[], Iterator[pa.RecordBatch]] | None = None) -> Iterator[bytes]:
+        """The whole result as ``fmt`` bytes, chunk by chunk, in bounded memory (see ``exports``). ``rows``, called
+        after the checks, gives the batches instead of the stored ones (the result sorted or filtered, its schema).
 
         Checks run eagerly: an unknown format raises ``ValidationFailed`` and a missing result raises
         ``ResultNotAvailable`` here, before an HTTP response would have started streaming.
@@ -259,7 +275,7 @@ class ResultStore:
         if fmt == "xlsx" and len(schema) > XLSX_MAX_COLUMNS:
             raise ValidationFailed(f"the result has {len(schema):,} columns; an Excel sheet holds at most "
                                    f"{XLSX_MAX_COLUMNS:,}. Export it as csv or parquet")
-        batches = self.iter_batches(job_id)
+        batches = self.iter_batches(job_id) if rows is None else rows()
         return self._spooled(job_id, lambda spool: stream_export(batches, schema, fmt, spool=spool))
 
     def _spooled(self, job_id: str, export: Callable[[Path], Iterator[bytes]]) -> Iterator[bytes]:

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 
 from bqlite_app.db import utcnow
 from bqlite_app.errors import BqliteError
+from bqlite_app.jobs.graphs import stored as stored_graph
 from bqlite_app.jobs.models import Job, JobStatus
+from bqlite_app.jobs.param_sql import BoundSql, bind_sql
 from bqlite_app.jobs.params import decode_parameters
 from bqlite_app.jobs.queue import JobQueue, PendingJob
 from bqlite_app.jobs.results import ResultStore
@@ -330,25 +332,32 @@ class Scheduler:
         job = running.job
         if running.stop_wanted:  # stopped before the engine ever saw it
             return self._stopped_changes(running, QueryCancelled("stopped before it started"))
+        bound = BoundSql(job.sql)
         try:
             if running.hooks.work is not None:
                 return self._run_work(running)
             stats = QueryStats()
+            # ``@name`` parameters become the engine's placeholders; the job keeps the SQL as the user wrote it.
+            bound = bind_sql(job.sql, job.engine, job.parameters)
             batches = self._engines[job.engine].execute(
-                job.sql, query_tag=job.job_id, stats=stats, parameters=decode_parameters(job.parameters),
+                bound.text, query_tag=job.job_id, stats=stats, parameters=decode_parameters(job.parameters),
                 limits=QueryLimits(timeout_s=job.max_execution_time, memory_limit=self._memory_limit),
             )
             info = self._results.write(job.job_id, batches)
             if running.hooks.after is not None:
                 running.hooks.after(job)
-            return {"status": JobStatus.COMPLETED, "rows_returned": info.rows, "result_bytes": info.bytes,
-                    "bytes_processed": stats.bytes_processed}
+            changes: dict[str, object] = {"status": JobStatus.COMPLETED, "rows_returned": info.rows,
+                                          "result_bytes": info.bytes, "bytes_processed": stats.bytes_processed}
+            if (graph := stored_graph(stats)) is not None:   # none for queries that read no table
+                changes["execution_graph"] = graph
+            return changes
         except (QueryCancelled, QueryTimeout) as exc:
             return self._stopped_changes(running, exc)
         except EngineQueryError as exc:
             if running.shutdown:  # an engine may report its interrupt as a plain error
                 return self._stopped_changes(running, exc)
-            return {"status": JobStatus.FAILED, "error": exc.message, "error_position": exc.position}
+            return {"status": JobStatus.FAILED, "error": exc.message,
+                    "error_position": bound.user_position(exc.position)}
         except BqliteError as exc:  # a user's mistake found by hooked work (a bad record, a missing table)
             return {"status": JobStatus.FAILED, "error": exc.detail}
         except EngineUnavailable as exc:  # a ClickHouse server went away: say so, it is not a bug of ours

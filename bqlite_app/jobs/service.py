@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -25,9 +26,12 @@ from bqlite_app.errors import (
     SqlNotAllowed,
     ValidationFailed,
 )
+from bqlite_app.jobs.graphs import JobGraph, job_graph
 from bqlite_app.jobs.labels import validate_labels
 from bqlite_app.jobs.models import Job, JobKind, JobPublic, JobStatus, new_job_id
-from bqlite_app.jobs.params import decode_parameters
+from bqlite_app.jobs.param_sql import bind_sql
+from bqlite_app.jobs.params import check_parameters, decode_parameters
+from bqlite_app.jobs.result_query import PLAIN, Aggregate, ResultQuery, ResultView
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import NO_HOOKS, Scheduler
 from bqlite_app.jobs.store import MAX_LIST_LIMIT, MAX_LIST_OFFSET, JobStore
@@ -48,6 +52,7 @@ class QuerySpec:
     max_execution_time: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
     # Typed parameters the engine binds: ({"name", "type", "value"}, ...) as ``bqlite_app.jobs.params`` reads them.
+    # ``@name`` in the SQL names one (``jobs.param_sql``); ``$name`` / ``{name:Type}`` do too.
     parameters: tuple[dict[str, Any], ...] = ()
 
 
@@ -80,6 +85,7 @@ class QueryService:
         self._quotas = quotas
         self._store = store
         self._results = results
+        self._views = ResultQuery(results)  # sort, filter, aggregate over stored results
         self._scheduler = scheduler
         self._max_sql_bytes = max_sql_bytes
         # Moving average of execution time per engine, for estimated_completion_time.
@@ -93,12 +99,14 @@ class QueryService:
         ``JobAlreadyExists`` when taken); ``after`` runs once its result is stored (``jobs.work.AfterQuery``)."""
         if spec.max_execution_time is None:
             spec = replace(spec, max_execution_time=self._default_timeout_s)
-        self._validate(spec)
+        spec = self._validate(spec)
         if job_id is not None:
             validate_job_id(job_id)
-        self._check_sql(user, spec.engine, spec.sql)
+        # The job keeps the SQL as written; the engine reads its placeholders (as the scheduler does when it runs).
+        engine_sql = bind_sql(spec.sql, spec.engine, spec.parameters).text
+        self._check_sql(user, spec.engine, engine_sql)
         if self._quotas is not None and self._quotas.daily_bytes is not None:
-            estimate = self._engines[spec.engine].estimate(spec.sql, parameters=decode_parameters(spec.parameters))
+            estimate = self._engines[spec.engine].estimate(engine_sql, parameters=decode_parameters(spec.parameters))
             try:
                 self._quotas.check_daily_bytes(user, estimate.estimated_bytes_processed if estimate.valid else 0)
             except QuotaExceeded as exc:
@@ -112,7 +120,7 @@ class QueryService:
                   parameters=[dict(p) for p in spec.parameters])
         job = self._scheduler.submit(job, JobHooks(after=after) if after is not None else NO_HOOKS)
         self._record(user, "job.submit", job.job_id, detail={"engine": job.engine})
-        self._own_created_datasets(user, spec)
+        self._own_created_datasets(user, spec.engine, engine_sql)
         return job
 
     def rerun(self, job_id: str, *, user: Principal) -> Job:
@@ -127,9 +135,10 @@ class QueryService:
             parameters=tuple(dict(p) for p in job.parameters or ())), user=user)
 
     def dry_run(self, spec: QuerySpec, *, user: Principal) -> dict[str, Any]:
-        self._validate(spec)
-        self._check_sql(user, spec.engine, spec.sql)
-        estimate = self._engines[spec.engine].estimate(spec.sql, parameters=decode_parameters(spec.parameters))
+        spec = self._validate(spec)
+        bound = bind_sql(spec.sql, spec.engine, spec.parameters)
+        self._check_sql(user, spec.engine, bound.text)
+        estimate = self._engines[spec.engine].estimate(bound.text, parameters=decode_parameters(spec.parameters))
         answer: dict[str, Any] = {
             "dry_run": True, "valid": estimate.valid,
             "estimated_bytes_processed": estimate.estimated_bytes_processed,
@@ -137,7 +146,7 @@ class QueryService:
         }
         if not estimate.valid:
             answer["error"] = estimate.error
-            answer["error_position"] = estimate.position
+            answer["error_position"] = bound.user_position(estimate.position)
         return answer
 
     def estimated_completion(self, job: Job) -> str | None:
@@ -163,20 +172,21 @@ class QueryService:
         if self._authorizer is not None and not user.is_admin:
             self._authorizer.check_sql(user, engine, self._policy.statements(engine, sql))
 
-    def _own_created_datasets(self, user: Principal, spec: QuerySpec) -> None:
+    def _own_created_datasets(self, user: Principal, engine: str, sql: str) -> None:
         """Whoever creates a dataset (``CREATE SCHEMA``/``DATABASE``, which only admins may run) owns it."""
         if self._grants is None or user.user_id == LOCAL.user_id:
             return
-        for statement in self._policy.statements(self._engines[spec.engine], spec.sql) or []:
+        for statement in self._policy.statements(self._engines[engine], sql) or []:
             if statement.operation == "create_database" and statement.targets:
-                self._grants.make_owner(user.user_id, split_name(statement.targets[0], spec.engine, None)[1])
+                self._grants.make_owner(user.user_id, split_name(statement.targets[0], engine, None)[1])
 
     def _record(self, user: Principal, action: str, target: str, *, outcome: str = "ok",
                 detail: dict[str, Any] | None = None) -> None:
         if self._audit is not None:
             self._audit.record(user, action, target=target, outcome=outcome, detail=detail)
 
-    def _validate(self, spec: QuerySpec) -> None:
+    def _validate(self, spec: QuerySpec) -> QuerySpec:
+        """``spec`` checked, with its parameters' type names made canonical."""
         if spec.engine not in self._engines:
             raise EngineNotAvailable(
                 f"Unknown engine {spec.engine!r}; available engines: {', '.join(sorted(self._engines))}")
@@ -190,6 +200,13 @@ class QueryService:
         if spec.max_execution_time is not None:
             _check_range("max_execution_time", spec.max_execution_time, 1, 86400)
         validate_labels(spec.labels)
+        if spec.parameters:
+            size = len(json.dumps(list(spec.parameters), default=str).encode())
+            if size > self._max_sql_bytes:
+                raise ValidationFailed(f"parameters: they are {size:,} bytes of JSON; the limit is "
+                                       f"{self._max_sql_bytes:,} bytes")
+            spec = replace(spec, parameters=tuple(check_parameters(list(spec.parameters))))
+        return spec
 
     # -- inspect -------------------------------------------------------------------------------------------------
 
@@ -245,12 +262,19 @@ class QueryService:
         self._owned(job, user)
         # Jobs were judged when submitted, but history may predate the sandbox (and grants change): planning is
         # checked again, and must never execute anything.
-        self._check_sql(user, job.engine, job.sql)
+        sql = bind_sql(job.sql, job.engine, job.parameters).text
+        self._check_sql(user, job.engine, sql)
         try:
-            return self._engines[job.engine].explain(job.sql, parameters=decode_parameters(job.parameters))
+            return self._engines[job.engine].explain(sql, parameters=decode_parameters(job.parameters))
         except EngineQueryError as exc:
             # The job failed the same way and says so in its status; asking for its plan is no server error.
             raise ValidationFailed(f"Job {job.job_id} has no plan: the engine rejects its SQL: {exc.message}") from exc
+
+    def execution_graph(self, job: Job, *, user: Principal) -> JobGraph:
+        """The execution graph of the job's own run (``jobs.graphs``): kept with the job, never from a second
+        execution."""
+        self._owned(job, user)
+        return job_graph(job, self._engines.get(job.engine), self._store)
 
     # -- results -------------------------------------------------------------------------------------------------
 
@@ -260,22 +284,44 @@ class QueryService:
         info = self._results.info(job.job_id)
         return info.rows * max(1, len(info.schema))
 
-    def page(self, job: Job, *, offset: int, limit: int, user: Principal, past_end: bool = False) -> ResultPage:
-        """Rows ``[offset, offset + limit)`` of the stored result. An offset past the last row (beyond
-        ``total_rows``) is ``ValidationFailed``, unless ``past_end`` asks for an empty page instead (BigQuery's
-        ``startIndex``)."""
+    def page(self, job: Job, *, offset: int, limit: int, user: Principal, past_end: bool = False,
+             view: ResultView = PLAIN) -> ResultPage:
+        """Rows ``[offset, offset + limit)`` of the stored result, sorted and filtered by ``view``
+        (``jobs.result_query``; ``total_rows`` then counts the rows that pass the filters). An offset past the last
+        row is ``ValidationFailed``, unless ``past_end`` asks for an empty page instead (BigQuery's ``startIndex``)."""
         self._owned(job, user)
-        info = self._results.info(job.job_id)
-        if offset > info.rows and not past_end:
-            raise ValidationFailed(f"offset: {offset} is beyond the end of the result ({info.rows} rows)")
-        table = self._results.page(job.job_id, offset, limit)
-        return ResultPage(job=job, table=table, total_rows=info.rows, offset=offset)
+        if not view.active:
+            info = self._results.info(job.job_id)
+            if offset > info.rows and not past_end:
+                raise ValidationFailed(f"offset: {offset} is beyond the end of the result ({info.rows} rows)")
+            table = self._results.page(job.job_id, offset, limit)
+            return ResultPage(job=job, table=table, total_rows=info.rows, offset=offset)
+        total = self._views.count(job.job_id, view)
+        if offset > total and not past_end:
+            raise ValidationFailed(f"offset: {offset} is beyond the end of the filtered result ({total} rows)")
+        found = self._views.page(job.job_id, view, offset, limit)
+        return ResultPage(job=job, table=found.table, total_rows=found.total_rows, offset=offset)
 
-    def export(self, job: Job, fmt: str, *, user: Principal) -> Iterator[bytes]:
+    def export(self, job: Job, fmt: str, *, user: Principal, view: ResultView = PLAIN) -> Iterator[bytes]:
+        """The whole result as ``fmt``, sorted and filtered by ``view``; checks run before the first byte."""
         self._owned(job, user)
-        chunks = self._results.export(job.job_id, fmt)  # type: ignore[arg-type]
-        self._record(user, "job.export", job.job_id, detail={"format": fmt})
+        rows = (lambda: self._views.batches(job.job_id, view)) if view.active else None
+        chunks = self._results.export(job.job_id, fmt, rows=rows)  # type: ignore[arg-type]
+        detail: dict[str, Any] = {"format": fmt}
+        if view.active:
+            detail["order_by"] = ",".join(key.spec() for key in view.order_by)
+            detail["filters"] = [f.spec() for f in view.filters]
+        self._record(user, "job.export", job.job_id, detail=detail)
         return chunks
+
+    def aggregate(self, job: Job, x: str, ys: Sequence[str] = (), agg: str = "sum", *, user: Principal,
+                  view: ResultView = PLAIN, max_groups: int = 1000) -> Aggregate:
+        """The whole stored result grouped by ``x`` with ``agg`` (sum|avg|min|max|count) over each of ``ys``, after
+        ``view.filters``; at most ``max_groups`` groups (``ResultQuery.aggregate`` says how it caps them)."""
+        self._owned(job, user)
+        if job.status != JobStatus.COMPLETED:
+            raise ValidationFailed(f"Job {job.job_id} is {job.status}; only a completed job has a result")
+        return self._views.aggregate(job.job_id, x, ys, agg, view=view, max_groups=max_groups)
 
     def _owned(self, job: Job, user: Principal) -> None:
         if not (user.is_admin or job.user == user.username):

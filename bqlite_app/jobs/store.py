@@ -124,8 +124,8 @@ def _bind(name: str, value: Any) -> Any:
 
 
 def _migrate(engine: Engine) -> None:
-    """Columns added since a data dir was created: ``jobs.user`` (issue 10; older jobs belong to "local"), and
-    ``kind``, ``parameters`` and ``resumable`` (issue 11)."""
+    """Columns added since a data dir was created: ``jobs.user`` (issue 10; older jobs belong to "local"),
+    ``kind``, ``parameters`` and ``resumable`` (issue 11), and ``execution_graph`` (issue 14)."""
     with engine.begin() as connection:
         columns = {row[1] for row in connection.execute(text("PRAGMA table_info(jobs)"))}
         if "user" not in columns:
@@ -138,6 +138,9 @@ def _migrate(engine: Engine) -> None:
             connection.execute(text("ALTER TABLE jobs ADD COLUMN parameters JSON NOT NULL DEFAULT '[]'"))
         if "resumable" not in columns:
             connection.execute(text("ALTER TABLE jobs ADD COLUMN resumable BOOLEAN NOT NULL DEFAULT 1"))
+        # Issue 14: the execution graph of the job's own run.
+        if "execution_graph" not in columns:
+            connection.execute(text("ALTER TABLE jobs ADD COLUMN execution_graph VARCHAR"))
 
 
 def _filters(status: str | None, engine: str | None, search: str | None, user: str | None = None) -> Iterable[Any]:

@@ -1,4 +1,5 @@
-"""/jobs/[job_id]: one job's SQL, timings, numbers, error and query plan, with Re-run, Open in editor and Cancel."""
+"""/jobs/[job_id]: one job's SQL, timings, numbers, error, the execution graph of its run and its query plan, with
+Re-run, Open in editor and Cancel."""
 
 from __future__ import annotations
 
@@ -120,6 +121,63 @@ def plan_panel() -> rx.Component:
     )
 
 
+def graph_row(row: rx.Var) -> rx.Component:
+    """One operator: indented by its depth, a time bar of its share of the run; slow ones in red."""
+    color = rx.cond(row.slow, "var(--red-11)", "var(--gray-12)")
+    return rx.hstack(
+        rx.box(width=row.indent, flex_shrink="0"),
+        rx.icon("corner-down-right", size=14, color="var(--gray-8)", flex_shrink="0",
+                visibility=rx.cond(row.depth > 0, "visible", "hidden")),
+        rx.vstack(
+            rx.hstack(
+                rx.text(row.name, size="2", weight="bold", color=color, font_family="var(--code-font-family)"),
+                rx.cond(row.slow, rx.badge("slow", color_scheme="red", variant="solid", size="1")),
+                spacing="2", align="center",
+            ),
+            rx.text(row.detail, size="1", color_scheme="gray", title=row.detail, white_space="nowrap",
+                    overflow="hidden", text_overflow="ellipsis", max_width="100%"),
+            spacing="0", min_width="0", flex="1",
+        ),
+        rx.box(
+            rx.box(width=row.bar, height="100%", border_radius="3px",
+                   background=rx.cond(row.slow, "var(--red-9)", "var(--accent-9)")),
+            width="10em", height="0.7em", background="var(--gray-a3)", border_radius="3px", flex_shrink="0",
+            aria_hidden="true",
+        ),
+        rx.text(row.share, size="2", width="4.5em", text_align="right", weight=rx.cond(row.slow, "bold", "regular"),
+                color=color, flex_shrink="0"),
+        rx.text(row.time, size="2", width="6.5em", text_align="right", flex_shrink="0"),
+        rx.text(row.rows, size="1", color_scheme="gray", width="9em", text_align="right", flex_shrink="0"),
+        role="treeitem", aria_level=row.depth + 1, aria_label=row.name, data_slow=rx.cond(row.slow, "true", "false"),
+        align="center", spacing="2", width="100%", padding_y="0.3em",
+        border_bottom="1px solid var(--gray-a3)",
+        background=rx.cond(row.slow, "var(--red-a2)", "transparent"),
+    )
+
+
+def graph_panel() -> rx.Component:
+    return section(
+        "Execution graph",
+        rx.cond(
+            JobDetailState.plan_loading,
+            rx.hstack(rx.spinner(size="2"), rx.text("Reading the run's profile…", size="2"), align="center"),
+            rx.cond(
+                JobDetailState.graph_rows.length() > 0,
+                rx.vstack(
+                    rx.text(JobDetailState.graph_summary, " · time bars show each operator's share; operators "
+                            "taking a quarter of the time or more are marked slow", size="1", color_scheme="gray"),
+                    rx.vstack(rx.foreach(JobDetailState.graph_rows, graph_row), role="tree",
+                              aria_label="Operators", spacing="0", width="100%"),
+                    spacing="2", width="100%",
+                ),
+                rx.text(rx.cond(JobDetailState.graph_note != "", JobDetailState.graph_note, "No execution graph."),
+                        size="2", color_scheme="gray"),
+            ),
+        ),
+        role="region", aria_label="Execution graph",
+    )
+
+
 def found() -> rx.Component:
     return rx.vstack(
         header(),
@@ -129,6 +187,7 @@ def found() -> rx.Component:
         section("SQL", code_panel(JOB.sql, "SQL"),
                 rx.cond(JOB.labels != "", rx.text("Labels: ", JOB.labels, size="1", color_scheme="gray"))),
         details(),
+        graph_panel(),
         plan_panel(),
         spacing="4", width="100%",
     )

@@ -7,7 +7,10 @@ import reflex as rx
 from bqlite_app.components.catalog_tree import sidebar
 from bqlite_app.components.controls import labelled_select
 from bqlite_app.components.layout import page_layout
+from bqlite_app.components.param_inputs import param_inputs
 from bqlite_app.components.result_grid import results_panel
+from bqlite_app.components.saved_panel import save_dialog
+from bqlite_app.components.shortcuts import shortcuts_button, shortcuts_dialog
 from bqlite_app.components.sql_editor import sql_editor
 from bqlite_app.datasets import SAMPLE_DATABASES
 from bqlite_app.state.auth import AuthState
@@ -74,6 +77,8 @@ def toolbar() -> rx.Component:
             on_change=WorkspaceState.set_timeout_s.debounce(300), aria_label="Max execution time in seconds")),
         rx.button(rx.icon("wand-sparkles", size=14), "Format", on_click=WorkspaceState.format_sql, size="1",
                   variant="soft", color_scheme="gray", aria_label="Format SQL"),
+        save_dialog(),
+        shortcuts_button(),
         align="center", spacing="3", width="100%", padding_x="0.75em", padding_y="0.45em", wrap="wrap",
         flex_shrink="0",
     )
@@ -95,7 +100,7 @@ def dry_run_line() -> rx.Component:
                           align="center", spacing="1", min_width="0", flex="1"),
             ),
         ),
-        rx.text("Ctrl+Enter runs the selection or the whole query", size="1", color="var(--gray-10)",
+        rx.text("Ctrl+Enter runs the selection or the whole query · ? shortcuts", size="1", color="var(--gray-10)",
                 white_space="nowrap", display=["none", "none", "block"], margin_left="auto", padding_left="1em"),
         role="status", aria_label="Query validation", align="center", width="100%", min_height="26px",
         padding_x="0.75em", border_top="1px solid var(--gray-a4)", border_bottom="1px solid var(--gray-a5)",
@@ -118,6 +123,10 @@ def editor() -> rx.Component:
                 aria_label="SQL editor",
                 on_change=WorkspaceState.editor_changed,
                 on_run=WorkspaceState.run_from_editor,
+                on_save=WorkspaceState.save_shortcut,
+                on_dry_run=WorkspaceState.dry_run_from_editor,
+                on_cancel=WorkspaceState.cancel_query,
+                on_shortcuts=WorkspaceState.open_shortcuts,
             ),
         ),
         height="28vh", min_height="120px", max_height="70vh", width="100%", flex_shrink="0", overflow="hidden",
@@ -138,7 +147,9 @@ def workspace() -> rx.Component:
             tab_strip(),
             toolbar(),
             editor(),
+            param_inputs(),
             dry_run_line(),
+            shortcuts_dialog(),
             rx.box(results_panel(), flex="1", min_height="0", width="100%"),
             spacing="0", flex="1", min_width="0", height="100%",
         ),

@@ -24,11 +24,15 @@ from bqlite_app.jobs.models import Job, JobPublic, JobStatus
 from bqlite_app.state.auth import AuthState, acting
 from bqlite_app.state.display import route_tail, seconds_between
 from bqlite_app.state.paging import PagingMixin
+from bqlite_app.state.plan_graph import GraphRow, PlanView, read_plan_view
 from bqlite_app.state.polling import DONE, NEXT, Applied, poll
 
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0
+# Reads of a finished job's graph while the engine has not logged it yet (ClickHouse), GRAPH_RETRY_S apart.
+GRAPH_ATTEMPTS = 4
+GRAPH_RETRY_S = 2.0
 PAGE_SIZE = 50
 ALL = "all"
 STATUSES = [ALL, *(s.value for s in JobStatus)]
@@ -234,8 +238,8 @@ def read_job(job_id: str, user: Principal) -> JobView:
     return job_view(app_core().queries.describe(app_core().queries.get(job_id, user=user)))
 
 
-def read_plan(job_id: str, user: Principal) -> str:
-    return app_core().queries.explain(app_core().queries.get(job_id, user=user), user=user)
+def read_plan(job_id: str, user: Principal) -> PlanView:
+    return read_plan_view(job_id, user)
 
 
 def cancel_job(job_id: str, user: Principal) -> JobView:
@@ -252,6 +256,11 @@ class JobDetailState(AuthState):
     plan: str = ""
     plan_error: str = ""
     plan_loading: bool = False
+    # The execution graph of the job's run (``state.plan_graph``): its operators as indented rows.
+    graph_rows: list[GraphRow] = []
+    graph_status: str = ""
+    graph_note: str = ""
+    graph_summary: str = ""
     action_error: str = ""
     # "rerun" or "cancel" while one is under way: the buttons show it, and a second click starts nothing.
     acting_on: str = ""
@@ -272,6 +281,7 @@ class JobDetailState(AuthState):
         self._generation += 1
         self.job, self.not_found, self.action_error, self.acting_on = JobView(job_id=job_id), "", "", ""
         self.plan, self.plan_error, self.plan_loading = "", "", True
+        self.graph_rows, self.graph_status, self.graph_note, self.graph_summary = [], "", "", ""
         return JobDetailState.watch(self._generation)
 
     @rx.event
@@ -300,9 +310,12 @@ class JobDetailState(AuthState):
                 if first:                    # no such job, or not the caller's to see
                     self.not_found, self.plan_loading = answer.detail, False
                 return DONE
+            # The run's graph exists once the job ends: the plan is read again then.
+            just_finished = not first and answer.finished_flag and not self.job.finished_flag
             if answer != self.job:
                 self.job = answer
-            return Applied(done=answer.finished_flag, events=(JobDetailState.load_plan(generation),) if first else ())
+            return Applied(done=answer.finished_flag,
+                           events=(JobDetailState.load_plan(generation),) if first or just_finished else ())
 
         async for event in poll(self, read=read, fetch=fetch, apply=apply,
                                 pause=lambda *_: asyncio.sleep(POLL_S / 2), stop_when_tab_closed=True):
@@ -313,15 +326,24 @@ class JobDetailState(AuthState):
         async with self:
             job_id = self.job.job_id
             credentials = self._credentials()
-        try:
-            plan, error = await asyncio.to_thread(acting, credentials, read_plan, job_id), ""
-        except BqliteError as exc:
-            plan, error = "", exc.detail
-        except Exception as exc:  # EXPLAIN of a query that never parsed: say so instead of failing the page
-            plan, error = "", str(exc) or type(exc).__name__
+        view, error = PlanView(), ""
+        for attempt in range(GRAPH_ATTEMPTS):
+            try:
+                view = await asyncio.to_thread(acting, credentials, read_plan, job_id)
+            except BqliteError as exc:
+                error = exc.detail
+            except Exception as exc:  # EXPLAIN of a query that never parsed: say so instead of failing the page
+                error = str(exc) or type(exc).__name__
+            # A finished ClickHouse run's profile reaches the engine's logs a moment after the job ends.
+            if error or view.status != "pending" or view.note.startswith("The job has not finished") \
+                    or attempt == GRAPH_ATTEMPTS - 1:
+                break
+            await asyncio.sleep(GRAPH_RETRY_S)
         async with self:
             if self._generation == generation:
-                self.plan, self.plan_error, self.plan_loading = plan, error, False
+                self.plan, self.plan_error, self.plan_loading = view.text, error or view.text_error, False
+                self.graph_rows, self.graph_status = list(view.rows), view.status
+                self.graph_note, self.graph_summary = view.note, view.summary
 
     @rx.event(background=True)
     async def rerun(self):

@@ -24,8 +24,12 @@ from bqlite_app.jobs.service import QuerySpec
 from bqlite_app.settings import get_settings
 from bqlite_app.state.auth import AuthState, acting
 from bqlite_app.state.catalog import CatalogState
+from bqlite_app.state.chart import ChartMixin
+from bqlite_app.state.inspector import InspectorMixin
+from bqlite_app.state.params import KeysMixin, ParamsMixin
 from bqlite_app.state.results import ResultsMixin, line_and_column
 from bqlite_app.state.run import RunMixin
+from bqlite_app.state.saved import SavedMixin
 
 ENGINES = list(app_core().engines)
 # The picker names where each engine runs: "ClickHouse (server db1:8123)" or "ClickHouse (embedded)".
@@ -57,13 +61,16 @@ def _tabs_from_json(text: str) -> tuple[list[QueryTab], str]:
         return [], ""
 
 
-def linked_job(job_id: str, user: Principal) -> tuple[str, str]:
-    """The SQL and engine of ``user``'s job ``job_id``, which a ``/?job=<id>`` link opens (else JobNotFound)."""
+def linked_job(job_id: str, user: Principal) -> tuple[str, str, list[dict[str, Any]]]:
+    """The SQL, engine and parameters of ``user``'s job ``job_id``, which a ``/?job=<id>`` link opens (else
+    JobNotFound)."""
     job = app_core().queries.get(job_id, user=user)
-    return job.sql, job.engine
+    return job.sql, job.engine, list(job.parameters or ())
 
 
-class WorkspaceState(RunMixin, ResultsMixin, AuthState):
+# ChartMixin and InspectorMixin come before ResultsMixin: they extend its _apply_page / _clear_result (super()).
+class WorkspaceState(RunMixin, InspectorMixin, ChartMixin, ResultsMixin, ParamsMixin, KeysMixin, SavedMixin,
+                     AuthState):
     """One browser tab's workspace: query tabs, the editor, the run controls and dry runs (running: ``RunMixin``)."""
 
     tabs: list[QueryTab] = []
@@ -107,18 +114,22 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
             self.tabs = [QueryTab(id="t1", title="Query 1", sql=DEFAULT_SQL)]
         if self.active_id not in {t.id for t in self.tabs}:
             self.active_id = self.tabs[0].id
+        self._load_params()
         params = self.router.url.query_parameters
         job_id, sql, engine = params.get("job", ""), params.get("sql", ""), params.get("engine", "")
+        job_parameters: list[dict[str, Any]] = []
         if job_id:
             try:
                 # The job store is SQLite, which may wait on a lock: in a worker thread, as every core call.
-                sql, engine = await asyncio.to_thread(acting, self._credentials(), linked_job, job_id)
+                sql, engine, job_parameters = await asyncio.to_thread(acting, self._credentials(), linked_job,
+                                                                      job_id)
             except BqliteError:
                 job_id = ""
         if job_id or sql:
             self._open_from_link(job_id, sql, engine)
+            self._adopt_params(job_parameters)
         self._show_active_tab()
-        events: list[Any] = [CatalogState.load, WorkspaceState.dry_run]
+        events: list[Any] = [CatalogState.load, WorkspaceState.dry_run, WorkspaceState.load_saved]
         if params.get("job") or params.get("sql"):
             events.append(rx.redirect("/", replace=True))  # a reload must not open the link again
         if self.job_id and not self.job_settled:
@@ -286,7 +297,8 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
             timeout: int | None = int(self.timeout_s)
         except ValueError:
             timeout = None   # QueryService.submit applies the default
-        return QuerySpec(sql=sql, engine=self.engine, priority=int(self.priority), max_execution_time=timeout)
+        return QuerySpec(sql=sql, engine=self.engine, priority=int(self.priority), max_execution_time=timeout,
+                         parameters=tuple(self._param_list()))
 
     def _job_started(self, tab_id: str, job_id: str) -> None:
         self.tabs = [dataclasses.replace(t, job_id=job_id) if t.id == tab_id else t for t in self.tabs]
@@ -304,13 +316,14 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
         async with self:
             self._dry_run_seq += 1
             seq, sql, engine = self._dry_run_seq, self._query_text(), self.engine
+            parameters = tuple(self._param_list())
             credentials = self._credentials()
             if not sql:
                 self.dry_run_message, self.dry_run_where, self.dry_run_valid = "", "", True
                 return
         try:
             answer = await asyncio.to_thread(acting, credentials, app_core().queries.dry_run,
-                                             QuerySpec(sql=sql, engine=engine))
+                                             QuerySpec(sql=sql, engine=engine, parameters=parameters))
         except BqliteError as exc:
             answer = {"valid": False, "error": exc.detail}
         except Exception as exc:  # an engine hiccup must not break the page: say what happened
@@ -327,3 +340,6 @@ class WorkspaceState(RunMixin, ResultsMixin, AuthState):
                 self.dry_run_message = str(answer.get("error") or "The query is not valid.")
                 found = line_and_column(sql, answer.get("error_position"))
                 self.dry_run_where = f"Line {found[0]}, column {found[1]}" if found else ""
+            announcement = self._dry_run_announcement(self.dry_run_valid, self.dry_run_message)
+        if announcement is not None:
+            yield announcement

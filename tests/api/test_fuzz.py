@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,9 @@ def real_ids(fuzz_core: Core) -> dict[str, list[str]]:
                 finished_job("SELECT number, toString(number) FROM numbers(20)", engine="clickhouse"),
                 cancelled.json()["job_id"]]
         schemas = [_schema(client, "events", tables=True), _schema(client, "no_tables", tables=False)]
-    return {"job_id": jobs, "schema_id": schemas}
+        saved = client.post("/saved-queries", json={"name": f"fuzz {uuid.uuid4().hex[:8]}", "sql": "SELECT 1"})
+        assert saved.status_code == 201, saved.text
+    return {"job_id": jobs, "schema_id": schemas, "saved_id": [saved.json()["id"]]}
 
 
 def _schema(client, table: str, *, tables: bool) -> str:

@@ -13,7 +13,7 @@ from bqlite_app.cli.main import app
 MAN_PAGE = (ROOT / "docs/cli.md").read_text()
 # `### bqlite jobs result [OPTIONS] JOB_ID` -> the usage line of `bqlite jobs result`
 COMMAND_HEADING = re.compile(r"^### (bqlite .+)$", re.MULTILINE)
-GROUPS = ("jobs", "schemas", "users", "grants", "tokens")
+GROUPS = ("jobs", "schemas", "saved", "users", "grants", "tokens")
 
 
 def documented_commands() -> dict[str, str]:
@@ -82,7 +82,7 @@ def test_every_command_in_help_has_a_section_and_every_section_a_command():
     in_help = {" ".join(path) for path in all_command_paths()}
     in_docs = {" ".join(command_path(usage)) for usage in documented_commands()}
     assert in_help == in_docs
-    assert len(in_help) == 31
+    assert len(in_help) == 37   # 31 + saved list|show|run|save|delete + jobs plan
 
 
 @pytest.mark.parametrize("usage", list(documented_commands()))

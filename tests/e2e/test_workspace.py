@@ -13,7 +13,15 @@ import openpyxl
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.workspace import (
+    editor,
+    expect_cell,
+    run_with_keyboard,
+    shot,
+    status_badge,
+    type_sql,
+    workspace_page,
+)
 
 # Long enough to still be running when Cancel is clicked (a 10^12-row cross join), short to write.
 LONG_QUERY = "SELECT sum(hash(a.range * b.range)) FROM range(1000000) a, range(1000000) b"
@@ -21,51 +29,8 @@ LONG_QUERY = "SELECT sum(hash(a.range * b.range)) FROM range(1000000) a, range(1
 
 @pytest.fixture
 def page(live_app, browser) -> Iterator:
-    """A fresh browser context (own localStorage) on the workspace, collecting console errors."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    page = context.new_page()
-    page.errors = []
-    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(live_app.ui_url, wait_until="networkidle")
-    editor(page).wait_for()
-    yield page
-    context.close()
-
-
-def editor(page):
-    return page.get_by_role("textbox", name="SQL editor")
-
-
-def type_sql(page, sql: str) -> None:
-    editor(page).click(position={"x": 4, "y": 4})        # top left: a completion popup may cover the middle
-    page.keyboard.press("Control+a")
-    page.keyboard.press("Delete")
-    page.keyboard.insert_text(sql)
-
-
-def run_with_keyboard(page, sql: str) -> None:
-    type_sql(page, sql)
-    page.keyboard.press("Control+Enter")
-
-
-def cell(page, column: int, row: int):
-    """A cell of the grid's accessible table (hidden: the grid itself is drawn on a canvas); both are 0-based."""
-    return page.get_by_test_id(f"glide-cell-{column + 1}-{row}")
-
-
-def expect_cell(page, column: int, row: int, text: str) -> None:
-    expect(cell(page, column, row)).to_have_text(text, timeout=30_000)
-
-
-def status_badge(page, text: str | None = None):
-    badges = page.get_by_label("Job status")
-    return (badges if text is None else badges.filter(has_text=text)).first
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
+    with workspace_page(browser, live_app.ui_url) as page:
+        yield page
 
 
 def test_ctrl_enter_runs_the_typed_sql(page):

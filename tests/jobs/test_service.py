@@ -65,7 +65,7 @@ def test_describe_hands_out_the_typed_job_the_rest_api_serialises(core):
     assert list(body) == [
         "job_id", "kind", "sql", "engine", "status", "priority", "estimated_slots", "max_execution_time",
         "created_at", "started_at", "completed_at", "execution_time_ms", "rows_returned", "bytes_processed",
-        "error", "error_position", "progress", "queue_position", "labels", "user"]
+        "error", "error_position", "progress", "queue_position", "labels", "user", "parameters"]
     assert (body["status"], body["kind"], body["user"]) == ("completed", "query", "local")
     assert JobPublic.model_validate(body) == public
 

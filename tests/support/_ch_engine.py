@@ -15,9 +15,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import chdb
+
+from engines._ch_profile import embedded_config
 
 from ._ch_wire import (
     ClickHouseError,
@@ -215,7 +218,8 @@ class Engine:
 
     def _connect(self) -> Any:
         with self._open_lock:
-            return chdb.connect(self.path)
+            # A server keeps system.query_log and system.processors_profile_log by default; chdb only when told.
+            return chdb.connect(f"{self.path}?config-file={embedded_config(Path(self.path).resolve())}")
 
     def _disconnect(self, handle: Any) -> None:
         with self._open_lock:

@@ -33,7 +33,7 @@ async def submit_query(body: QueryCreate, core: CoreDep, user: CurrentUser) -> A
     queries = core.queries
     spec = QuerySpec(sql=body.sql, engine=body.engine, priority=body.priority,
                      estimated_slots=body.estimated_slots, max_execution_time=body.max_execution_time,
-                     labels=body.labels)
+                     labels=body.labels, parameters=tuple(p.model_dump() for p in body.parameters))
     if body.dry_run:
         answer = await run_in_threadpool(lambda: queries.dry_run(spec, user=user))
         message = "Query is valid" if answer["valid"] else "Query is invalid"

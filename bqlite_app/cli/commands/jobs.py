@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,7 @@ from rich.text import Text
 from bqlite_app.cli.commands.options import FormatOption, MaxRowsOption, OutputOption, complete_engine
 from bqlite_app.cli.context import cli_context
 from bqlite_app.cli.output import note, one_line, out, print_sql, status_text
+from bqlite_app.cli.plan_tree import print_plan
 from bqlite_app.cli.render import default_format
 from bqlite_app.cli.results import check_output_options, emit_result
 from bqlite_app.cli.waiting import wait_for_job
@@ -67,9 +69,21 @@ def _print_jobs(answer: dict[str, Any]) -> None:
 
 @app.command()
 def show(ctx: typer.Context, job_id: JobId) -> None:
-    """Everything about one job: state, timings, size, labels, its SQL and any error."""
+    """Everything about one job: state, timings, size, labels, parameters, its SQL and any error."""
     context = cli_context(ctx)
     context.respond(context.client.job(job_id), _print_job)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    job_id: JobId,
+    explain: Annotated[bool, typer.Option("--explain", help="Also print the engine's EXPLAIN of the SQL.")] = False,
+) -> None:
+    """The execution graph of a job's run: its operators as a tree with their time, share and rows; slow ones
+    stand out. Without a graph (the job read no table, or did not complete), the engine's EXPLAIN."""
+    context = cli_context(ctx)
+    context.respond(context.client.plan(job_id), lambda answer: print_plan(answer, explain=explain))
 
 
 @app.command()
@@ -86,18 +100,27 @@ def result(
     fmt: FormatOption = None,
     output: OutputOption = None,
     max_rows: MaxRowsOption = None,
+    order_by: Annotated[list[str] | None, typer.Option(
+        "--order-by", metavar="COL[:desc][,COL2...]",
+        help="Sort the whole result on the server, e.g. fare:desc,trip_id; repeatable.", show_default=False)] = None,
+    filters: Annotated[list[str] | None, typer.Option(
+        "--filter", metavar="COL:OP[:VALUE]",
+        help="Keep only rows where this holds; repeatable, all must hold. OP: contains, =, !=, <, <=, >, >=, "
+             "is_null, not_null. E.g. --filter 'fare:>=:10' --filter name:contains:ann", show_default=False)] = None,
 ) -> None:
     """A job's result: a table on a terminal, or the whole result streamed to stdout or a file.
 
     csv, ndjson, parquet, arrow and xlsx stream the server's export of every row with a progress bar and never hold the
-    result in memory. A job still running is waited for (Ctrl+C offers to cancel it).
+    result in memory. --order-by and --filter sort and narrow the whole result on the server, for every format.
+    A job still running is waited for (Ctrl+C offers to cancel it).
     """
     context = cli_context(ctx)
     fmt = fmt or default_format(output)
     check_output_options(fmt, output, max_rows)
+    view = tuple(("order_by", spec) for spec in order_by or ()) + tuple(("filter", spec) for spec in filters or ())
     client = context.client
     job = wait_for_job(client, job_id)
-    emit_result(client, job, fmt, destination=output, max_rows=max_rows, raw_json=context.raw_json)
+    emit_result(client, job, fmt, destination=output, max_rows=max_rows, raw_json=context.raw_json, view=view)
 
 
 def _print_job(job: dict[str, Any]) -> None:
@@ -122,6 +145,9 @@ def _print_job(job: dict[str, Any]) -> None:
         ("Bytes processed", human_bytes(job.get("bytes_processed"))),
         ("Time limit", f"{job['max_execution_time']} s" if job.get("max_execution_time") else None),
         ("Labels", ", ".join(f"{k}={v}" for k, v in (job.get("labels") or {}).items()) or None),
+        # Values are the client's text: shown literally, never read as markup.
+        ("Parameters", Text(", ".join(f"@{p['name']} {p['type']} = {json.dumps(p.get('value'))}"
+                                      for p in job["parameters"])) if job.get("parameters") else None),
     ]
     for name, value in facts:
         if value is not None:

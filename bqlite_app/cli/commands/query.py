@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,6 +37,10 @@ def query(
     labels: Annotated[list[str] | None, typer.Option(
         "--label", "-l", metavar="KEY=VALUE", help="A key=value label for the job; repeatable.",
         show_default=False)] = None,
+    params: Annotated[list[str] | None, typer.Option(
+        "--param", metavar="NAME:TYPE:VALUE",
+        help="A value for @NAME in the SQL, bound by the engine (TYPE: INT64, FLOAT64, STRING, DATE, TIMESTAMP, "
+             "BOOL, ...; empty means STRING; VALUE NULL is NULL); repeatable.", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Validate and estimate the bytes processed; run nothing.")] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Print the job id and return at once.")] = False,
@@ -54,6 +59,8 @@ def query(
     check_output_options(fmt, output, max_rows)
     body: dict[str, Any] = {"sql": text, "engine": engine, "priority": priority, "estimated_slots": slots,
                             "dry_run": dry_run, "labels": _parse_labels(labels or [])}
+    if params:
+        body["parameters"] = parse_params(params)
     if timeout is not None:
         body["max_execution_time"] = timeout
     client = context.client
@@ -97,6 +104,28 @@ def _parse_labels(pairs: list[str]) -> dict[str, str]:
             raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="--label")
         labels[key] = value
     return labels
+
+
+def parse_params(specs: list[str]) -> list[dict[str, Any]]:
+    """``name:TYPE:value`` (as ``bq query --parameter``) -> ``{"name", "type", "value"}``. The value is everything
+    after the second colon, so times keep theirs; ARRAY and STRUCT values are JSON; ``NULL`` is NULL."""
+    parameters = []
+    for spec in specs:
+        name, sep, rest = spec.partition(":")
+        typ, sep2, value = rest.partition(":")
+        if not (sep and sep2 and name):
+            raise typer.BadParameter(f"{spec!r} is not NAME:TYPE:VALUE", param_hint="--param")
+        typ = typ.strip() or "STRING"
+        parsed: Any = value
+        if value == "NULL":
+            parsed = None
+        elif typ.upper().startswith(("ARRAY", "STRUCT", "RECORD")):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                raise typer.BadParameter(f"the value of {name} must be JSON for {typ}", param_hint="--param") from None
+        parameters.append({"name": name.lstrip("@"), "type": typ, "value": parsed})
+    return parameters
 
 
 def _print_estimate(answer: dict[str, Any]) -> None:
