@@ -9,6 +9,7 @@ engine. ``KeysMixin`` holds the ``?`` overlay and the explicit dry run (Ctrl+Shi
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import reflex as rx
@@ -19,6 +20,22 @@ from bqlite_app.jobs.param_sql import parameter_names
 PARAM_TYPES = ["STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "DATETIME", "TIME", "TIMESTAMP", "JSON"]
 MAX_VALUE_CHARS = 100_000
 MAX_TABS_KEPT = 50
+
+# What a value typed into the box of a parameter whose type was never picked reads as (else STRING).
+_GUESSES = (
+    ("INT64", re.compile(r"[+-]?\d{1,18}")),
+    ("FLOAT64", re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)")),
+    ("BOOL", re.compile(r"true|false", re.IGNORECASE)),
+    ("DATE", re.compile(r"\d{4}-\d{2}-\d{2}")),
+    ("TIMESTAMP", re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2}| UTC)?")),
+)
+
+
+def guess_type(value: str) -> str:
+    """The type ``value`` reads as: ``4`` is an INT64, ``2024-01-31`` a DATE. A new user types a number into a new
+    parameter's box and expects a number; comparing it as a STRING would be an engine error."""
+    text = value.strip()
+    return next((name for name, pattern in _GUESSES if pattern.fullmatch(text)), "STRING")
 
 
 def param_rows(names: list[str], settings: dict[str, dict[str, str]]) -> list[dict[str, str]]:
@@ -45,7 +62,8 @@ def settings_from_json(text: str) -> dict[str, dict[str, dict[str, str]]]:
     """The browser's copy of the settings; anything unreadable is dropped."""
     try:
         saved = json.loads(text)
-        return {str(tab): {str(name): {"type": str(s.get("type", "STRING")), "value": str(s.get("value", ""))}
+        return {str(tab): {str(name): {"type": str(s.get("type", "STRING")), "value": str(s.get("value", "")),
+                                       **({"picked": "1"} if s.get("picked") else {})}
                            for name, s in names.items() if isinstance(s, dict)}
                 for tab, names in saved.items() if isinstance(names, dict)}
     except (ValueError, TypeError, AttributeError):
@@ -60,14 +78,28 @@ def boxes_for(parameters: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
         if typ not in PARAM_TYPES or isinstance(value, (dict, list)):
             continue
         text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-        boxes[str(parameter.get("name", ""))] = {"type": str(typ), "value": text}
+        boxes[str(parameter.get("name", ""))] = {"type": str(typ), "value": text, "picked": "1"}
     return boxes
+
+
+def type_after_typing(setting: dict[str, str], value: str) -> str:
+    """A parameter's type after ``value`` is typed: the user's pick stays. Otherwise a STRING becomes what the value
+    reads as, and an INT64 may widen to FLOAT64; a guessed type is not narrowed again (a picker showing the type
+    already guessed sends no pick when chosen)."""
+    current = setting.get("type", "STRING")
+    if setting.get("picked"):
+        return current
+    guess = guess_type(value)
+    if current == "STRING" or (current, guess) == ("INT64", "FLOAT64"):
+        return guess
+    return current
 
 
 class ParamsMixin(rx.State, mixin=True):
     """Input boxes for the ``@name`` parameters of the active tab's SQL."""
 
-    # tab id -> {lowercased name: {"type": TYPE, "value": text}}; kept across reloads by the browser.
+    # tab id -> {lowercased name: {"type": TYPE, "value": text[, "picked": "1"]}}; kept across reloads by the browser.
+    # "picked": the user chose the type; until then it follows the value (``guess_type``).
     param_settings: dict[str, dict[str, dict[str, str]]] = {}
     saved_params: str = rx.LocalStorage("", name="bqlite.workspace.params")
 
@@ -113,13 +145,16 @@ class ParamsMixin(rx.State, mixin=True):
     @rx.event
     def set_param_type(self, name: str, typ: str):
         if typ in PARAM_TYPES:
-            self._set_param(name, type=typ)
+            self._set_param(name, type=typ, picked="1")
             return type(self).dry_run
         return None
 
     @rx.event
     def set_param_value(self, name: str, value: str):
-        self._set_param(name, value=str(value)[:MAX_VALUE_CHARS])
+        value = str(value)[:MAX_VALUE_CHARS]
+        state: Any = self
+        setting = self.param_settings.get(state.active_id, {}).get(name.lower(), {})
+        self._set_param(name, value=value, type=type_after_typing(setting, value))
         return type(self).dry_run
 
 

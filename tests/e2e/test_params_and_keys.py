@@ -69,6 +69,9 @@ def test_a_parameterized_query_gets_input_boxes_and_runs_with_bound_values(page,
     expect(boxes).to_be_visible()
     expect(boxes.get_by_text("@kind")).to_be_visible()
     expect(boxes.get_by_text("@min_fare")).to_be_visible()
+    # Until a type is picked, it follows what is typed: a number is a number.
+    page.get_by_label("Value of @min_fare").fill("7.5")
+    expect(page.get_by_role("combobox", name="Type of @min_fare")).to_have_text("FLOAT64")
     set_parameter(page, "kind", "INT64", "1")
     set_parameter(page, "min_fare", "FLOAT64", "5")
     validation = page.get_by_label("Query validation")
