@@ -141,7 +141,8 @@ class Core:
                                      scheduler=self.scheduler, max_sql_bytes=settings.max_sql_bytes,
                                      policy=SqlPolicy(sandbox_limits(settings)), grants=self._grants,
                                      audit=self._audit, quotas=Quotas(settings, self.store.bytes_since),
-                                     default_timeout_s=settings.default_timeout_s)
+                                     default_timeout_s=settings.default_timeout_s,
+                                     result_memory_limit=settings.query_memory_limit)
         self._loads = LoadService(engines=self.engines, scheduler=self.scheduler, grants=self._grants,
                                   audit=self._audit)
         self._saved = SavedQueries(self._db.engine, self._audit, engines=self.engines,

@@ -266,8 +266,12 @@ class _Source:
 class ResultQuery:
     """Thread-safe; one per process. Each call opens a cursor on one private, sandboxed in-memory DuckDB."""
 
-    def __init__(self, results: ResultStore, *, count_cache_entries: int = 256) -> None:
+    def __init__(self, results: ResultStore, *, memory_limit: str | None = None,
+                 count_cache_entries: int = 256) -> None:
+        """``memory_limit`` bounds a sort's memory as ``BQLITE_QUERY_MEMORY_LIMIT`` bounds a query's (DuckDB's
+        size text, e.g. ``4GB``; beyond it the sort spills to disk)."""
         self._results = results
+        self._memory_limit = memory_limit
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
         self._counts: OrderedDict[tuple[Any, ...], int] = OrderedDict()
@@ -283,6 +287,8 @@ class ResultQuery:
         with self._lock:
             if self._con is None:
                 con = duckdb.connect(":memory:")
+                if self._memory_limit:
+                    con.execute("SET memory_limit = ?", [self._memory_limit])
                 # It reads registered Arrow data only: no files, no network, no extensions, settings frozen.
                 for setting in ("SET enable_external_access = false", "SET autoinstall_known_extensions = false",
                                 "SET autoload_known_extensions = false", "SET preserve_insertion_order = true",

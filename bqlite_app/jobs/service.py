@@ -75,7 +75,7 @@ class QueryService:
 
     def __init__(self, *, engines: dict[str, Engine], store: JobStore, results: ResultStore, scheduler: Scheduler,
                  max_sql_bytes: int, policy: SqlPolicy, grants: Grants | None = None, audit: AuditLog | None = None,
-                 quotas: Quotas | None = None, default_timeout_s: int) -> None:
+                 quotas: Quotas | None = None, default_timeout_s: int, result_memory_limit: str | None = None) -> None:
         self._engines = engines
         self._default_timeout_s = default_timeout_s
         self._policy = policy
@@ -85,7 +85,7 @@ class QueryService:
         self._quotas = quotas
         self._store = store
         self._results = results
-        self._views = ResultQuery(results)  # sort, filter, aggregate over stored results
+        self._views = ResultQuery(results, memory_limit=result_memory_limit)  # sort, filter, aggregate results
         self._scheduler = scheduler
         self._max_sql_bytes = max_sql_bytes
         # Moving average of execution time per engine, for estimated_completion_time.
