@@ -16,7 +16,7 @@ JOIN_SQL = ("SELECT p.payment_type, count(*) AS trips, avg(t.fare_amount) AS far
             "GROUP BY p.payment_type ORDER BY trips DESC")
 
 
-def plan_of(client, job_id: str, *, wait_s: float = 15.0) -> dict:
+def plan_of(client, job_id: str, *, wait_s: float = 60.0) -> dict:
     """The plan answer, asked again while the engine has not logged the run yet (ClickHouse logs in the
     background)."""
     deadline = time.monotonic() + wait_s

@@ -49,7 +49,8 @@ def run_graph(engine: Engine, sql: str) -> tuple[ExecutionGraph | None, QuerySta
     list(engine.execute(sql, query_tag=unique("job"), stats=stats))
     if stats.graph is not None or stats.profile_ref is None:
         return stats.graph, stats
-    for _ in range(20):                      # ClickHouse writes its logs in the background
+    deadline = time.monotonic() + 60         # ClickHouse writes its logs in the background
+    while time.monotonic() < deadline:
         graph = engine.execution_graph(stats.profile_ref)
         if graph is not None:
             return graph, stats
