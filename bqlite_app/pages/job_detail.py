@@ -185,6 +185,8 @@ def found() -> rx.Component:
         error_note(JobDetailState.action_error),
         error_panel(),
         section("SQL", code_panel(JOB.sql, "SQL"),
+                rx.cond(JOB.parameters != "", rx.text("Parameters: ", JOB.parameters, size="1", color_scheme="gray",
+                                                      aria_label="Query parameters")),
                 rx.cond(JOB.labels != "", rx.text("Labels: ", JOB.labels, size="1", color_scheme="gray"))),
         details(),
         graph_panel(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -211,8 +212,17 @@ class JobView:
     progress: int = 0
     queue_position: str = ""
     labels: str = ""
+    parameters: str = ""
     finished_flag: bool = False
     user: str = ""
+
+
+def parameters_line(parameters: list[dict[str, Any]]) -> str:
+    """``@kind INT64 = 1 · @since DATE = NULL``: the values the engine bound, as the job stores them."""
+    def shown(value: Any) -> str:
+        return "NULL" if value is None else value if isinstance(value, str) else json.dumps(value)
+
+    return " · ".join(f"@{p.get('name')} {p.get('type')} = {shown(p.get('value'))}" for p in parameters)
 
 
 def job_view(info: JobPublic) -> JobView:
@@ -230,6 +240,7 @@ def job_view(info: JobPublic) -> JobView:
         progress=round(100 * (info.progress or 0)),
         queue_position="" if info.queue_position is None else f"#{info.queue_position} in the queue",
         labels=", ".join(f"{k}={v}" for k, v in sorted(info.labels.items())),
+        parameters=parameters_line(info.parameters),
         finished_flag=info.status.finished, user=info.user,
     )
 

@@ -91,6 +91,13 @@ def test_a_parameterized_query_gets_input_boxes_and_runs_with_bound_values(page,
     assert {p["name"]: (p["type"], p["value"]) for p in job["parameters"]} == {
         "kind": ("INT64", "1"), "min_fare": ("FLOAT64", "5")}
 
+    # The job page shows what was bound.
+    job_page = page.context.new_page()
+    job_page.goto(f"{live_app.ui_url}/jobs/{job['job_id']}", wait_until="networkidle")
+    expect(job_page.get_by_label("Query parameters")).to_have_text(
+        "Parameters: @kind INT64 = 1 · @min_fare FLOAT64 = 5", timeout=30_000)
+    job_page.close()
+
     # The same parameters on ClickHouse: its own placeholders, the same answer.
     page.get_by_role("combobox", name="Engine").click()
     page.get_by_role("option", name=re.compile("ClickHouse")).click()
