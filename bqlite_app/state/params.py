@@ -128,6 +128,11 @@ class ParamsMixin(rx.State, mixin=True):
         """What a run or a dry run sends (``to_parameters``)."""
         return to_parameters(self.param_rows)
 
+    def _is_parameter(self, name: Any) -> bool:
+        """Whether ``name`` (a browser's event argument: anything) is one of the SQL's parameters. Only those are
+        kept, so a crafted event cannot grow the state without bound."""
+        return isinstance(name, str) and name.lower() in {n.lower() for n in self.param_names}
+
     def _set_param(self, name: str, **changes: str) -> None:
         state: Any = self
         tab = state.active_id
@@ -144,13 +149,15 @@ class ParamsMixin(rx.State, mixin=True):
 
     @rx.event
     def set_param_type(self, name: str, typ: str):
-        if typ in PARAM_TYPES:
+        if typ in PARAM_TYPES and self._is_parameter(name):
             self._set_param(name, type=typ, picked="1")
             return type(self).dry_run
         return None
 
     @rx.event
     def set_param_value(self, name: str, value: str):
+        if not self._is_parameter(name):
+            return None
         value = str(value)[:MAX_VALUE_CHARS]
         state: Any = self
         setting = self.param_settings.get(state.active_id, {}).get(name.lower(), {})
