@@ -23,7 +23,8 @@ import httpx
 import pyarrow as pa
 
 from bench.client import run_query
-from bqlite_app.jobs.result_query import ResultQuery, parse_view
+from bqlite_app.jobs.result_query import ResultQuery
+from bqlite_app.jobs.result_view import parse_view
 from bqlite_app.jobs.results import ResultStore
 
 SQL = "SELECT * FROM nyc_taxi"

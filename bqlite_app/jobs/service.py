@@ -31,7 +31,8 @@ from bqlite_app.jobs.labels import validate_labels
 from bqlite_app.jobs.models import Job, JobKind, JobPublic, JobStatus, new_job_id
 from bqlite_app.jobs.param_sql import bind_sql
 from bqlite_app.jobs.params import check_parameters, decode_parameters
-from bqlite_app.jobs.result_query import PLAIN, Aggregate, ResultQuery, ResultView
+from bqlite_app.jobs.result_query import Aggregate, ResultQuery
+from bqlite_app.jobs.result_view import PLAIN, ResultView
 from bqlite_app.jobs.results import ResultStore
 from bqlite_app.jobs.scheduler import NO_HOOKS, Scheduler
 from bqlite_app.jobs.store import MAX_LIST_LIMIT, MAX_LIST_OFFSET, JobStore
@@ -287,7 +288,7 @@ class QueryService:
     def page(self, job: Job, *, offset: int, limit: int, user: Principal, past_end: bool = False,
              view: ResultView = PLAIN) -> ResultPage:
         """Rows ``[offset, offset + limit)`` of the stored result, sorted and filtered by ``view``
-        (``jobs.result_query``; ``total_rows`` then counts the rows that pass the filters). An offset past the last
+        (``jobs.result_view``; ``total_rows`` then counts the rows that pass the filters). An offset past the last
         row is ``ValidationFailed``, unless ``past_end`` asks for an empty page instead (BigQuery's ``startIndex``)."""
         self._owned(job, user)
         if not view.active:

@@ -22,7 +22,7 @@ from bqlite_app.core import app_core
 from bqlite_app.errors import BqliteError
 from bqlite_app.humanize import human_count
 from bqlite_app.jobs.jsonify import column_values
-from bqlite_app.jobs.result_query import ResultView
+from bqlite_app.jobs.result_view import ResultView
 from bqlite_app.state.auth import acting
 from bqlite_app.state.grid import is_numeric, to_number
 

@@ -24,7 +24,7 @@ from bqlite_app.errors import BqliteError, ValidationFailed
 from bqlite_app.humanize import human_bytes, human_count, human_duration_ms
 from bqlite_app.jobs.jsonify import column_values, describe_columns, json_text
 from bqlite_app.jobs.models import JobPublic, JobStatus
-from bqlite_app.jobs.result_query import PLAIN, ResultView, RowFilter, SortKey
+from bqlite_app.jobs.result_view import PLAIN, ResultView, RowFilter, SortKey
 from bqlite_app.jobs.results import EXPORT_FORMATS
 from bqlite_app.state.auth import acting
 from bqlite_app.state.display import seconds_between
@@ -33,7 +33,7 @@ from bqlite_app.state.grid import WIDTH_SAMPLE_ROWS, column_width, header_icon, 
 PAGE_SIZES = ["100", "1000", "10000"]
 DEFAULT_PAGE_SIZE = 1000
 ACTIVE = {JobStatus.QUEUED.value, JobStatus.RUNNING.value}
-# The filter row's operators: what the menu shows -> the API's op (jobs/result_query.py).
+# The filter row's operators: what the menu shows -> the API's op (jobs/result_view.py).
 FILTER_OPS = {"contains": "contains", "=": "=", "≠": "!=", "<": "<", "≤": "<=", ">": ">", "≥": ">=",
               "is null": "is_null", "is not null": "not_null"}
 FILTER_LABELS = {op: label for label, op in FILTER_OPS.items()}

@@ -13,11 +13,11 @@ import pytest
 
 from bqlite_app.db import open_database
 from bqlite_app.errors import ResultNotAvailable, ValidationFailed
-from bqlite_app.jobs.result_query import (
+from bqlite_app.jobs.result_query import ResultQuery
+from bqlite_app.jobs.result_view import (
     MAX_FILTERS,
     MAX_SORT_KEYS,
     PLAIN,
-    ResultQuery,
     ResultView,
     RowFilter,
     SortKey,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bqlite_app.jobs.result_query import RowFilter, SortKey
+from bqlite_app.jobs.result_view import RowFilter, SortKey
 from bqlite_app.state.chart import MAX_SERIES
 from bqlite_app.state.results import ResultPageData
 from bqlite_app.state.workspace import WorkspaceState

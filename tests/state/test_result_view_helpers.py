@@ -2,7 +2,7 @@
 
 from urllib.parse import parse_qsl, urlencode
 
-from bqlite_app.jobs.result_query import RowFilter, SortKey, parse_view
+from bqlite_app.jobs.result_view import RowFilter, SortKey, parse_view
 from bqlite_app.state.results import FILTER_OPS, filter_chip, view_of
 
 

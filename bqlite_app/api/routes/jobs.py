@@ -24,13 +24,8 @@ from bqlite_app.errors import ValidationFailed
 from bqlite_app.jobs.graphs import GraphStatus
 from bqlite_app.jobs.jsonify import describe_columns, rows_from_table
 from bqlite_app.jobs.models import Job, JobPublic, JobStatus
-from bqlite_app.jobs.result_query import (
-    DEFAULT_MAX_GROUPS,
-    MAX_GROUPS,
-    PLAIN,
-    ResultView,
-    parse_view,
-)
+from bqlite_app.jobs.result_query import DEFAULT_MAX_GROUPS, MAX_GROUPS
+from bqlite_app.jobs.result_view import PLAIN, ResultView, parse_view
 from bqlite_app.jobs.results import EXPORT_FORMATS
 from bqlite_app.jobs.service import QueryService
 from bqlite_app.jobs.store import MAX_LIST_LIMIT, MAX_LIST_OFFSET
