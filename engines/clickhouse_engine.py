@@ -70,10 +70,11 @@ class ClickHouseEngine(ClickHouseConnections, ClickHouseDryRuns, ClickHouseTable
     def embedded(cls, path: str | Path, *, capacity: int = 2, memory_limit: str | None = None) -> ClickHouseEngine:
         """chdb in this process; one data path per process, any number of clients on it."""
         data_path = Path(path).resolve()
+        # The config turns on the logs job graphs are read from (written once); each client keeps its own queries
+        # out of them.
+        options = {"config-file": str(_ch_profile.embedded_config(data_path))}
 
         def connect() -> Any:
-            # The config turns on the logs job graphs are read from; each client keeps its own queries out of them.
-            options = {"config-file": str(_ch_profile.embedded_config(data_path))}
             client = clickhouse_connect.get_client(interface="chdb", path=str(data_path), chdb_options=options)
             for key, value in _ch_profile.QUIET.items():
                 client.set_client_setting(key, value)
